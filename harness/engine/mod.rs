@@ -1,0 +1,4 @@
+//! The drill engine: runs a scenario's steps in order, times them, emits events, keeps the record.
+
+pub mod events;
+pub mod record;

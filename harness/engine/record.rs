@@ -1,0 +1,218 @@
+//! The record of one drill: what ran, what it found, how long each phase took.
+//!
+//! A [`RunRecord`] is the single source every reporter renders (JUnit, Prometheus, run.json,
+//! console) and the state that `--resume` reads back, so it is plain serde data. Times are
+//! wall-clock UTC for humans plus monotonic durations in seconds for measurements: RTO/RPO and
+//! phase durations come from `Instant`s, never from subtracting wall-clock timestamps.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Version of the run.json schema; bumped on incompatible changes so `--resume` can refuse an
+/// old state file instead of misreading it.
+pub const RUN_RECORD_SCHEMA: u32 = 1;
+
+/// Verdict of a whole drill. Rolled up conservatively (Sonobuoy-style): any failed step fails
+/// the drill, and a drill whose steps never ran is `Unknown`, never `Passed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Stopped by SIGINT/SIGTERM; the state can be resumed.
+    Interrupted,
+    /// Still running, or nothing ran.
+    Unknown,
+}
+
+/// Verdict of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    /// The step's timeout (from the scenario) ran out.
+    TimedOut,
+    /// Stopped by a signal while running.
+    Interrupted,
+    /// Not run because an earlier step failed (or the scenario skipped it).
+    Skipped,
+    /// Completed in an earlier attempt; taken over from the resumed state.
+    Resumed,
+}
+
+impl StepStatus {
+    /// Whether the step counts as a success in the roll-up.
+    pub fn is_success(self) -> bool {
+        matches!(self, StepStatus::Passed | StepStatus::Resumed)
+    }
+}
+
+/// One verified fact inside a step ("backup cfg present in S3", "sha256 of sentinel-1.bin").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// Short stable name, e.g. `s3-backup-cfg-present`.
+    pub name: String,
+    pub passed: bool,
+    /// What the check expected, in words a user can act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What it found instead (or confirmed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// Monotonic time the check took, seconds.
+    #[serde(default)]
+    pub seconds: f64,
+}
+
+/// The record of one step of the scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Name unique within the scenario (defaults to the kind), e.g. `backup`.
+    pub name: String,
+    /// Step kind from the step library, e.g. `write-sentinel`.
+    pub kind: String,
+    pub status: StepStatus,
+    /// Wall-clock start, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// Monotonic duration, seconds.
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckRecord>,
+    /// Why the step failed: what was expected, what was found, what to look at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Evidence gathered on failure: object status, recent events, Job logs (already redacted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<String>,
+    /// Tail of a hook's output (already redacted), for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// Duration of one named phase of the recovery (destroy, rebuild, api-ready, …), seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTiming {
+    pub phase: String,
+    pub seconds: f64,
+}
+
+/// Who the cluster is: recorded at preflight, re-checked right before a destroy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    /// API server URL from the kubeconfig.
+    pub api_server: String,
+    /// `metadata.uid` of the `kube-system` Namespace: stable for the life of a cluster, new after
+    /// a rebuild.
+    pub kube_system_uid: String,
+}
+
+/// The whole record of a drill, written as `run.json` locally and beside the backups in S3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub schema: u32,
+    /// UUID v4 of this drill; also labels every object the drill creates.
+    pub run_id: String,
+    pub harness_version: String,
+    /// Scenario name, e.g. `full-rebuild`.
+    pub scenario: String,
+    /// Profile name, e.g. `sandbox`.
+    pub profile: String,
+    /// Cluster name label used in metrics (bounded cardinality: from the profile).
+    pub cluster: String,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Outcome,
+    pub steps: Vec<StepRecord>,
+    /// Disaster (destroy hook start) to sentinel verified, seconds; measured monotonically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<f64>,
+    /// Data-loss window: the newest write before the disaster minus the last sentinel tick that
+    /// survived the restore, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_target_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_target_seconds: Option<f64>,
+    #[serde(default)]
+    pub phases: Vec<PhaseTiming>,
+    /// `Backup.status.url` of the backup this drill made (and expects restored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_url: Option<String>,
+    /// Sentinel bytes verified byte for byte after the restore.
+    #[serde(default)]
+    pub verified_bytes: u64,
+    /// Transient faults retried, by kind (`api-503`, `watch-restart`, `s3-503`, …).
+    #[serde(default)]
+    pub retries: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<ClusterIdentity>,
+    /// Values steps hand to later steps (sentinel manifest digest, backup name, tick times …);
+    /// saved so that `--resume` can continue after the runner was lost.
+    #[serde(default)]
+    pub facts: BTreeMap<String, serde_json::Value>,
+}
+
+impl RunRecord {
+    /// A new, empty record for a drill that is about to start.
+    pub fn new(run_id: String, scenario: &str, profile: &str, cluster: &str) -> Self {
+        RunRecord {
+            schema: RUN_RECORD_SCHEMA,
+            run_id,
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: scenario.to_string(),
+            profile: profile.to_string(),
+            cluster: cluster.to_string(),
+            started_at: Utc::now(),
+            finished_at: None,
+            outcome: Outcome::Unknown,
+            steps: Vec::new(),
+            rto_seconds: None,
+            rpo_seconds: None,
+            rto_target_seconds: None,
+            rpo_target_seconds: None,
+            phases: Vec::new(),
+            backup_url: None,
+            verified_bytes: 0,
+            retries: BTreeMap::new(),
+            identity: None,
+            facts: BTreeMap::new(),
+        }
+    }
+
+    /// Conservative roll-up of the step verdicts: any failure, timeout or interruption wins;
+    /// no step at all is `Unknown`.
+    pub fn rolled_up_outcome(&self) -> Outcome {
+        if self.steps.is_empty() {
+            return Outcome::Unknown;
+        }
+        if self.steps.iter().any(|s| s.status == StepStatus::Interrupted) {
+            return Outcome::Interrupted;
+        }
+        if self
+            .steps
+            .iter()
+            .any(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut))
+        {
+            return Outcome::Failed;
+        }
+        if self.steps.iter().all(|s| s.status.is_success()) {
+            Outcome::Passed
+        } else {
+            Outcome::Unknown
+        }
+    }
+
+    /// The first step that did not succeed, if any.
+    pub fn failing_step(&self) -> Option<&StepRecord> {
+        self.steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted))
+    }
+}
