@@ -2,3 +2,8 @@
 
 pub mod events;
 pub mod record;
+pub mod context;
+pub mod failure;
+pub mod lock;
+pub mod runner;
+pub mod s3;

@@ -1,1 +1,163 @@
-//! (being written)
+//! Reports of a drill, each rendered from the one [`RunRecord`](crate::engine::record::RunRecord):
+//! JUnit XML for CI, Prometheus metrics for alerting, run.json as the full record and resume
+//! state, and the console view for humans.
+//!
+//! [`write_reports`] lays them out as `<out>/<run-id>/{junit.xml, metrics.prom, run.json,
+//! summary.txt}` and points `<out>/latest` at the newest run.
+
+pub mod console;
+pub mod junit;
+pub mod prometheus;
+pub mod runjson;
+
+use std::path::{Path, PathBuf};
+
+use crate::engine::record::RunRecord;
+
+pub use console::{summary_table, ConsoleReporter};
+pub use junit::{render_junit, render_junit_suite};
+pub use prometheus::{push_to_gateway, read_last_success, render_metrics, write_textfile_atomic};
+pub use runjson::{read_run_json, write_run_json};
+
+/// Errors of the report area.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a run record: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{} has run.json schema {found}, this harness reads schema {expected}", path.display())]
+    Schema {
+        path: PathBuf,
+        found: String,
+        expected: u32,
+    },
+    #[error("pushing metrics to {url} failed: {message}")]
+    Push { url: String, message: String },
+}
+
+/// Where [`write_reports`] put things.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportPaths {
+    /// `<out>/<run-id>`.
+    pub dir: PathBuf,
+    pub junit: PathBuf,
+    pub metrics: PathBuf,
+    pub run_json: PathBuf,
+    pub summary: PathBuf,
+    /// `<out>/latest`: a symlink to `<run-id>`, or a copy where symlinks are not possible.
+    pub latest: PathBuf,
+}
+
+/// Writes all reports of `record` under `out_dir/<run-id>/` and points `out_dir/latest` at
+/// them (symlink replaced atomically; a copied directory where symlinks fail).
+///
+/// The last-success timestamp is carried over from `previous_metrics`, or when that is `None`
+/// from `out_dir/latest/metrics.prom` (read before `latest` moves).
+///
+/// # Errors
+/// [`ReportError::Write`] naming the file or directory that could not be written.
+pub fn write_reports(
+    out_dir: &Path,
+    record: &RunRecord,
+    previous_metrics: Option<&Path>,
+) -> Result<ReportPaths, ReportError> {
+    let latest = out_dir.join("latest");
+    let previous = match previous_metrics {
+        Some(p) => read_last_success(p),
+        None => read_last_success(&latest.join("metrics.prom")),
+    };
+    let dir = out_dir.join(&record.run_id);
+    std::fs::create_dir_all(&dir).map_err(|source| ReportError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let paths = ReportPaths {
+        junit: dir.join("junit.xml"),
+        metrics: dir.join("metrics.prom"),
+        run_json: dir.join("run.json"),
+        summary: dir.join("summary.txt"),
+        latest,
+        dir,
+    };
+    write_atomic(&paths.junit, render_junit(record).as_bytes())?;
+    write_textfile_atomic(&paths.metrics, &render_metrics(record, previous))?;
+    write_run_json(&paths.run_json, record)?;
+    write_atomic(&paths.summary, summary_table(record).as_bytes())?;
+    point_latest(out_dir, &record.run_id, &paths.latest)?;
+    Ok(paths)
+}
+
+/// Makes `latest` name `run_id`: a relative symlink created beside it and renamed over it
+/// (atomic for readers); falls back to a copied directory where symlinks fail.
+fn point_latest(out_dir: &Path, run_id: &str, latest: &Path) -> Result<(), ReportError> {
+    let write_err = |path: &Path, source: std::io::Error| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = out_dir.join(format!(".latest-{run_id}.tmp"));
+    let _ = remove_any(&tmp);
+    if std::os::unix::fs::symlink(run_id, &tmp).is_ok() {
+        // rename() cannot replace a directory (left by an earlier copy fallback) with a link.
+        if latest.is_dir() && !is_symlink(latest) {
+            remove_any(latest).map_err(|e| write_err(latest, e))?;
+        }
+        return std::fs::rename(&tmp, latest).map_err(|e| write_err(latest, e));
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| write_err(&tmp, e))?;
+    let src = out_dir.join(run_id);
+    let entries = std::fs::read_dir(&src).map_err(|e| write_err(&src, e))?;
+    for entry in entries.flatten() {
+        let to = tmp.join(entry.file_name());
+        std::fs::copy(entry.path(), &to).map_err(|e| write_err(&to, e))?;
+    }
+    let _ = remove_any(latest);
+    std::fs::rename(&tmp, latest).map_err(|e| write_err(latest, e))
+}
+
+fn is_symlink(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn remove_any(p: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `bytes` to `path` via a temp file in the same directory and a rename, mode 0644.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source: std::io::Error| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    // node_exporter runs as another user; tempfile creates 0600.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! The command line, as clap derive definitions. `--help` is meant to teach.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// dr-harness proves, continuously, that a Kubernetes cluster's data can be recovered.
+///
+/// A drill deploys a sentinel workload, writes checksummed data into its Longhorn volume, backs
+/// it up to S3 and proves the backup exists, destroys and rebuilds the cluster through your
+/// infrastructure hooks, checks that the restore orchestrator brought the volume back from the
+/// backup, verifies the data byte for byte, and reports RTO and RPO as JUnit XML and Prometheus
+/// metrics.
+///
+/// With no --profile, drills run against the built-in sandbox: a local Kubernetes API with
+/// simulated Longhorn and a real S3 server. Try: `dr-harness run`.
+#[derive(Debug, Parser)]
+#[command(name = "dr-harness", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// More logs on stderr (-v info, -vv debug). DR_HARNESS_LOG overrides (tracing filter syntax).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run drills (scenarios) against a cluster. Exit 0 passed, 1 failed, 2 bad input, 3 unreachable, 130 interrupted.
+    Run(RunArgs),
+    /// Preflight only: can a drill reach the cluster, Longhorn and the backup target? Changes nothing.
+    Check(CheckArgs),
+    /// List the scenarios (built-in and under ./scenarios) and the fixture profiles.
+    List(ListArgs),
+    /// The built-in sandbox cluster: start it, destroy and rebuild it (as hooks), inject faults.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Restore well-known volumes from their newest backups; run as a Job early in a rebuilt
+    /// cluster's bootstrap (fixtures/restore-orchestrator/). Uses in-cluster config or KUBECONFIG.
+    RestoreOrchestrator(OrchestratorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario names (`full-rebuild`) or TOML files; default `full-rebuild`.
+    pub scenarios: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Consent to destroy the cluster. Destructive scenarios also need `allow_destroy = true` in
+    /// the profile and the drill-target marker ConfigMap on the cluster.
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Reports folder: <out>/<run-id>/{junit.xml,metrics.prom,run.json}, and <out>/latest.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Also push the metrics to this Prometheus Pushgateway (job dr_harness, grouped by cluster and scenario).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// Continue a failed or interrupted drill from its last completed step (state from
+    /// <out>/<run-id>/run.json, or from the backup target when the local copy is gone).
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Cluster profile (TOML); default: the built-in sandbox, started for the drill.
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Sandbox only: speed of the simulated cluster.
+    #[arg(long, default_value = "fast", value_parser = ["fast", "realistic"])]
+    pub timing: String,
+    /// Sandbox only: keep the sandbox's state here instead of a temporary folder.
+    #[arg(long, value_name = "DIR")]
+    pub sandbox_state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Scenario whose guards to check (a destructive one also checks the destroy guards).
+    #[arg(default_value = "full-rebuild")]
+    pub scenario: String,
+    #[arg(long)]
+    pub allow_destroy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Also validate every scenario and profile file, reporting errors (exit 2 if any).
+    #[arg(long)]
+    pub validate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Start a sandbox in the foreground until Ctrl-C or `sandbox down`; writes
+    /// <state>/kubeconfig, <state>/s3.env and <state>/sandbox.json.
+    Up {
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+        #[arg(long, default_value = "fast", value_parser = ["fast", "realistic"])]
+        timing: String,
+        /// Name BackupVolumes the Longhorn 1.7 way (= volume name) instead of 1.8+ (<vol>-<8hex>).
+        #[arg(long)]
+        longhorn_1_7: bool,
+    },
+    /// Lose the cluster: API state and volume data gone, S3 kept (a destroy hook).
+    Destroy {
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+    },
+    /// Rebuild an empty cluster that bootstraps like the seeds' clusters (a rebuild hook).
+    Apply {
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+    },
+    /// Stop a running sandbox.
+    Down {
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+    },
+    /// Show the sandbox's state.
+    Status {
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+    },
+    /// Inject a fault into a running sandbox, e.g. `backup-error`, `api-unavailable 5`,
+    /// `node-not-ready node-2`, `volume-degraded dr-exercise-data`; `clear` removes all.
+    ///
+    /// Faults: backup-error, backup-stuck, block-missing, block-corrupted, orchestrator-skipped,
+    /// older-backup-restored, restored-byte-flipped, backupvolume-never-discovered,
+    /// api-unavailable SECONDS, watches-dropped SECONDS, rebuild-slow SECONDS,
+    /// destroy-leaves-cluster, rebuild-fails, kubeconfig-rotated, node-not-ready NODE,
+    /// volume-degraded VOLUME, no-drill-target-marker.
+    Fault {
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+        /// Fault name, or `clear`.
+        name: String,
+        /// Seconds, node or volume, for the faults that take one.
+        arg: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OrchestratorArgs {
+    /// Well-known volume to restore (PVC name = Longhorn Volume name); repeat for several.
+    #[arg(long = "volume", required = true)]
+    pub volumes: Vec<String>,
+    /// Longhorn's namespace.
+    #[arg(long, default_value = "longhorn-system")]
+    pub namespace: String,
+    /// ConfigMap `namespace/name` whose data `skip_backup_restore: "true"` skips every restore.
+    #[arg(long, value_name = "NS/NAME")]
+    pub skip_flag_configmap: Option<String>,
+    /// numberOfReplicas of restored volumes.
+    #[arg(long, default_value_t = 3)]
+    pub replicas: i64,
+    /// Storage class of the PVs created for restored volumes.
+    #[arg(long, default_value = "longhorn")]
+    pub storage_class: String,
+    /// Give up after this long (humantime, e.g. 15m).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}

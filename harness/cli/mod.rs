@@ -1,0 +1,66 @@
+//! Command-line interface: parse, build a plan, call the library, map the outcome to an exit code.
+//!
+//! Exit codes: 0 passed, 1 a drill failed, 2 usage or configuration error, 3 infrastructure
+//! unreachable (cluster, backup target, hooks' tools), 130 interrupted.
+
+mod args;
+mod orchestrator;
+mod run;
+mod sandbox;
+pub mod scenarios;
+
+use clap::Parser;
+
+pub use args::Cli;
+
+pub const EXIT_PASSED: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_UNREACHABLE: i32 = 3;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_PASSED };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_tracing(cli.verbose);
+    crate::cluster::connect::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let code = runtime.block_on(dispatch(cli));
+    // Hooks and servers were stopped by their owners; do not wait for stray blocking tasks.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
+async fn dispatch(cli: Cli) -> i32 {
+    use args::Command;
+    match cli.command {
+        Command::Run(a) => run::run(a).await,
+        Command::Check(a) => run::check(a).await,
+        Command::List(a) => run::list(a),
+        Command::Sandbox(a) => sandbox::sandbox(a).await,
+        Command::RestoreOrchestrator(a) => orchestrator::run(a).await,
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,dr_harness=info,dr_sandbox=warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DR_HARNESS_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

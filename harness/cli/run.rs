@@ -1,0 +1,281 @@
+//! `dr-harness run`, `check` and `list`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::args::{CheckArgs, ListArgs, RunArgs, TargetArgs};
+use super::sandbox::EmbeddedSandbox;
+use super::scenarios;
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::config::{Profile, Scenario};
+use crate::drill::{run_drill, state_path, DrillRequest};
+use crate::engine::record::{Outcome, RunRecord};
+use crate::engine::s3::StaticKeys;
+use crate::redact::Redactor;
+use crate::report;
+
+/// The cluster a command runs against: a profile, or the embedded sandbox it started.
+struct Target {
+    profile: Profile,
+    keys: Option<StaticKeys>,
+    _sandbox: Option<EmbeddedSandbox>,
+}
+
+async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
+    match &args.profile {
+        Some(path) => match Profile::load(path) {
+            Ok(profile) => Ok(Target { profile, keys: None, _sandbox: None }),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(EXIT_USAGE)
+            }
+        },
+        None => {
+            let sandbox = EmbeddedSandbox::start(args.sandbox_state.clone(), &args.timing).await.map_err(|e| {
+                eprintln!("error: could not start the built-in sandbox: {e}");
+                EXIT_UNREACHABLE
+            })?;
+            let keys = sandbox.keys();
+            redactor.add(&keys.secret_key);
+            Ok(Target { profile: Profile::builtin_sandbox(sandbox.state_dir()), keys: Some(keys), _sandbox: Some(sandbox) })
+        }
+    }
+}
+
+fn load_scenarios(names: &[String]) -> Result<Vec<Scenario>, i32> {
+    let names = if names.is_empty() { vec![scenarios::DEFAULT.to_string()] } else { names.to_vec() };
+    let mut out = Vec::new();
+    let mut bad = false;
+    for n in &names {
+        match scenarios::resolve(n) {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        Err(EXIT_USAGE)
+    } else {
+        Ok(out)
+    }
+}
+
+/// First Ctrl-C/SIGTERM cancels (the drill stops its step, stops hooks, writes reports); a
+/// second exits at once.
+fn install_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        for round in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if round == 0 {
+                eprintln!("\ninterrupted: stopping the current step and writing the reports (press Ctrl-C again to exit at once)");
+                cancel.cancel();
+            } else {
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        }
+    });
+}
+
+pub async fn run(a: RunArgs) -> i32 {
+    let scenarios = match load_scenarios(&a.scenarios) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if a.resume.is_some() && scenarios.len() != 1 {
+        eprintln!("error: --resume continues one drill; name at most one scenario");
+        return EXIT_USAGE;
+    }
+    let redactor = Redactor::new();
+    let target = match target(&a.target, &redactor).await {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let cancel = CancellationToken::new();
+    install_signal_handler(cancel.clone());
+    let mut worst = EXIT_PASSED;
+    for scenario in scenarios {
+        let resume = match &a.resume {
+            None => None,
+            Some(id) => match load_resume_state(&a.out, id, &target, &redactor).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("error: cannot resume {id}: {e}");
+                    return EXIT_USAGE;
+                }
+            },
+        };
+        let req = DrillRequest {
+            profile: target.profile.clone(),
+            scenario,
+            allow_destroy: a.allow_destroy,
+            out_dir: a.out.clone(),
+            s3_keys: target.keys.clone(),
+            resume,
+            redactor: redactor.clone(),
+            cancel: cancel.clone(),
+        };
+        let mut console = report::console::ConsoleReporter::new();
+        let record = run_drill(req, &mut console).await;
+        let code = finish(&a.out, &record, a.pushgateway.as_deref()).await;
+        worst = worse(worst, code);
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    worst
+}
+
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        EXIT_PASSED => 0,
+        EXIT_FAILED => 1,
+        EXIT_UNREACHABLE => 2,
+        EXIT_USAGE => 3,
+        _ => 4,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Writes the reports, pushes metrics, prints the summary; returns the exit code of the drill.
+async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&str>) -> i32 {
+    let previous = out.join("latest").join("metrics.prom");
+    match report::write_reports(out, record, Some(&previous)) {
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: could not write the reports: {e}"),
+    }
+    eprintln!("{}", report::console::summary_table(record));
+    eprintln!("reports: {}", out.join(&record.run_id).display());
+    if let Some(url) = pushgateway {
+        let metrics_path = out.join(&record.run_id).join("metrics.prom");
+        match std::fs::read_to_string(&metrics_path) {
+            Ok(text) => {
+                if let Err(e) = report::prometheus::push_to_gateway(url, &record.cluster, &record.scenario, &text, Duration::from_secs(15)).await {
+                    eprintln!("warning: {e}");
+                }
+            }
+            Err(e) => eprintln!("warning: no metrics to push ({}): {e}", metrics_path.display()),
+        }
+    }
+    exit_code(record)
+}
+
+/// The exit code a finished drill maps to.
+pub fn exit_code(record: &RunRecord) -> i32 {
+    match record.outcome {
+        Outcome::Passed => EXIT_PASSED,
+        Outcome::Interrupted => EXIT_INTERRUPTED,
+        Outcome::Failed | Outcome::Unknown => {
+            if record.facts.get("infrastructure_failure").and_then(|v| v.as_bool()) == Some(true) {
+                EXIT_UNREACHABLE
+            } else {
+                EXIT_FAILED
+            }
+        }
+    }
+}
+
+async fn load_resume_state(out: &std::path::Path, run_id: &str, target: &Target, redactor: &Redactor) -> Result<RunRecord, String> {
+    let local = state_path(out, run_id);
+    if local.is_file() {
+        return report::runjson::read_run_json(&local).map_err(|e| e.to_string());
+    }
+    // The runner may have been lost with the cluster: the state is beside the backups too.
+    let cfg = target.profile.backup_target.resolve().map_err(|e| e.to_string())?;
+    let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor).await.map_err(|e| e.to_string())?;
+    let bytes = bt
+        .get_run_file(run_id, "run.json")
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no state at {} nor at s3://{}/{}", local.display(), bt.bucket, bt.run_key(run_id, "run.json")))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("the saved state is not a run record: {e}"))
+}
+
+pub async fn check(a: CheckArgs) -> i32 {
+    let scenario = match load_scenarios(std::slice::from_ref(&a.scenario)) {
+        Ok(mut s) => s.remove(0),
+        Err(code) => return code,
+    };
+    let redactor = Redactor::new();
+    let target = match target(&a.target, &redactor).await {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    // A preflight-only copy of the scenario: the same guards, no other step.
+    let scenario = scenario.preflight_only();
+    let out = std::env::temp_dir().join("dr-harness-check");
+    let req = DrillRequest {
+        profile: target.profile.clone(),
+        scenario,
+        allow_destroy: a.allow_destroy,
+        out_dir: out,
+        s3_keys: target.keys.clone(),
+        resume: None,
+        redactor,
+        cancel: CancellationToken::new(),
+    };
+    let mut console = report::console::ConsoleReporter::new();
+    let record = run_drill(req, &mut console).await;
+    eprintln!("{}", report::console::summary_table(&record));
+    exit_code(&record)
+}
+
+pub fn list(a: ListArgs) -> i32 {
+    let mut bad = false;
+    println!("scenarios:");
+    for (name, text) in scenarios::BUILTIN {
+        let desc = Scenario::from_str(text, name).ok().and_then(|s| s.description).unwrap_or_default();
+        println!("  {name:<20} (built in) {desc}");
+    }
+    let dir = PathBuf::from("scenarios");
+    if dir.is_dir() {
+        for (path, res) in crate::config::scenarios_in(&dir) {
+            match res {
+                Ok(s) => {
+                    if !scenarios::BUILTIN.iter().any(|(n, _)| *n == s.name) {
+                        println!("  {:<20} {}", s.name, path.display());
+                    }
+                }
+                Err(e) => {
+                    bad = true;
+                    println!("  {}: INVALID: {e}", path.display());
+                }
+            }
+        }
+    }
+    println!("profiles:");
+    println!("  {:<20} (built in) local stand-in cluster, the default", "sandbox");
+    let pdir = PathBuf::from("fixtures/profiles");
+    if let Ok(entries) = std::fs::read_dir(&pdir) {
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+        paths.sort();
+        for p in paths {
+            match Profile::load(&p) {
+                Ok(prof) => println!("  {:<20} {}", prof.name, p.display()),
+                Err(e) => {
+                    bad = true;
+                    println!("  {}: INVALID: {e}", p.display());
+                }
+            }
+        }
+    }
+    if bad && a.validate {
+        EXIT_USAGE
+    } else {
+        EXIT_PASSED
+    }
+}

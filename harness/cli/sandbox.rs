@@ -1,0 +1,135 @@
+//! `dr-harness sandbox …`, and the sandbox embedded in `run` when no profile is given.
+//!
+//! `destroy`, `apply`, `down`, `fault` and `status` talk to a running sandbox through its control
+//! endpoint (`<state>/control.json`), so they work as subprocess hooks of a drill — the hook
+//! runner is exercised for real even against the sandbox.
+
+use std::path::{Path, PathBuf};
+
+use dr_sandbox::{control, Sandbox, SandboxOptions, Timing};
+
+use super::args::SandboxCommand;
+use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::engine::s3::StaticKeys;
+
+/// A sandbox started for one command and stopped with it.
+pub struct EmbeddedSandbox {
+    sandbox: Option<Sandbox>,
+    _tmp: Option<tempfile::TempDir>,
+    state: PathBuf,
+}
+
+impl EmbeddedSandbox {
+    /// Starts a sandbox in `state` (a temporary folder when None).
+    pub async fn start(state: Option<PathBuf>, timing: &str) -> Result<EmbeddedSandbox, String> {
+        let (tmp, state) = match state {
+            Some(s) => (None, s),
+            None => {
+                let t = tempfile::Builder::new().prefix("dr-harness-sandbox-").tempdir().map_err(|e| e.to_string())?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let timing: Timing = timing.parse().map_err(|e| format!("{e}"))?;
+        let mut opts = SandboxOptions::new(&state);
+        opts.timing = timing;
+        opts.harness_bin = std::env::current_exe().ok();
+        let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
+        Ok(EmbeddedSandbox { sandbox: Some(sandbox), _tmp: tmp, state })
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    /// The sandbox S3 server's keys.
+    pub fn keys(&self) -> StaticKeys {
+        let s3 = self.sandbox.as_ref().map(|s| s.s3());
+        StaticKeys {
+            access_key: s3.map(|s| s.access_key().to_string()).unwrap_or_default(),
+            secret_key: s3.map(|s| s.secret_key().to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for EmbeddedSandbox {
+    fn drop(&mut self) {
+        if let Some(sb) = self.sandbox.take() {
+            // Best effort: stop servers without blocking the runtime's shutdown.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { sb.shutdown().await });
+            }
+        }
+    }
+}
+
+pub async fn sandbox(cmd: SandboxCommand) -> i32 {
+    match cmd {
+        SandboxCommand::Up { state, timing, longhorn_1_7 } => up(state, &timing, longhorn_1_7).await,
+        SandboxCommand::Destroy { state } => control_call(&state, control::ControlCommand::Destroy).await,
+        SandboxCommand::Apply { state } => control_call(&state, control::ControlCommand::Apply).await,
+        SandboxCommand::Down { state } => control_call(&state, control::ControlCommand::Down).await,
+        SandboxCommand::Status { state } => control_call(&state, control::ControlCommand::Status).await,
+        SandboxCommand::Fault { state, name, arg } => {
+            if name == "clear" {
+                return control_call(&state, control::ControlCommand::ClearFaults).await;
+            }
+            let fault = match dr_sandbox::faults::Fault::parse(&name, arg.as_deref()) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            control_call(&state, control::ControlCommand::SetFault(fault)).await
+        }
+    }
+}
+
+async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
+    let timing: Timing = match timing.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut opts = SandboxOptions::new(&state);
+    opts.timing = timing;
+    opts.harness_bin = std::env::current_exe().ok();
+    if longhorn_1_7 {
+        opts.longhorn_naming = dr_sandbox::LonghornNaming::V1_7;
+    }
+    let sandbox = match Sandbox::start(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: could not start the sandbox: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    println!("sandbox up; state in {}", state.display());
+    println!("  export KUBECONFIG={}", state.join("kubeconfig").display());
+    println!("  source {}   # S3 endpoint and keys", state.join("s3.env").display());
+    println!("stop with Ctrl-C or `dr-harness sandbox down --state {}`", state.display());
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sandbox.wait_stopped() => {}
+    }
+    sandbox.shutdown().await;
+    EXIT_PASSED
+}
+
+async fn control_call(state: &Path, cmd: control::ControlCommand) -> i32 {
+    match control::request(state, cmd).await {
+        Ok(v) => {
+            if !v.is_null() {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            EXIT_PASSED
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Watch-based waits that survive broken watches.
+//!
+//! `kube::runtime::watcher` with `default_backoff()` re-lists and re-watches after a dropped
+//! watch or a 410 Gone (a bare `await_condition` fails at once on 410; shared/sandbox-notes.md).
+//! Each restart is counted as a `watch-restart` retry. The caller's condition sees the newest
+//! state of the named object (None while it does not exist), and the wait ends as soon as a change
+//! satisfies it. Timeouts compose: the caller says how long, the error says what was last seen.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+use super::{ClusterError, RetryStats};
+
+/// Waits until `cond` holds for the object `name` in `api`, returning the object (None when the
+/// condition was met by its absence).
+///
+/// `describe` renders the last seen state for the timeout message.
+///
+/// # Errors
+/// [`ClusterError::WaitTimeout`] naming `what` and the last state seen.
+pub async fn wait_for<K>(
+    api: Api<K>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    stats: &RetryStats,
+    cond: impl Fn(Option<&K>) -> bool,
+    describe: impl Fn(Option<&K>) -> String,
+) -> Result<Option<K>, ClusterError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut current: Option<K> = None;
+    let mut init_buffer: Option<Option<K>> = None;
+    let mut last_seen = "nothing yet (no answer from the API)".to_string();
+    let started = std::time::Instant::now();
+    let work = async {
+        while let Some(event) = stream.next().await {
+            match event {
+                Err(_) => {
+                    stats.count("watch-restart");
+                    continue;
+                }
+                Ok(Event::Init) => init_buffer = Some(None),
+                Ok(Event::InitApply(obj)) => {
+                    if let Some(buf) = init_buffer.as_mut() {
+                        *buf = Some(obj);
+                    }
+                }
+                Ok(Event::InitDone) => current = init_buffer.take().flatten(),
+                Ok(Event::Apply(obj)) => current = Some(obj),
+                Ok(Event::Delete(_)) => current = None,
+            }
+            if init_buffer.is_some() {
+                continue;
+            }
+            last_seen = describe(current.as_ref());
+            if cond(current.as_ref()) {
+                return Some(current.clone());
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Some(obj)) => Ok(obj),
+        _ => Err(ClusterError::WaitTimeout {
+            what: what.to_string(),
+            seconds: started.elapsed().as_secs_f64(),
+            last_seen,
+        }),
+    }
+}
+
+/// Waits until `cond` holds for the whole set of objects matching `config` (e.g. a label
+/// selector), kept current from watch events. Returns that set.
+///
+/// # Errors
+/// [`ClusterError::WaitTimeout`] naming `what` and `describe` of the last set seen.
+pub async fn wait_for_set<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    what: &str,
+    timeout: Duration,
+    stats: &RetryStats,
+    cond: impl Fn(&[K]) -> bool,
+    describe: impl Fn(&[K]) -> String,
+) -> Result<Vec<K>, ClusterError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    use std::collections::BTreeMap;
+    let key = |k: &K| {
+        let m = k.meta();
+        format!("{}/{}", m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default())
+    };
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut current: BTreeMap<String, K> = BTreeMap::new();
+    let mut init: Option<BTreeMap<String, K>> = None;
+    let mut last_seen = "nothing yet (no answer from the API)".to_string();
+    let started = std::time::Instant::now();
+    let work = async {
+        while let Some(event) = stream.next().await {
+            match event {
+                Err(_) => {
+                    stats.count("watch-restart");
+                    continue;
+                }
+                Ok(Event::Init) => init = Some(BTreeMap::new()),
+                Ok(Event::InitApply(obj)) => {
+                    if let Some(buf) = init.as_mut() {
+                        buf.insert(key(&obj), obj);
+                    }
+                }
+                Ok(Event::InitDone) => current = init.take().unwrap_or_default(),
+                Ok(Event::Apply(obj)) => {
+                    current.insert(key(&obj), obj);
+                }
+                Ok(Event::Delete(obj)) => {
+                    current.remove(&key(&obj));
+                }
+            }
+            if init.is_some() {
+                continue;
+            }
+            let set: Vec<K> = current.values().cloned().collect();
+            last_seen = describe(&set);
+            if cond(&set) {
+                return Some(set);
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Some(set)) => Ok(set),
+        _ => Err(ClusterError::WaitTimeout {
+            what: what.to_string(),
+            seconds: started.elapsed().as_secs_f64(),
+            last_seen,
+        }),
+    }
+}

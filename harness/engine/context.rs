@@ -1,0 +1,161 @@
+//! Everything a step can reach while a drill runs: the cluster connection (replaced after a
+//! rebuild), the backup target, the record being built, the clock, and the cancellation token.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{self, ClusterError, Connection, KubeconfigSource, RetryStats};
+use crate::config::{Profile, Scenario};
+use crate::redact::Redactor;
+
+use super::record::{CheckRecord, PhaseTiming, RunRecord};
+use super::s3::BackupTarget;
+
+/// The live state of one drill.
+pub struct DrillContext {
+    pub profile: Profile,
+    pub scenario: Scenario,
+    /// `--allow-destroy` was given on the command line.
+    pub allow_destroy_flag: bool,
+    pub record: RunRecord,
+    pub stats: RetryStats,
+    pub redactor: Redactor,
+    pub cancel: CancellationToken,
+    pub kubeconfig: KubeconfigSource,
+    conn: Option<Connection>,
+    pub backup_target: Option<BackupTarget>,
+    /// Static S3 keys handed in by the caller (the embedded sandbox); None uses the profile's
+    /// credential source.
+    pub s3_keys: Option<super::s3::StaticKeys>,
+    /// Monotonic marks (`disaster`, `rebuild-done`, …) for RTO and phase durations.
+    pub marks: BTreeMap<String, Instant>,
+    /// The drill lock in the backup target, held from preflight to the end of the drill.
+    pub lock: Option<super::lock::DrillLock>,
+    /// Background sentinel ticker, running between its start step and the destroy.
+    pub ticker: Option<crate::steps::ticks::Ticker>,
+    /// Lines of progress produced by the running step; drained into events by the runner.
+    pub progress: Vec<String>,
+    /// Checks of the running step; drained into its record by the runner.
+    pub checks: Vec<CheckRecord>,
+    /// Hook output tail of the running step, for the report.
+    pub output: Option<String>,
+}
+
+impl DrillContext {
+    pub fn new(
+        profile: Profile,
+        scenario: Scenario,
+        record: RunRecord,
+        kubeconfig: KubeconfigSource,
+        allow_destroy_flag: bool,
+        redactor: Redactor,
+        cancel: CancellationToken,
+    ) -> Self {
+        DrillContext {
+            profile,
+            scenario,
+            allow_destroy_flag,
+            record,
+            stats: RetryStats::default(),
+            redactor,
+            cancel,
+            kubeconfig,
+            conn: None,
+            backup_target: None,
+            s3_keys: None,
+            marks: BTreeMap::new(),
+            ticker: None,
+            lock: None,
+            progress: Vec::new(),
+            checks: Vec::new(),
+            output: None,
+        }
+    }
+
+    /// The current connection, connecting first if needed.
+    ///
+    /// # Errors
+    /// As [`cluster::connect`].
+    pub async fn conn(&mut self) -> Result<Connection, ClusterError> {
+        if let Some(c) = &self.conn {
+            return Ok(c.clone());
+        }
+        let c = cluster::connect(&self.kubeconfig, Duration::from_secs(120)).await?;
+        self.conn = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Drops the connection so the next [`DrillContext::conn`] re-reads the kubeconfig (after a
+    /// rebuild the cluster has a new endpoint and new credentials).
+    pub fn forget_connection(&mut self) {
+        self.conn = None;
+    }
+
+    /// The backup target.
+    ///
+    /// # Errors
+    /// A message when the profile's backup target could not be set up.
+    pub fn backup_target(&self) -> Result<&BackupTarget, String> {
+        self.backup_target
+            .as_ref()
+            .ok_or_else(|| "the backup target is not configured (preflight did not run)".to_string())
+    }
+
+    /// Pods API in the sentinel namespace.
+    pub async fn sentinel_pods(&mut self) -> Result<Api<Pod>, ClusterError> {
+        let ns = self.scenario.sentinel.namespace.clone();
+        Ok(Api::namespaced(self.conn().await?.client, &ns))
+    }
+
+    /// Records a phase duration (seconds, monotonic).
+    pub fn phase(&mut self, phase: &str, took: Duration) {
+        self.record.phases.retain(|p| p.phase != phase);
+        self.record.phases.push(PhaseTiming { phase: phase.to_string(), seconds: took.as_secs_f64() });
+    }
+
+    /// Marks a moment on the monotonic clock.
+    pub fn mark(&mut self, name: &str) -> Instant {
+        let now = Instant::now();
+        self.marks.insert(name.to_string(), now);
+        now
+    }
+
+    /// Stores a fact for later steps (and for `--resume`).
+    pub fn set_fact(&mut self, key: &str, value: impl serde::Serialize) {
+        if let Ok(v) = serde_json::to_value(value) {
+            self.record.facts.insert(key.to_string(), v);
+        }
+    }
+
+    /// Reads a fact an earlier step stored.
+    pub fn fact<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.record.facts.get(key).and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// Adds a redacted progress line.
+    pub fn say(&mut self, line: impl AsRef<str>) {
+        let line = self.redactor.redact(line.as_ref()).into_owned();
+        tracing::info!(target: "dr_harness::drill", "{line}");
+        self.progress.push(line);
+    }
+}
+
+impl DrillContext {
+    /// Records a check of the running step. Returns `passed` so callers can branch on it.
+    pub fn check(&mut self, name: &str, passed: bool, expected: impl Into<String>, found: impl Into<String>) -> bool {
+        let expected = self.redactor.redact(&expected.into()).into_owned();
+        let found = self.redactor.redact(&found.into()).into_owned();
+        self.checks.push(CheckRecord {
+            name: name.to_string(),
+            passed,
+            expected: Some(expected),
+            found: Some(found),
+            seconds: 0.0,
+        });
+        passed
+    }
+}

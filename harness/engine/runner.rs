@@ -1,0 +1,230 @@
+//! Runs a scenario's steps in order.
+//!
+//! Each step gets the scenario's timeout (or its kind's default); the runner times it on the
+//! monotonic clock, emits events, folds the step's checks and evidence into the record, and saves
+//! the run state after every step — locally and beside the backups in S3, so the state survives
+//! the loss of the runner with the cluster. After a failure, later steps are skipped except those
+//! that always run (cleanup). On cancellation (Ctrl-C) the running step is told through the
+//! cancellation token and given a grace period to stop its hooks, then marked interrupted.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::context::DrillContext;
+use super::events::{DrillEvent, EventKind, EventSink};
+use super::record::{Outcome, RunRecord, StepRecord, StepStatus};
+use crate::config::StepEntry;
+
+/// How long a cancelled step may take to stop its hooks before it is abandoned.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(90);
+
+/// Where the run state is saved.
+#[derive(Debug, Clone)]
+pub struct StatePaths {
+    /// `<out>/<run-id>/run.json`.
+    pub local: PathBuf,
+}
+
+/// Runs every step of `ctx.scenario` not already completed in `ctx.record` and returns the
+/// finished record (also left in `ctx.record`).
+pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: &StatePaths) -> RunRecord {
+    let started = Instant::now();
+    let emit = |sink: &mut dyn EventSink, kind: EventKind| {
+        sink.on_event(&DrillEvent { at: Utc::now(), elapsed: started.elapsed(), kind });
+    };
+    let steps: Vec<StepEntry> = ctx.scenario.steps().to_vec();
+    emit(
+        sink,
+        EventKind::DrillStarted {
+            run_id: ctx.record.run_id.clone(),
+            scenario: ctx.record.scenario.clone(),
+            cluster: ctx.record.cluster.clone(),
+            steps: steps.iter().map(|s| s.name.clone()).collect(),
+        },
+    );
+    let mut failed = ctx.record.failing_step().is_some_and(|s| s.status != StepStatus::Interrupted);
+    let mut interrupted = false;
+    for entry in &steps {
+        if let Some(done) = ctx.record.steps.iter().find(|s| s.name == entry.name && s.status.is_success()) {
+            // Resumed drill: this step passed in an earlier attempt.
+            let mut resumed = done.clone();
+            resumed.status = StepStatus::Resumed;
+            replace_step(&mut ctx.record, resumed.clone());
+            emit(sink, EventKind::StepFinished { record: resumed });
+            continue;
+        }
+        let kind = entry.spec.kind();
+        // Tidy-up steps run after a failure only if the drill got far enough to create something.
+        let created_something = ctx.record.steps.iter().any(|s| s.kind != "preflight" && s.status != StepStatus::Skipped);
+        let always = crate::steps::always_runs(&entry.spec) && created_something;
+        if interrupted || (failed && !always) || ctx.cancel.is_cancelled() {
+            let skipped = StepRecord {
+                name: entry.name.clone(),
+                kind: kind.to_string(),
+                status: if interrupted || ctx.cancel.is_cancelled() { StepStatus::Interrupted } else { StepStatus::Skipped },
+                started_at: None,
+                seconds: 0.0,
+                checks: Vec::new(),
+                message: None,
+                diagnostics: Vec::new(),
+                output: None,
+            };
+            // Steps never started after an interruption are "not run", not interrupted.
+            let skipped = StepRecord {
+                status: if skipped.status == StepStatus::Interrupted { StepStatus::Skipped } else { skipped.status },
+                ..skipped
+            };
+            replace_step(&mut ctx.record, skipped.clone());
+            emit(sink, EventKind::StepFinished { record: skipped });
+            continue;
+        }
+        emit(sink, EventKind::StepStarted { step: entry.name.clone(), kind: kind.to_string() });
+        let step_started_at = Utc::now();
+        let step_clock = Instant::now();
+        let timeout = entry.timeout.unwrap_or_else(|| entry.spec.default_timeout());
+        let cancel = ctx.cancel.clone();
+        let (status, failure) = {
+            let fut = crate::steps::run(ctx, entry);
+            tokio::pin!(fut);
+            tokio::select! {
+                res = &mut fut => match res {
+                    Ok(()) => (StepStatus::Passed, None),
+                    Err(f) => (StepStatus::Failed, Some(f)),
+                },
+                _ = tokio::time::sleep(timeout) => (
+                    StepStatus::TimedOut,
+                    Some(super::failure::StepFailure::new(format!(
+                        "step `{}` did not finish within its timeout of {}; raise `timeout` for this step in the scenario if the cluster is merely slow",
+                        entry.name,
+                        humantime::format_duration(timeout)
+                    ))),
+                ),
+                _ = cancel.cancelled() => {
+                    // Let the step see the token and stop its hooks gracefully.
+                    let _ = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
+                    (StepStatus::Interrupted, Some(super::failure::StepFailure::new(
+                        format!("interrupted while running step `{}`; resume with `dr-harness run --resume {}`", entry.name, ctx_run_id(state)),
+                    )))
+                }
+            }
+        };
+        let mut record = StepRecord {
+            name: entry.name.clone(),
+            kind: kind.to_string(),
+            status,
+            started_at: Some(step_started_at),
+            seconds: step_clock.elapsed().as_secs_f64(),
+            checks: std::mem::take(&mut ctx.checks),
+            message: None,
+            diagnostics: Vec::new(),
+            output: ctx.output.take().map(|o| ctx.redactor.redact(&o).into_owned()),
+        };
+        for line in std::mem::take(&mut ctx.progress) {
+            emit(sink, EventKind::Progress { step: entry.name.clone(), line });
+        }
+        for check in &record.checks {
+            emit(sink, EventKind::CheckFinished { step: entry.name.clone(), check: check.clone() });
+        }
+        if let Some(f) = failure {
+            record.message = Some(ctx.redactor.redact(&f.message).into_owned());
+            record.diagnostics = f.diagnostics.iter().map(|d| ctx.redactor.redact(d).into_owned()).collect();
+            if f.infrastructure {
+                ctx.set_fact("infrastructure_failure", true);
+            }
+        }
+        match status {
+            StepStatus::Interrupted => interrupted = true,
+            StepStatus::Failed | StepStatus::TimedOut => failed = true,
+            _ => {}
+        }
+        replace_step(&mut ctx.record, record.clone());
+        ctx.record.retries = ctx.stats.snapshot();
+        emit(sink, EventKind::StepFinished { record });
+        save_state(ctx, state).await;
+    }
+    if let Some(ticker) = ctx.ticker.take() {
+        ticker.stop().await;
+    }
+    if let Some(lock) = ctx.lock.take() {
+        lock.release().await;
+    }
+    ctx.record.finished_at = Some(Utc::now());
+    ctx.record.outcome = ctx.record.rolled_up_outcome();
+    apply_targets(&mut ctx.record);
+    ctx.record.retries = ctx.stats.snapshot();
+    save_state(ctx, state).await;
+    emit(sink, EventKind::DrillFinished { record: Box::new(ctx.record.clone()) });
+    ctx.record.clone()
+}
+
+fn ctx_run_id(state: &StatePaths) -> String {
+    state
+        .local
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Puts `record` in place of the step of the same name, or appends it.
+fn replace_step(run: &mut RunRecord, record: StepRecord) {
+    match run.steps.iter_mut().find(|s| s.name == record.name) {
+        Some(slot) => *slot = record,
+        None => run.steps.push(record),
+    }
+}
+
+/// Fails a passed drill whose measured RTO or RPO exceeds the scenario's target, with a step
+/// record of its own so JUnit shows why.
+fn apply_targets(run: &mut RunRecord) {
+    if run.outcome != Outcome::Passed {
+        return;
+    }
+    let mut breaches = Vec::new();
+    if let (Some(rto), Some(target)) = (run.rto_seconds, run.rto_target_seconds) {
+        if rto > target {
+            breaches.push(format!("RTO {rto:.1}s exceeds the target of {target:.0}s"));
+        }
+    }
+    if let (Some(rpo), Some(target)) = (run.rpo_seconds, run.rpo_target_seconds) {
+        if rpo > target {
+            breaches.push(format!("RPO {rpo:.1}s exceeds the target of {target:.0}s"));
+        }
+    }
+    if breaches.is_empty() {
+        return;
+    }
+    run.steps.push(StepRecord {
+        name: "targets".into(),
+        kind: "targets".into(),
+        status: StepStatus::Failed,
+        started_at: Some(Utc::now()),
+        seconds: 0.0,
+        checks: Vec::new(),
+        message: Some(format!(
+            "{}; the recovery worked but too slowly — look at the phase durations to see where the time went",
+            breaches.join("; ")
+        )),
+        diagnostics: Vec::new(),
+        output: None,
+    });
+    run.outcome = Outcome::Failed;
+}
+
+/// Saves run.json locally (atomically) and, best effort, beside the backups in S3.
+async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
+    if let Some(dir) = state.local.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = crate::report::runjson::write_run_json(&state.local, &ctx.record) {
+        tracing::warn!("could not save the run state to {}: {e}", state.local.display());
+    }
+    if let Some(target) = &ctx.backup_target {
+        if let Err(e) = target.save_run_state(&ctx.record).await {
+            ctx.stats.count("s3-state-save-failed");
+            tracing::warn!("could not save the run state to the backup target: {e}");
+        }
+    }
+}

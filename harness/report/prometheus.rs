@@ -1,0 +1,266 @@
+//! Prometheus metrics of a drill, for node_exporter's textfile collector or a Pushgateway.
+//!
+//! All series carry `cluster` and `scenario` (from the profile and scenario: bounded); the
+//! only other labels are `phase`, `step` and `kind`, whose values come from the step library
+//! and the scenario files, never from run ids or error text. Names follow Prometheus' base-unit
+//! conventions (`_seconds`, `_bytes`, `_timestamp_seconds`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+
+use super::ReportError;
+use crate::engine::record::{Outcome, RunRecord};
+
+/// Metric names, one prefix.
+pub const SUCCESS: &str = "dr_harness_success";
+pub const RTO: &str = "dr_harness_rto_seconds";
+pub const RPO: &str = "dr_harness_rpo_seconds";
+pub const RTO_TARGET: &str = "dr_harness_rto_target_seconds";
+pub const RPO_TARGET: &str = "dr_harness_rpo_target_seconds";
+pub const PHASE_DURATION: &str = "dr_harness_phase_duration_seconds";
+pub const LAST_RUN: &str = "dr_harness_last_run_timestamp_seconds";
+pub const LAST_SUCCESS: &str = "dr_harness_last_success_timestamp_seconds";
+pub const VERIFIED_BYTES: &str = "dr_harness_verified_bytes";
+pub const STEP_SUCCESS: &str = "dr_harness_step_success";
+pub const RETRIES: &str = "dr_harness_retries";
+
+/// Renders the drill's metrics in the text exposition format (0.0.4).
+///
+/// `previous_last_success` is the `dr_harness_last_success_timestamp_seconds` of the previous
+/// run (see [`read_last_success`]): a failed drill keeps it, so "time since the last proven
+/// recovery" keeps growing instead of resetting. It is omitted when no drill ever passed.
+/// RTO/RPO are omitted when not measured.
+pub fn render_metrics(record: &RunRecord, previous_last_success: Option<f64>) -> String {
+    let registry = Registry::new();
+    let opts = |name: &str, help: &str| {
+        Opts::new(name, help)
+            .const_label("cluster", record.cluster.as_str())
+            .const_label("scenario", record.scenario.as_str())
+    };
+    let gauge = |name: &str, help: &str, value: f64| {
+        if let Ok(g) = Gauge::with_opts(opts(name, help)) {
+            g.set(value);
+            let _ = registry.register(Box::new(g));
+        }
+    };
+    let gauge_vec = |name: &str, help: &str, label: &str, values: Vec<(String, f64)>| {
+        if values.is_empty() {
+            return;
+        }
+        if let Ok(g) = GaugeVec::new(opts(name, help), &[label]) {
+            for (l, v) in values {
+                g.with_label_values(&[l.as_str()]).set(v);
+            }
+            let _ = registry.register(Box::new(g));
+        }
+    };
+
+    let passed = record.outcome == Outcome::Passed;
+    gauge(
+        SUCCESS,
+        "1 if the last drill proved recovery end to end, else 0.",
+        if passed { 1.0 } else { 0.0 },
+    );
+    if let Some(v) = record.rto_seconds {
+        gauge(
+            RTO,
+            "Recovery time of the last drill: destroy start to sentinel verified, seconds.",
+            v,
+        );
+    }
+    if let Some(v) = record.rpo_seconds {
+        gauge(RPO, "Data-loss window of the last drill: newest write minus last surviving sentinel tick, seconds.", v);
+    }
+    if let Some(v) = record.rto_target_seconds {
+        gauge(RTO_TARGET, "RTO target of the scenario, seconds.", v);
+    }
+    if let Some(v) = record.rpo_target_seconds {
+        gauge(RPO_TARGET, "RPO target of the scenario, seconds.", v);
+    }
+    gauge_vec(
+        PHASE_DURATION,
+        "Duration of each recovery phase of the last drill, seconds.",
+        "phase",
+        record
+            .phases
+            .iter()
+            .map(|p| (p.phase.clone(), p.seconds))
+            .collect(),
+    );
+    let finished = record.finished_at.unwrap_or(record.started_at);
+    let finished_secs = finished.timestamp_millis() as f64 / 1000.0;
+    gauge(
+        LAST_RUN,
+        "Unix time the last drill finished, seconds.",
+        finished_secs,
+    );
+    let last_success = if passed {
+        Some(finished_secs)
+    } else {
+        previous_last_success
+    };
+    if let Some(v) = last_success {
+        gauge(
+            LAST_SUCCESS,
+            "Unix time of the last drill that passed, seconds.",
+            v,
+        );
+    }
+    gauge(
+        VERIFIED_BYTES,
+        "Sentinel bytes verified byte for byte after the restore.",
+        record.verified_bytes as f64,
+    );
+    gauge_vec(
+        STEP_SUCCESS,
+        "1 if the step succeeded in the last drill, else 0 (failed, timed out, interrupted or skipped).",
+        "step",
+        record
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), if s.status.is_success() { 1.0 } else { 0.0 }))
+            .collect(),
+    );
+    gauge_vec(
+        RETRIES,
+        "Transient faults retried during the last drill, by kind.",
+        "kind",
+        record
+            .retries
+            .iter()
+            .map(|(k, v)| (k.clone(), *v as f64))
+            .collect(),
+    );
+
+    let mut out = String::new();
+    // Encoding gathered gauges cannot fail (no invalid names: they are constants above).
+    let _ = TextEncoder::new().encode_utf8(&registry.gather(), &mut out);
+    out
+}
+
+/// Reads `dr_harness_last_success_timestamp_seconds` back from a previous metrics file.
+/// `None` when the file is missing, unreadable or has no such sample.
+pub fn read_last_success(path: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(LAST_SUCCESS) && l[LAST_SUCCESS.len()..].starts_with(['{', ' ']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Writes `text` to `path` atomically (temp file in the same directory, mode 0644, rename),
+/// so node_exporter's textfile collector never reads a half-written file.
+///
+/// # Errors
+/// [`ReportError::Write`] naming the path.
+pub fn write_textfile_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
+    super::write_atomic(path, text.as_bytes())
+}
+
+/// URL-safe base64 (RFC 4648 §5, with padding), as the Pushgateway's `@base64` label form wants.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// One `/<label>/<value>` pair of a Pushgateway grouping key: plain when the value is made of
+/// URL-safe characters, else the `<label>@base64/<value>` form (required for `/`).
+pub fn grouping_segment(label: &str, value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if plain {
+        format!("/{label}/{value}")
+    } else if value.is_empty() {
+        format!("/{label}@base64/=")
+    } else {
+        format!("/{label}@base64/{}", base64_url(value.as_bytes()))
+    }
+}
+
+/// PUTs `text` to a Pushgateway under `job=dr_harness`, `cluster`, `scenario` (no `instance`
+/// label: a drill is not tied to the machine that ran it). A PUT replaces the whole group, so
+/// series of a previous run do not linger.
+///
+/// # Errors
+/// [`ReportError::Push`] naming the URL for connection errors, timeouts and non-2xx answers.
+pub async fn push_to_gateway(
+    url: &str,
+    cluster: &str,
+    scenario: &str,
+    text: &str,
+    timeout: Duration,
+) -> Result<(), ReportError> {
+    let target = format!(
+        "{}/metrics/job/dr_harness{}{}",
+        url.trim_end_matches('/'),
+        grouping_segment("cluster", cluster),
+        grouping_segment("scenario", scenario)
+    );
+    let push_err = |message: String| ReportError::Push {
+        url: target.clone(),
+        message,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| push_err(e.to_string()))?;
+    let resp = client
+        .put(&target)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            TextEncoder::new().format_type(),
+        )
+        .body(text.to_string())
+        .send()
+        .await
+        .map_err(|e| push_err(e.to_string()))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let detail = resp.text().await.unwrap_or_default();
+        let detail: String = detail.chars().take(300).collect();
+        return Err(push_err(format!("answered {status}: {}", detail.trim())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_url_matches_rfc4648_vectors() {
+        assert_eq!(base64_url(b"f"), "Zg==");
+        assert_eq!(base64_url(b"fo"), "Zm8=");
+        assert_eq!(base64_url(b"foo"), "Zm9v");
+        assert_eq!(base64_url(b"/var/tmp"), "L3Zhci90bXA=");
+        assert_eq!(base64_url(&[0xfb, 0xff]), "-_8=");
+    }
+
+    #[test]
+    fn grouping_segments_encode_slashes() {
+        assert_eq!(grouping_segment("cluster", "dev"), "/cluster/dev");
+        assert_eq!(grouping_segment("cluster", "a/b"), "/cluster@base64/YS9i");
+        assert_eq!(grouping_segment("cluster", ""), "/cluster@base64/=");
+    }
+}

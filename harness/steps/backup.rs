@@ -1,0 +1,179 @@
+//! `backup`: an on-demand Longhorn Snapshot and Backup of the sentinel volume, then proof in S3.
+//!
+//! Longhorn saying `Completed` is not proof (backups that show "No data", blocks that never
+//! uploaded: longhorn-facts.md §4), so after the Backup completes the step reads the backup
+//! target itself: `backup_<name>.cfg` exists and is complete, every block it lists exists, and
+//! `volume.cfg` names it as the last backup. An `Error` state fails at once with Longhorn's text.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kube::api::PostParams;
+use kube::Api;
+
+use super::{facts, LABEL_RUN_ID};
+use crate::cluster::{retry, wait};
+use crate::config::scenario::BackupStep;
+use crate::engine::context::DrillContext;
+use crate::engine::failure::{StepFailure, StepResult};
+use crate::longhorn::{self, Backup, BackupSpec, Snapshot, SnapshotSpec};
+
+/// Longhorn's own backup names are `backup-<16 hex>`; the drill's follow that form, derived from
+/// the run id so a resumed drill finds its backup again.
+pub fn backup_name(run_id: &str) -> String {
+    let hex: String = run_id.chars().filter(|c| c.is_ascii_hexdigit()).take(16).collect();
+    format!("backup-{hex}")
+}
+
+/// Snapshot name for the drill.
+pub fn snapshot_name(run_id: &str) -> String {
+    let hex: String = run_id.chars().filter(|c| c.is_ascii_hexdigit()).take(8).collect();
+    format!("dr-harness-{hex}")
+}
+
+pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
+    let volume: String = ctx
+        .fact(facts::VOLUME)
+        .ok_or_else(|| StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before backup"))?;
+    let conn = ctx.conn().await?;
+    let ns = ctx.profile.expect.longhorn_namespace.clone();
+    let run_id = ctx.record.run_id.clone();
+    let mut labels = step.labels.clone();
+    labels.insert(LABEL_RUN_ID.to_string(), run_id.clone());
+    let wait_timeout = step.wait_timeout.unwrap_or(Duration::from_secs(1800));
+
+    // Snapshot.
+    let snapshots: Api<Snapshot> = Api::namespaced(conn.client.clone(), &ns);
+    let snap_name = snapshot_name(&run_id);
+    let mut snap = Snapshot::new(
+        &snap_name,
+        SnapshotSpec { volume: volume.clone(), create_snapshot: true, labels: BTreeMap::new() },
+    );
+    snap.metadata.labels = Some(labels.clone());
+    create_or_reuse(&ctx.stats, &snapshots, &snap_name, &snap).await?;
+    ctx.set_fact(facts::SNAPSHOT, &snap_name);
+    wait::wait_for(
+        snapshots.clone(),
+        &snap_name,
+        &format!("snapshot {snap_name} of volume {volume} to be readyToUse"),
+        wait_timeout,
+        &ctx.stats,
+        |s: Option<&Snapshot>| s.and_then(|s| s.status.as_ref()).is_some_and(|st| st.ready_to_use || !st.error.is_empty()),
+        |s| format!("{:?}", s.and_then(|s| s.status.clone())),
+    )
+    .await?;
+    let snap_status = snapshots.get(&snap_name).await?.status.unwrap_or_default();
+    if !snap_status.error.is_empty() {
+        return Err(StepFailure::new(format!("Longhorn could not take snapshot {snap_name} of volume {volume}: {}", snap_status.error)));
+    }
+    ctx.check("snapshot-ready", true, format!("snapshot {snap_name} readyToUse"), format!("created {}", snap_status.creation_time));
+
+    // Backup.
+    let backups: Api<Backup> = Api::namespaced(conn.client.clone(), &ns);
+    let name = backup_name(&run_id);
+    let mut backup = Backup::new(
+        &name,
+        BackupSpec { snapshot_name: snap_name.clone(), labels: labels.clone(), backup_mode: None },
+    );
+    backup.metadata.labels = Some(labels);
+    create_or_reuse(&ctx.stats, &backups, &name, &backup).await?;
+    ctx.set_fact(facts::BACKUP, &name);
+    let done = wait::wait_for(
+        backups.clone(),
+        &name,
+        &format!("backup {name} of volume {volume} to reach Completed"),
+        wait_timeout,
+        &ctx.stats,
+        |b: Option<&Backup>| {
+            let state = b.and_then(|b| b.status.as_ref()).map(|s| s.state.as_str()).unwrap_or("");
+            state == longhorn::BACKUP_COMPLETED || state == longhorn::BACKUP_ERROR
+        },
+        |b| match b.and_then(|b| b.status.as_ref()) {
+            None => "no status yet".into(),
+            Some(s) => format!("state {:?}, progress {}%", s.state, s.progress),
+        },
+    )
+    .await
+    .map_err(|e| {
+        StepFailure::new(format!(
+            "{e}. A backup stuck in InProgress is a known Longhorn failure (longhorn/longhorn#9417): look at the longhorn-manager logs and the backup target's reachability from the nodes"
+        ))
+    })?
+    .ok_or_else(|| StepFailure::new(format!("backup {name} disappeared while waiting for it")))?;
+    let status = done.status.unwrap_or_default();
+    if status.state == longhorn::BACKUP_ERROR {
+        return Err(StepFailure::new(format!(
+            "Longhorn backup {name} of volume {volume} ended in Error: {}",
+            if status.error.is_empty() { "(Longhorn gave no error text)" } else { &status.error }
+        ))
+        .diagnostic(format!("kubectl -n {ns} get backup {name} -o yaml")));
+    }
+    ctx.check("backup-completed", true, format!("backup {name} Completed"), format!("url {}", status.url));
+    ctx.record.backup_url = Some(status.url.clone());
+    ctx.set_fact("backup.url", &status.url);
+    prove_in_s3(ctx, &volume, &name).await
+}
+
+async fn create_or_reuse<K>(stats: &retry::RetryStats, api: &Api<K>, name: &str, obj: &K) -> StepResult
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let pp = PostParams::default();
+    match retry::with_retry(stats, "api", || api.create(&pp, obj)).await {
+        Ok(_) => Ok(()),
+        // A resumed drill finds the object it created before.
+        Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
+            let existing = api.get(name).await?;
+            let ours = existing
+                .meta()
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_RUN_ID))
+                .is_some_and(|v| Some(v) == obj.meta().labels.as_ref().and_then(|l| l.get(LABEL_RUN_ID)));
+            if ours {
+                Ok(())
+            } else {
+                Err(StepFailure::new(format!("{name} already exists and was not created by this drill; refusing to touch it")))
+            }
+        }
+        Err(kube::Error::Api(s)) => Err(StepFailure::new(format!("creating {name} was refused: {} ({})", s.message, s.reason))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the backup target directly: the backup cfg is there and complete, every block it lists
+/// exists, and `volume.cfg` names the backup.
+async fn prove_in_s3(ctx: &mut DrillContext, volume: &str, backup: &str) -> StepResult {
+    let bt = ctx.backup_target().map_err(StepFailure::unreachable)?.clone();
+    let store = bt.backupstore();
+    let report = dr_backupstore::verify_structure(&store, volume, backup)
+        .await
+        .map_err(|e| StepFailure::new(format!("the backup target does not hold backup {backup} of {volume} in a readable form: {e}")))?;
+    let problems = report.problems();
+    ctx.check(
+        "s3-backup-cfg",
+        report.complete,
+        format!("{} exists with CreatedTime set", report.backup_cfg_key),
+        if report.complete { "complete".to_string() } else { "in progress or missing".to_string() },
+    );
+    ctx.check(
+        "s3-blocks-present",
+        report.blocks_missing.is_empty(),
+        format!("all {} blocks listed by the cfg exist", report.blocks_listed),
+        format!("{} missing", report.blocks_missing.len()),
+    );
+    ctx.check(
+        "s3-volume-cfg-names-backup",
+        report.volume_cfg_names_it,
+        format!("volume.cfg LastBackupName = {backup}"),
+        report.volume_cfg_names_it.to_string(),
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StepFailure::new(format!(
+            "Longhorn reports backup {backup} Completed, but the backup target disagrees: {}. This backup cannot be trusted for a restore; the drill stops before anything is destroyed",
+            problems.join("; ")
+        )))
+    }
+}

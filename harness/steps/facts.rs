@@ -1,0 +1,14 @@
+//! Names of the facts steps hand to later steps through the run record (and so across `--resume`).
+
+/// Longhorn Volume name behind the sentinel PVC.
+pub const VOLUME: &str = "sentinel.volume";
+/// The sentinel manifest: `[{sha256, name, size}]`.
+pub const MANIFEST: &str = "sentinel.manifest";
+/// Name of the Longhorn Snapshot the drill took.
+pub const SNAPSHOT: &str = "backup.snapshot";
+/// Name of the Backup (also its name on the backup target).
+pub const BACKUP: &str = "backup.name";
+/// Newest tick written before the disaster, Unix milliseconds.
+pub const LAST_TICK_WRITTEN_MS: &str = "ticks.last_written_ms";
+/// Wall-clock start of the disaster (destroy hook start), RFC 3339; RTO fallback after a resume.
+pub const DISASTER_AT: &str = "disaster.at";

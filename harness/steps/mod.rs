@@ -1,0 +1,51 @@
+//! The step library: one module per step kind. Each step reads what earlier steps stored in the
+//! record's facts, does one job against the cluster, the backup target or the infrastructure,
+//! records its checks, and fails with a message that says what was expected, what was found and
+//! what to look at.
+
+pub mod backup;
+pub mod cleanup;
+pub mod deploy;
+pub mod destroy;
+pub mod facts;
+pub mod hook;
+pub mod pod;
+pub mod preflight;
+pub mod rebuild;
+pub mod ticks;
+pub mod verify_restore;
+pub mod verify_sentinel;
+pub mod wait_ready;
+pub mod write;
+
+use crate::config::{StepEntry, StepSpec};
+use crate::engine::context::DrillContext;
+use crate::engine::failure::StepResult;
+
+/// Label set on every object a drill creates: deletion and revert act only on objects carrying
+/// the drill's own run id.
+pub const LABEL_RUN_ID: &str = "dr-harness.io/run-id";
+/// Field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "dr-harness";
+
+/// Runs one step.
+pub async fn run(ctx: &mut DrillContext, entry: &StepEntry) -> StepResult {
+    match &entry.spec {
+        StepSpec::Preflight(_) => preflight::run(ctx).await,
+        StepSpec::DeploySentinel(s) => deploy::run(ctx, s).await,
+        StepSpec::WriteSentinel(_) => write::run(ctx).await,
+        StepSpec::Backup(s) => backup::run(ctx, s).await,
+        StepSpec::StartTicks(_) => ticks::start(ctx).await,
+        StepSpec::Destroy(_) => destroy::run(ctx).await,
+        StepSpec::Rebuild(_) => rebuild::run(ctx).await,
+        StepSpec::WaitReady(_) => wait_ready::run(ctx, entry.timeout.unwrap_or_else(|| entry.spec.default_timeout())).await,
+        StepSpec::VerifyRestore(_) => verify_restore::run(ctx).await,
+        StepSpec::VerifySentinel(_) => verify_sentinel::run(ctx).await,
+        StepSpec::Cleanup(_) => cleanup::run(ctx).await,
+    }
+}
+
+/// Steps that run even after an earlier step failed (they only tidy up what the drill made).
+pub fn always_runs(spec: &StepSpec) -> bool {
+    matches!(spec, StepSpec::Cleanup(_))
+}

@@ -1,0 +1,81 @@
+//! Finding the sentinel pod and the exec target inside it.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::Api;
+
+use crate::cluster::exec::ExecTarget;
+use crate::cluster::retry;
+use crate::engine::context::DrillContext;
+use crate::engine::failure::StepFailure;
+
+/// The Running, Ready pod of the sentinel Deployment, as an exec target with `timeout`.
+///
+/// # Errors
+/// A [`StepFailure`] naming the deployment and the pods' phases when none is ready.
+pub async fn sentinel_target(ctx: &mut DrillContext, timeout: Duration) -> Result<(Api<Pod>, ExecTarget), StepFailure> {
+    let s = ctx.scenario.sentinel.clone();
+    let conn = ctx.conn().await?;
+    let deployments: Api<Deployment> = Api::namespaced(conn.client.clone(), &s.namespace);
+    let pods: Api<Pod> = Api::namespaced(conn.client.clone(), &s.namespace);
+    let deployment = retry::with_retry(&ctx.stats, "api", || deployments.get_opt(&s.deployment))
+        .await?
+        .ok_or_else(|| StepFailure::new(format!("the sentinel deployment {}/{} does not exist", s.namespace, s.deployment)))?;
+    let selector = deployment
+        .spec
+        .and_then(|sp| sp.selector.match_labels)
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let lp = ListParams::default().labels(&selector);
+    let list = retry::with_retry(&ctx.stats, "api", || pods.list(&lp)).await?;
+    let ready = list.items.iter().find(|p| is_ready(p));
+    match ready {
+        Some(p) => Ok((
+            pods.clone(),
+            ExecTarget {
+                namespace: s.namespace.clone(),
+                pod: p.metadata.name.clone().unwrap_or_default(),
+                container: s.container.clone(),
+                timeout,
+            },
+        )),
+        None => Err(StepFailure::new(format!(
+            "no Running and Ready pod for deployment {}/{} (selector {selector}); pods: [{}]",
+            s.namespace,
+            s.deployment,
+            list.items
+                .iter()
+                .map(|p| format!(
+                    "{}: {}",
+                    p.metadata.name.clone().unwrap_or_default(),
+                    p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn is_ready(p: &Pod) -> bool {
+    let status = match &p.status {
+        Some(s) => s,
+        None => return false,
+    };
+    p.metadata.deletion_timestamp.is_none()
+        && status.phase.as_deref() == Some("Running")
+        && status
+            .conditions
+            .as_ref()
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Quotes a string for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}

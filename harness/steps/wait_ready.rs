@@ -1,0 +1,273 @@
+//! `wait-ready`: after the rebuild, wait gate by gate for the recovered cluster, timing each gate
+//! as a phase of the RTO: API ready → nodes Ready → system pods → Flux Kustomizations → Longhorn
+//! and its BackupTarget → the sentinel's BackupVolume discovered → the restore orchestrator Job
+//! done → the sentinel volume restored → the sentinel workload available.
+//!
+//! Every gate is watch-based (noticed within a fraction of a second) and recovers from dropped
+//! watches; the kubeconfig is re-read until the new API answers.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
+use kube::runtime::watcher;
+use kube::Api;
+
+use super::deploy::wait_available;
+use super::facts;
+use crate::cluster::{self, wait};
+use crate::engine::context::DrillContext;
+use crate::engine::failure::{StepFailure, StepResult};
+use crate::longhorn::{self, BackupTarget, BackupVolume, Volume};
+
+pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
+    let deadline = Instant::now() + budget.saturating_sub(Duration::from_secs(2));
+    let left = || deadline.saturating_duration_since(Instant::now());
+
+    // API ready: re-read the kubeconfig until the new cluster answers /readyz.
+    let gate = Instant::now();
+    let conn = loop {
+        ctx.forget_connection();
+        if let Ok(conn) = ctx.conn().await {
+            let req = http::Request::get("/readyz").body(Vec::new()).map_err(|e| StepFailure::new(e.to_string()))?;
+            if let Ok(text) = conn.client.request_text(req).await {
+                if text.trim() == "ok" {
+                    break conn;
+                }
+            }
+        }
+        if left().is_zero() {
+            return Err(StepFailure::new(
+                "the rebuilt cluster's API never answered /readyz with ok; check the rebuild hook's output and the kubeconfig source",
+            ));
+        }
+        ctx.stats.count("api-not-ready-yet");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    ctx.phase("api-ready", gate.elapsed());
+    ctx.check("api-ready", true, "/readyz answers ok", conn.api_server.clone());
+
+    // Nodes.
+    if let Some(expected) = ctx.profile.expect.nodes {
+        let gate = Instant::now();
+        let nodes: Api<Node> = Api::all(conn.client.clone());
+        wait::wait_for_set(
+            nodes,
+            watcher::Config::default(),
+            &format!("{expected} Ready nodes"),
+            left(),
+            &ctx.stats,
+            |ns: &[Node]| ready_nodes(ns) >= expected as usize,
+            |ns| format!("{} of {} nodes Ready", ready_nodes(ns), ns.len()),
+        )
+        .await?;
+        ctx.phase("nodes-ready", gate.elapsed());
+        ctx.check("nodes-ready", true, format!("{expected} nodes Ready"), "ok");
+    }
+
+    // System pods.
+    let system_pods = ctx.profile.expect.system_pods.clone();
+    if !system_pods.is_empty() {
+        let gate = Instant::now();
+        let pods: Api<Pod> = Api::namespaced(conn.client.clone(), "kube-system");
+        let wanted = system_pods.clone();
+        wait::wait_for_set(
+            pods,
+            watcher::Config::default(),
+            &format!("system pods {} Running in kube-system", system_pods.join(", ")),
+            left(),
+            &ctx.stats,
+            move |ps: &[Pod]| wanted.iter().all(|w| ps.iter().any(|p| running_with_prefix(p, w))),
+            |ps| format!("{} pods, running: {}", ps.len(), ps.iter().filter(|p| running_with_prefix(p, "")).count()),
+        )
+        .await?;
+        ctx.phase("system-pods", gate.elapsed());
+    }
+
+    // Flux Kustomizations, in the order the profile lists them.
+    let gvk = GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization");
+    let ar = ApiResource::from_gvk(&gvk);
+    for name in ctx.profile.expect.kustomizations.clone() {
+        let gate = Instant::now();
+        let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), "flux-system", &ar);
+        wait::wait_for(
+            api,
+            &name,
+            &format!("Flux Kustomization flux-system/{name} Ready"),
+            left(),
+            &ctx.stats,
+            |k: Option<&DynamicObject>| condition_true(k, "Ready"),
+            |k| describe_condition(k, "Ready"),
+        )
+        .await?;
+        ctx.phase(&format!("kustomization-{name}"), gate.elapsed());
+    }
+
+    // Longhorn and its backup target.
+    let ns = ctx.profile.expect.longhorn_namespace.clone();
+    let gate = Instant::now();
+    let targets: Api<BackupTarget> = Api::namespaced(conn.client.clone(), &ns);
+    wait::wait_for(
+        targets,
+        "default",
+        "Longhorn's BackupTarget `default` available",
+        left(),
+        &ctx.stats,
+        |t: Option<&BackupTarget>| t.and_then(|t| t.status.as_ref()).is_some_and(|s| s.available),
+        |t| match t {
+            None => "no BackupTarget yet (Longhorn not installed yet?)".into(),
+            Some(t) => format!("available={}", t.status.as_ref().is_some_and(|s| s.available)),
+        },
+    )
+    .await?;
+    ctx.phase("longhorn-ready", gate.elapsed());
+
+    // The sentinel's BackupVolume, discovered from the backup target.
+    let volume: Option<String> = ctx.fact(facts::VOLUME);
+    if let Some(volume) = volume.clone() {
+        let gate = Instant::now();
+        let bvs: Api<BackupVolume> = Api::namespaced(conn.client.clone(), &ns);
+        let v = volume.clone();
+        wait::wait_for_set(
+            bvs,
+            watcher::Config::default(),
+            &format!("the BackupVolume of {volume} to be discovered from the backup target"),
+            left(),
+            &ctx.stats,
+            move |set: &[BackupVolume]| set.iter().any(|bv| backup_volume_of(bv, &v)),
+            |set| format!("{} BackupVolumes: {}", set.len(), set.iter().filter_map(|b| b.metadata.name.clone()).collect::<Vec<_>>().join(", ")),
+        )
+        .await
+        .map_err(|e| StepFailure::new(format!(
+            "{e}. Longhorn discovers backups only when it polls the backup target (pollInterval, default 300 s; force it with spec.syncRequestedAt on the BackupTarget) — check the BackupTarget's credential secret"
+        )))?;
+        ctx.phase("backupvolume-discovered", gate.elapsed());
+    }
+
+    // The restore orchestrator Job.
+    if let Some(job_ref) = ctx.profile.expect.orchestrator_job.clone() {
+        let (job_ns, job_name) = job_ref.split_once('/').unwrap_or((ns.as_str(), job_ref.as_str()));
+        let (job_ns, job_name) = (job_ns.to_string(), job_name.to_string());
+        let gate = Instant::now();
+        let jobs: Api<Job> = Api::namespaced(conn.client.clone(), &job_ns);
+        let job = wait::wait_for(
+            jobs,
+            &job_name,
+            &format!("restore orchestrator Job {job_ns}/{job_name} to finish"),
+            left(),
+            &ctx.stats,
+            |j: Option<&Job>| job_finished(j).is_some(),
+            |j| match j {
+                None => "the Job does not exist (is the orchestrator part of the bootstrap?)".into(),
+                Some(j) => format!("active={}", j.status.as_ref().and_then(|s| s.active).unwrap_or(0)),
+            },
+        )
+        .await?;
+        if job_finished(job.as_ref()) == Some(false) {
+            let logs = job_logs(&conn, &job_ns, &job_name).await;
+            return Err(StepFailure::new(format!("the restore orchestrator Job {job_ns}/{job_name} failed")).with_diagnostics(logs));
+        }
+        ctx.phase("orchestrator-done", gate.elapsed());
+    }
+
+    // The sentinel volume restored (whatever it was restored from: verify-restore judges that).
+    if let Some(volume) = volume {
+        let gate = Instant::now();
+        let volumes: Api<Volume> = Api::namespaced(conn.client.clone(), &ns);
+        wait::wait_for(
+            volumes,
+            &volume,
+            &format!("Longhorn volume {volume} to exist and finish restoring"),
+            left(),
+            &ctx.stats,
+            |v: Option<&Volume>| v.and_then(|v| v.status.as_ref()).is_some_and(|s| !s.restore_required && !s.state.is_empty() && s.state != "creating"),
+            |v| match v.and_then(|v| v.status.as_ref()) {
+                None => "absent".into(),
+                Some(s) => format!("state {}, restoreRequired {}, robustness {}", s.state, s.restore_required, s.robustness),
+            },
+        )
+        .await?;
+        ctx.phase("volume-restored", gate.elapsed());
+    }
+
+    // The sentinel workload.
+    let gate = Instant::now();
+    let s = ctx.scenario.sentinel.clone();
+    let deployments: Api<Deployment> = Api::namespaced(conn.client.clone(), &s.namespace);
+    wait_available(ctx, &deployments, &s.deployment, left()).await?;
+    ctx.phase("workload-available", gate.elapsed());
+    let _ = longhorn::NAMESPACE;
+    Ok(())
+}
+
+fn ready_nodes(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .filter(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count()
+}
+
+fn running_with_prefix(p: &Pod, prefix: &str) -> bool {
+    p.metadata.name.as_deref().is_some_and(|n| n.starts_with(prefix))
+        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+fn condition_true(obj: Option<&DynamicObject>, type_: &str) -> bool {
+    obj.and_then(|o| o.data["status"]["conditions"].as_array().cloned())
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+}
+
+fn describe_condition(obj: Option<&DynamicObject>, type_: &str) -> String {
+    match obj {
+        None => "absent".into(),
+        Some(o) => o.data["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
+            .map(|c| format!("{}={} ({})", type_, c["status"], c["message"]))
+            .unwrap_or_else(|| format!("no {type_} condition yet")),
+    }
+}
+
+/// Whether a BackupVolume belongs to `volume` under either Longhorn naming.
+pub fn backup_volume_of(bv: &BackupVolume, volume: &str) -> bool {
+    bv.metadata.labels.as_ref().and_then(|l| l.get(longhorn::LABEL_BACKUP_VOLUME)).map(String::as_str) == Some(volume)
+        || bv.spec.volume_name.as_deref() == Some(volume)
+        || bv.metadata.name.as_deref() == Some(volume)
+}
+
+/// Some(true) when the Job completed, Some(false) when it failed, None while it runs.
+pub fn job_finished(job: Option<&Job>) -> Option<bool> {
+    let conds = job?.status.as_ref()?.conditions.as_ref()?;
+    if conds.iter().any(|c| c.type_ == "Complete" && c.status == "True") {
+        Some(true)
+    } else if conds.iter().any(|c| c.type_ == "Failed" && c.status == "True") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The last lines of the logs of a Job's pods, for a failure's diagnostics.
+pub async fn job_logs(conn: &cluster::Connection, ns: &str, job: &str) -> Vec<String> {
+    let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
+    let Ok(list) = pods.list(&ListParams::default().labels(&format!("job-name={job}"))).await else {
+        return vec![format!("could not list the pods of Job {ns}/{job}")];
+    };
+    let mut out = Vec::new();
+    for p in list.items {
+        let name = p.metadata.name.unwrap_or_default();
+        let params = LogParams { tail_lines: Some(20), ..Default::default() };
+        match pods.logs(&name, &params).await {
+            Ok(text) => out.push(format!("logs of pod {ns}/{name}:\n{text}")),
+            Err(e) => out.push(format!("logs of pod {ns}/{name} unavailable: {e}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,101 @@
+//! `write-sentinel`: stream deterministic, checksummed files into the sentinel volume.
+//!
+//! Files are generated chunk by chunk and piped through exec stdin (`cat > file`), hashed on the
+//! way, so no file is ever whole in memory. Then the manifest and the run id are written, `sync`
+//! flushes the page cache (a backup snapshots the block device), and `sha256sum -c` in the pod
+//! proves the write before anything depends on it. The manifest is also kept locally and in S3.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::facts;
+use super::pod::{sentinel_target, sh_quote};
+use crate::cluster::exec;
+use crate::engine::context::DrillContext;
+use crate::engine::failure::{StepFailure, StepResult};
+use crate::sentinel::content::{files_for_sizes, ContentStream};
+use crate::sentinel::manifest::{self, ManifestEntry};
+use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE};
+
+pub async fn run(ctx: &mut DrillContext) -> StepResult {
+    let (pods, target) = sentinel_target(ctx, Duration::from_secs(300)).await?;
+    let dir = format!("{}/{}", ctx.scenario.sentinel.mount_path.trim_end_matches('/'), DIR_NAME);
+    let run_id = ctx.record.run_id.clone();
+
+    // The directory is the harness's own: earlier drills' files are replaced.
+    let prep = exec::run(&pods, &target, &["sh", "-c", &format!("rm -rf {d} && mkdir -p {d}", d = sh_quote(&dir))]).await?;
+    if prep.exit_code != 0 {
+        return Err(StepFailure::new(format!("could not prepare {dir} in the sentinel volume: {}", prep.stderr.trim())));
+    }
+
+    let mut entries = Vec::new();
+    for file in files_for_sizes(&ctx.scenario.sentinel.file_sizes) {
+        let path = format!("{dir}/{}", file.name);
+        let mut hasher = Sha256::new();
+        let chunks = ContentStream::new(&run_id, &file).inspect(|c| hasher.update(c));
+        let out = exec::exec(&pods, &target, &["sh", "-c", &format!("cat > {}", sh_quote(&path))], Some(chunks), None).await?;
+        if out.exit_code != 0 {
+            return Err(StepFailure::new(format!("writing {path} failed (exit {}): {}", out.exit_code, out.stderr.trim())));
+        }
+        let sha256 = hex::encode(hasher.finalize());
+        ctx.say(format!("wrote {} ({} bytes, sha256 {})", file.name, file.size, &sha256[..12]));
+        entries.push(ManifestEntry { sha256, name: file.name.clone(), size: file.size });
+    }
+    let manifest_text = manifest::render(&entries);
+    for (name, body) in [(MANIFEST_FILE, manifest_text.clone()), (RUN_ID_FILE, format!("{run_id}\n"))] {
+        let path = format!("{dir}/{name}");
+        let out = exec::exec(
+            &pods,
+            &target,
+            &["sh", "-c", &format!("cat > {}", sh_quote(&path))],
+            Some(std::iter::once(body.into_bytes())),
+            None,
+        )
+        .await?;
+        if out.exit_code != 0 {
+            return Err(StepFailure::new(format!("writing {path} failed: {}", out.stderr.trim())));
+        }
+    }
+    let check = exec::run(&pods, &target, &["sh", "-c", &format!("sync && cd {} && sha256sum -c {MANIFEST_FILE}", sh_quote(&dir))]).await?;
+    let stdout = String::from_utf8_lossy(&check.stdout).into_owned();
+    if !ctx.check("written-data-checks", check.exit_code == 0, "sha256sum -c of the fresh manifest passes in the pod", stdout.trim().to_string()) {
+        return Err(StepFailure::new(format!(
+            "the data just written does not match its manifest inside the pod (sha256sum -c exit {}): {} {}",
+            check.exit_code,
+            stdout.trim(),
+            check.stderr.trim()
+        )));
+    }
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    ctx.set_fact(
+        facts::MANIFEST,
+        entries
+            .iter()
+            .map(|e| serde_json::json!({"sha256": e.sha256, "name": e.name, "size": e.size}))
+            .collect::<Vec<_>>(),
+    );
+    ctx.set_fact("sentinel.bytes", total);
+    // Outside the cluster: beside the backups (the local copy is written with the reports).
+    if let Ok(bt) = ctx.backup_target() {
+        let bt = bt.clone();
+        bt.put_run_file(&run_id, MANIFEST_FILE, manifest_text.into_bytes())
+            .await
+            .map_err(|e| StepFailure::unreachable(format!("keeping the manifest in S3: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The manifest stored by `write-sentinel`.
+pub fn manifest_of(ctx: &DrillContext) -> Option<Vec<ManifestEntry>> {
+    let raw: Vec<serde_json::Value> = ctx.fact(facts::MANIFEST)?;
+    raw.into_iter()
+        .map(|v| {
+            Some(ManifestEntry {
+                sha256: v["sha256"].as_str()?.to_string(),
+                name: v["name"].as_str()?.to_string(),
+                size: v["size"].as_u64()?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,121 @@
+//! Shared helpers for the integration tests: a fresh sandbox per test and a drill against it
+//! driven through the library, with the real `dr-harness` binary as hook and orchestrator.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use dr_harness::config::{Profile, Scenario};
+use dr_harness::drill::{run_drill, DrillRequest};
+use dr_harness::engine::events::{DrillEvent, EventSink};
+use dr_harness::engine::record::{RunRecord, StepRecord, StepStatus};
+use dr_harness::engine::s3::StaticKeys;
+use dr_harness::redact::Redactor;
+use dr_sandbox::{Sandbox, SandboxOptions, Timing};
+use tokio_util::sync::CancellationToken;
+
+/// The `dr-harness` binary built for these tests.
+pub fn harness_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dr-harness"))
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A sandbox in a temporary folder, with the fast timing.
+pub struct TestSandbox {
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestSandbox {
+    pub async fn start() -> TestSandbox {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut SandboxOptions)) -> TestSandbox {
+        let dir = tempfile::Builder::new().prefix("drh-test-").tempdir().expect("tempdir");
+        let mut opts = SandboxOptions::new(dir.path());
+        opts.timing = Timing::fast();
+        opts.harness_bin = Some(harness_bin());
+        tweak(&mut opts);
+        let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
+        TestSandbox { sandbox, dir }
+    }
+
+    /// The built-in sandbox profile, its hooks running the real `dr-harness` binary.
+    pub fn profile(&self) -> Profile {
+        let mut p = Profile::builtin_sandbox(self.dir.path());
+        for hook in [p.hooks.destroy.as_mut(), p.hooks.rebuild.as_mut()].into_iter().flatten() {
+            if let Some(argv) = hook.argv.as_mut() {
+                argv[0] = harness_bin().display().to_string();
+            }
+        }
+        p
+    }
+
+    pub fn keys(&self) -> StaticKeys {
+        StaticKeys {
+            access_key: self.sandbox.s3().access_key().to_string(),
+            secret_key: self.sandbox.s3().secret_key().to_string(),
+        }
+    }
+}
+
+/// Collects events (for assertions on what a drill reported while running).
+#[derive(Default)]
+pub struct Events(pub Vec<DrillEvent>);
+
+impl EventSink for Events {
+    fn on_event(&mut self, event: &DrillEvent) {
+        self.0.push(event.clone());
+    }
+}
+
+/// Loads a scenario from `scenarios/`.
+pub fn scenario(name: &str) -> Scenario {
+    Scenario::load(&repo().join("scenarios").join(format!("{name}.toml"))).expect("scenario loads")
+}
+
+/// Runs `scenario` against the test sandbox with `--allow-destroy`.
+pub async fn drill(sb: &TestSandbox, scenario: Scenario, out: &std::path::Path) -> RunRecord {
+    drill_with(sb, sb.profile(), scenario, out, true, CancellationToken::new()).await
+}
+
+pub async fn drill_with(
+    sb: &TestSandbox,
+    profile: Profile,
+    scenario: Scenario,
+    out: &std::path::Path,
+    allow_destroy: bool,
+    cancel: CancellationToken,
+) -> RunRecord {
+    let req = DrillRequest {
+        profile,
+        scenario,
+        allow_destroy,
+        out_dir: out.to_path_buf(),
+        s3_keys: Some(sb.keys()),
+        resume: None,
+        redactor: Redactor::new(),
+        cancel,
+    };
+    let mut events = Events::default();
+    run_drill(req, &mut events).await
+}
+
+/// The step of `record` named `name`.
+pub fn step<'a>(record: &'a RunRecord, name: &str) -> &'a StepRecord {
+    record.steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step {name} in {:#?}", record.steps))
+}
+
+/// Asserts that the drill failed first at `name`, with a message containing `needle`.
+pub fn assert_failed_at(record: &RunRecord, name: &str, needle: &str) {
+    let failing = record.failing_step().unwrap_or_else(|| panic!("drill did not fail: {:#?}", record.steps));
+    assert_eq!(failing.name, name, "failed at the wrong step: {failing:#?}");
+    assert!(matches!(failing.status, StepStatus::Failed | StepStatus::TimedOut), "{failing:#?}");
+    let msg = failing.message.clone().unwrap_or_default();
+    assert!(msg.contains(needle), "message of {name} should mention {needle:?}: {msg}");
+}
