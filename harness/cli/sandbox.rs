@@ -35,6 +35,7 @@ impl EmbeddedSandbox {
         opts.timing = timing;
         opts.harness_bin = std::env::current_exe().ok();
         let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
+        wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
         Ok(EmbeddedSandbox { sandbox: Some(sandbox), _tmp: tmp, state })
     }
 
@@ -60,6 +61,34 @@ impl Drop for EmbeddedSandbox {
                 handle.spawn(async move { sb.shutdown().await });
             }
         }
+    }
+}
+
+/// Waits until a sandbox's bootstrap has finished: the GitOps Kustomization of the sentinel
+/// workload is Ready (everything before it in the bootstrap order is then up). A drill starts on
+/// a running cluster, as it would on a real one.
+///
+/// # Errors
+/// A message naming what was last seen when `timeout` passes.
+pub async fn wait_bootstrapped(sandbox: &Sandbox, timeout: std::time::Duration) -> Result<(), String> {
+    use dr_sandbox::api::resources::FLUX_KUSTOMIZATIONS;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let k = sandbox.store().get(&FLUX_KUSTOMIZATIONS, Some("flux-system"), "dr-exercise");
+        let ready = k.as_ref().and_then(|k| k["status"]["conditions"].as_array().cloned()).is_some_and(|cs| {
+            cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        if ready {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "the sandbox did not finish bootstrapping within {}s (Kustomization flux-system/dr-exercise: {})",
+                timeout.as_secs(),
+                k.map(|k| k["status"].to_string()).unwrap_or_else(|| "absent".into())
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -107,6 +136,9 @@ async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
             return EXIT_UNREACHABLE;
         }
     };
+    if let Err(e) = wait_bootstrapped(&sandbox, std::time::Duration::from_secs(300)).await {
+        eprintln!("warning: {e}");
+    }
     println!("sandbox up; state in {}", state.display());
     println!("  export KUBECONFIG={}", state.join("kubeconfig").display());
     println!("  source {}   # S3 endpoint and keys", state.join("s3.env").display());

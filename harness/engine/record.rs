@@ -148,6 +148,10 @@ pub struct RunRecord {
     /// Sentinel bytes verified byte for byte after the restore.
     #[serde(default)]
     pub verified_bytes: u64,
+    /// Age of each judged volume's newest `Completed` backup, seconds (volume → age), from
+    /// `BackupVolume.status.lastBackupAt`; filled by the `backup-freshness` step.
+    #[serde(default)]
+    pub backup_ages: BTreeMap<String, f64>,
     /// Transient faults retried, by kind (`api-503`, `watch-restart`, `s3-503`, …).
     #[serde(default)]
     pub retries: BTreeMap<String, u64>,
@@ -180,6 +184,7 @@ impl RunRecord {
             phases: Vec::new(),
             backup_url: None,
             verified_bytes: 0,
+            backup_ages: BTreeMap::new(),
             retries: BTreeMap::new(),
             identity: None,
             facts: BTreeMap::new(),

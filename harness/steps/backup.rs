@@ -50,6 +50,9 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
         SnapshotSpec { volume: volume.clone(), create_snapshot: true, labels: BTreeMap::new() },
     );
     snap.metadata.labels = Some(labels.clone());
+    if ctx.fact::<i64>(facts::SNAPSHOT_AT_MS).is_none() {
+        ctx.set_fact(facts::SNAPSHOT_AT_MS, chrono::Utc::now().timestamp_millis());
+    }
     create_or_reuse(&ctx.stats, &snapshots, &snap_name, &snap).await?;
     ctx.set_fact(facts::SNAPSHOT, &snap_name);
     wait::wait_for(

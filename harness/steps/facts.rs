@@ -10,5 +10,10 @@ pub const SNAPSHOT: &str = "backup.snapshot";
 pub const BACKUP: &str = "backup.name";
 /// Newest tick written before the disaster, Unix milliseconds.
 pub const LAST_TICK_WRITTEN_MS: &str = "ticks.last_written_ms";
+/// Wall-clock time the drill asked for its snapshot, Unix milliseconds: data written after it is
+/// not in the backup.
+pub const SNAPSHOT_AT_MS: &str = "backup.snapshot_at_ms";
+/// First tick written, Unix milliseconds.
+pub const FIRST_TICK_MS: &str = "ticks.first_ms";
 /// Wall-clock start of the disaster (destroy hook start), RFC 3339; RTO fallback after a resume.
 pub const DISASTER_AT: &str = "disaster.at";

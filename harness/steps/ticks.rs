@@ -78,6 +78,7 @@ pub async fn start(ctx: &mut DrillContext) -> StepResult {
         .map_err(|e| StepFailure::new(format!("could not write the first tick to {}: {e}", writer.path)))?;
     ctx.check("first-tick", true, "a tick appended to the sentinel volume", format!("tick 1 at {}", first.unix_millis));
     ctx.set_fact(facts::LAST_TICK_WRITTEN_MS, first.unix_millis);
+    ctx.set_fact(facts::FIRST_TICK_MS, first.unix_millis);
     let last = Arc::new(Mutex::new(Some(first)));
     let stop = CancellationToken::new();
     let interval = ctx.scenario.sentinel.tick_interval;

@@ -89,27 +89,52 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     }
 
     // RPO: disaster time minus the newest tick that survived.
-    let ticks = exec::run(&pods, &target, &["cat", &format!("{dir}/{TICKS_FILE}")]).await?;
-    if ticks.exit_code == 0 {
-        let log = String::from_utf8_lossy(&ticks.stdout);
-        let disaster_ms = ctx
-            .fact::<String>(facts::DISASTER_AT)
-            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map(|d| d.timestamp_millis());
-        match (last_tick(&log, &run_id), disaster_ms) {
-            (Some(tick), Some(disaster_ms)) => {
-                let rpo = (disaster_ms - tick.unix_millis).max(0) as f64 / 1000.0;
+    measure_rpo(ctx, &pods, &target, &dir, &run_id).await
+}
+
+/// RPO = disaster time − the newest surviving tick. Without ticks in the restored data, the
+/// snapshot time bounds what the backup can hold; but if ticks were written before the snapshot
+/// and none survived, data the backup should hold was lost.
+async fn measure_rpo(
+    ctx: &mut DrillContext,
+    pods: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    target: &ExecTarget,
+    dir: &str,
+    run_id: &str,
+) -> StepResult {
+    let disaster_ms = ctx
+        .fact::<String>(facts::DISASTER_AT)
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.timestamp_millis());
+    let Some(disaster_ms) = disaster_ms else {
+        return Ok(()); // no disaster in this scenario: nothing to measure
+    };
+    let ticks = exec::run(pods, target, &["cat", &format!("{dir}/{TICKS_FILE}")]).await?;
+    let log = if ticks.exit_code == 0 { String::from_utf8_lossy(&ticks.stdout).into_owned() } else { String::new() };
+    let snapshot_ms: Option<i64> = ctx.fact(facts::SNAPSHOT_AT_MS);
+    let first_tick_ms: Option<i64> = ctx.fact(facts::FIRST_TICK_MS);
+    match last_tick(&log, run_id) {
+        Some(tick) => {
+            let rpo = (disaster_ms - tick.unix_millis).max(0) as f64 / 1000.0;
+            ctx.record.rpo_seconds = Some(rpo);
+            ctx.check("rpo-measured", true, "a tick of this drill survived the restore", format!("tick {} → RPO {rpo:.1}s", tick.sequence));
+            Ok(())
+        }
+        None if first_tick_ms.zip(snapshot_ms).is_some_and(|(t, s)| t < s) => {
+            ctx.check("rpo-measured", false, "a tick written before the snapshot survived the restore", "no tick of this drill");
+            Err(StepFailure::new(
+                "no tick of this drill survived the restore, although ticks were written before the backup's snapshot: data the backup should hold was lost",
+            ))
+        }
+        None => {
+            if let Some(s) = snapshot_ms {
+                let rpo = (disaster_ms - s).max(0) as f64 / 1000.0;
                 ctx.record.rpo_seconds = Some(rpo);
-                ctx.check("rpo-measured", true, "a tick of this drill survived the restore", format!("tick {} → RPO {rpo:.1}s", tick.sequence));
+                ctx.check("rpo-measured", true, "RPO bounded by the snapshot time (no ticks before it)", format!("RPO {rpo:.1}s"));
             }
-            (None, _) => {
-                ctx.check("rpo-measured", false, "a tick of this drill survived the restore", "none");
-                return Err(StepFailure::new("no tick of this drill survived the restore, although the first was written before the backup: data written before the backup was lost"));
-            }
-            _ => {}
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// Phases after the rebuild already recorded, so `data-verified` counts only its own time.

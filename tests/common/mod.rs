@@ -42,6 +42,7 @@ impl TestSandbox {
         opts.harness_bin = Some(harness_bin());
         tweak(&mut opts);
         let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
+        dr_harness::cli::sandbox::wait_bootstrapped(&sandbox, std::time::Duration::from_secs(60)).await.expect("sandbox bootstraps");
         TestSandbox { sandbox, dir }
     }
 
