@@ -67,14 +67,18 @@ async fn orchestrator_not_running_gives_a_fresh_volume_diagnosis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn older_backup_restored_is_named() {
-    let record = faulted(Fault::OlderBackupRestored).await;
-    let failing = record.failing_step().expect("fails");
+    // A first, clean drill leaves an older backup on the target.
+    let sb = TestSandbox::start().await;
+    let out = tempfile::tempdir().unwrap();
+    let first = drill(&sb, scenario("full-rebuild"), out.path()).await;
+    assert_eq!(first.outcome, Outcome::Passed, "{:#?}", first.steps);
+    sb.sandbox.faults().set(Fault::OlderBackupRestored);
+    let record = drill(&sb, scenario("full-rebuild"), out.path()).await;
+    sb.sandbox.shutdown().await;
+    let failing = record.failing_step().expect("the drill must fail");
     let msg = failing.message.clone().unwrap_or_default();
-    assert!(
-        (failing.name == "verify-restore" && msg.contains("older backup"))
-            || (failing.name == "verify-sentinel" && (msg.contains("older backup") || msg.contains("stale"))),
-        "{failing:#?}"
-    );
+    assert_eq!(failing.name, "verify-sentinel", "{failing:#?}");
+    assert!(msg.contains(&first.run_id) && msg.contains("older backup"), "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -105,6 +105,27 @@ impl DrillContext {
             .ok_or_else(|| "the backup target is not configured (preflight did not run)".to_string())
     }
 
+    /// Connects the backup target if preflight did not (a resumed drill skips the preflight it
+    /// already passed) and takes the drill lock again.
+    ///
+    /// # Errors
+    /// A message when the target or the lock cannot be had.
+    pub async fn ensure_backup_target(&mut self) -> Result<(), String> {
+        if self.backup_target.is_some() {
+            return Ok(());
+        }
+        let cfg = self.profile.backup_target.resolve().map_err(|e| e.to_string())?;
+        let bt = BackupTarget::connect(&cfg, self.s3_keys.clone(), &self.redactor).await.map_err(|e| e.to_string())?;
+        if self.lock.is_none() {
+            let lock = super::lock::DrillLock::acquire(&bt, &self.record.cluster, &self.record.run_id, &self.scenario.name, super::lock::LOCK_TTL)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.lock = Some(lock);
+        }
+        self.backup_target = Some(bt);
+        Ok(())
+    }
+
     /// Pods API in the sentinel namespace.
     pub async fn sentinel_pods(&mut self) -> Result<Api<Pod>, ClusterError> {
         let ns = self.scenario.sentinel.namespace.clone();

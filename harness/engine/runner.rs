@@ -44,7 +44,8 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
             steps: steps.iter().map(|s| s.name.clone()).collect(),
         },
     );
-    let mut failed = ctx.record.failing_step().is_some_and(|s| s.status != StepStatus::Interrupted);
+    // A resumed drill re-runs its failed or interrupted step: nothing has failed yet in this attempt.
+    let mut failed = false;
     let mut interrupted = false;
     for entry in &steps {
         if let Some(done) = ctx.record.steps.iter().find(|s| s.name == entry.name && s.status.is_success()) {
@@ -59,32 +60,45 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
         // Tidy-up steps run after a failure only if the drill got far enough to create something.
         let created_something = ctx.record.steps.iter().any(|s| s.kind != "preflight" && s.status != StepStatus::Skipped);
         let always = crate::steps::always_runs(&entry.spec) && created_something;
-        if interrupted || (failed && !always) || ctx.cancel.is_cancelled() {
-            let skipped = StepRecord {
-                name: entry.name.clone(),
-                kind: kind.to_string(),
-                status: if interrupted || ctx.cancel.is_cancelled() { StepStatus::Interrupted } else { StepStatus::Skipped },
-                started_at: None,
-                seconds: 0.0,
-                checks: Vec::new(),
-                message: None,
-                diagnostics: Vec::new(),
-                output: None,
-            };
-            // Steps never started after an interruption are "not run", not interrupted.
-            let skipped = StepRecord {
-                status: if skipped.status == StepStatus::Interrupted { StepStatus::Skipped } else { skipped.status },
-                ..skipped
-            };
-            replace_step(&mut ctx.record, skipped.clone());
-            emit(sink, EventKind::StepFinished { record: skipped });
+        let not_run = |status: StepStatus, message: Option<String>| StepRecord {
+            name: entry.name.clone(),
+            kind: kind.to_string(),
+            status,
+            started_at: None,
+            seconds: 0.0,
+            checks: Vec::new(),
+            message,
+            diagnostics: Vec::new(),
+            output: None,
+        };
+        if ctx.cancel.is_cancelled() && !interrupted {
+            // The signal came between two steps: this one is where a resume picks up.
+            interrupted = true;
+            let record = not_run(
+                StepStatus::Interrupted,
+                Some(format!("interrupted before step `{}` started; resume with `dr-harness run --resume {}`", entry.name, ctx.record.run_id)),
+            );
+            replace_step(&mut ctx.record, record.clone());
+            emit(sink, EventKind::StepFinished { record });
             continue;
+        }
+        if interrupted || (failed && !always) {
+            let record = not_run(StepStatus::Skipped, None);
+            replace_step(&mut ctx.record, record.clone());
+            emit(sink, EventKind::StepFinished { record });
+            continue;
+        }
+        if ctx.backup_target.is_none() && ctx.record.steps.iter().any(|s| s.status == StepStatus::Resumed) {
+            if let Err(e) = ctx.ensure_backup_target().await {
+                tracing::warn!("resumed drill: the backup target is not available: {e}");
+            }
         }
         emit(sink, EventKind::StepStarted { step: entry.name.clone(), kind: kind.to_string() });
         let step_started_at = Utc::now();
         let step_clock = Instant::now();
         let timeout = entry.timeout.unwrap_or_else(|| entry.spec.default_timeout());
         let cancel = ctx.cancel.clone();
+        let run_id = ctx.record.run_id.clone();
         let (status, failure) = {
             let fut = crate::steps::run(ctx, entry);
             tokio::pin!(fut);
@@ -105,7 +119,7 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
                     // Let the step see the token and stop its hooks gracefully.
                     let _ = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
                     (StepStatus::Interrupted, Some(super::failure::StepFailure::new(
-                        format!("interrupted while running step `{}`; resume with `dr-harness run --resume {}`", entry.name, ctx_run_id(state)),
+                        format!("interrupted while running step `{}`; resume with `dr-harness run --resume {run_id}`", entry.name),
                     )))
                 }
             }
@@ -157,15 +171,6 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
     save_state(ctx, state).await;
     emit(sink, EventKind::DrillFinished { record: Box::new(ctx.record.clone()) });
     ctx.record.clone()
-}
-
-fn ctx_run_id(state: &StatePaths) -> String {
-    state
-        .local
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Puts `record` in place of the step of the same name, or appends it.

@@ -62,7 +62,7 @@ pub struct VolumeStatus {
     pub last_backup: String,
     #[serde(default)]
     pub last_backup_at: String,
-    #[serde(default)]
+    #[serde(rename = "currentNodeID", default)]
     pub current_node_id: String,
     #[serde(default)]
     pub conditions: Vec<LonghornCondition>,
@@ -245,7 +245,7 @@ pub struct BackupVolumeStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupTargetSpec {
-    #[serde(default)]
+    #[serde(rename = "backupTargetURL", default)]
     pub backup_target_url: String,
     #[serde(default)]
     pub credential_secret: String,
@@ -267,4 +267,19 @@ pub struct BackupTargetStatus {
     pub last_synced_at: String,
     #[serde(default)]
     pub conditions: Vec<LonghornCondition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acronym_fields_are_spelled_as_longhorn_spells_them() {
+        let spec = BackupTargetSpec { backup_target_url: "s3://b@r/".into(), ..Default::default() };
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["backupTargetURL"], "s3://b@r/");
+        let status: VolumeStatus = serde_json::from_value(serde_json::json!({"currentNodeID": "node-1", "restoreRequired": true})).unwrap();
+        assert_eq!(status.current_node_id, "node-1");
+        assert!(status.restore_required);
+    }
 }

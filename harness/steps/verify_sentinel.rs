@@ -69,7 +69,11 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let c = exec::run(&pods, &target, &["sh", "-c", &format!("cd {} && sha256sum -c {MANIFEST_FILE}", sh_quote(&dir))]).await?;
     ctx.check("sha256sum-c", c.exit_code == 0, "sha256sum -c MANIFEST.sha256 passes in the pod", String::from_utf8_lossy(&c.stdout).trim().to_string());
     if c.exit_code != 0 && problems.is_empty() {
-        problems.push(format!("sha256sum -c failed in the pod: {}", String::from_utf8_lossy(&c.stdout).trim()));
+        // The files match the manifest kept outside the cluster, so the copy inside is what broke.
+        problems.push(format!(
+            "the files match the manifest kept outside the cluster, but {dir}/{MANIFEST_FILE} inside the volume does not (sha256sum -c: {}): the restored manifest file itself is corrupted",
+            String::from_utf8_lossy(&c.stdout).trim().replace('\n', "; ")
+        ));
     }
     ctx.record.verified_bytes = verified;
     if !problems.is_empty() {
