@@ -7,11 +7,15 @@
 //! Modules, from the bottom up: [`target`] (backup target and backup URLs), [`layout`] (keys and
 //! the SHA-512/64 checksum), [`cfg`](mod@cfg) (`volume.cfg` and `backup_<name>.cfg`), [`compress`](mod@compress)
 //! (none/gzip/lz4 blocks with Longhorn's fallback), [`store`] (S3 I/O with errors naming bucket
-//! and key), [`writer`] (image → backup), [`restore`] (backup → image, every block checked) and
-//! [`verify`] (structural proof in S3, and deep verification through a restore).
+//! and key), [`writer`] (image → backup), [`restore`] (backup → image, every block checked),
+//! [`verify`] (structural proof in S3, and deep verification through a restore), [`ext4`] (files
+//! inside a restored ext4 image, checked by SHA-256) and [`deep`] (issue #5: a backup proven from
+//! S3 alone, down to the files of its filesystem).
 
 pub mod cfg;
 pub mod compress;
+pub mod deep;
+pub mod ext4;
 pub mod layout;
 pub mod restore;
 pub mod store;
@@ -21,6 +25,13 @@ pub mod writer;
 
 pub use cfg::{BackupCfg, BlockMapping, CfgError, VolumeCfg, BLOCK_SIZE_16MI, BLOCK_SIZE_2MI};
 pub use compress::{compress, decompress, CompressError, CompressionMethod};
+pub use deep::{
+    deep_verify_files, deep_verify_files_with, BlockFault, BlockPass, BlockProblem,
+    DeepFilesReport, DeepOptions, FileChecks, FilePass,
+};
+pub use ext4::{
+    Ext4Error, Ext4Image, FileCheck, FileStatus, ManifestReport, DEFAULT_MANIFEST_PATH,
+};
 pub use layout::{checksum, validate_name, NameError};
 pub use restore::{restore_image, restore_image_with, RestoreError, RestoreSummary};
 pub use store::{s3_client, BackupStore, ListedBlock, ListedObject, StoreError};

@@ -27,6 +27,8 @@ pub struct Connection {
     pub client: Client,
     /// API server URL, as the kubeconfig names it.
     pub api_server: String,
+    /// Credentials found in the kubeconfig (tokens, passwords, client keys), for the redactor.
+    pub secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -59,6 +61,7 @@ pub async fn connect(source: &KubeconfigSource, timeout: Duration) -> Result<Con
             (kc, context.clone(), argv.join(" "))
         }
     };
+    let secrets = kubeconfig_secrets(&kubeconfig);
     let options = KubeConfigOptions { context, ..Default::default() };
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
@@ -69,7 +72,27 @@ pub async fn connect(source: &KubeconfigSource, timeout: Duration) -> Result<Con
     let api_server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = Client::try_from(config)
         .map_err(|e| ClusterError::Kubeconfig { origin, message: e.to_string() })?;
-    Ok(Connection { client, api_server })
+    Ok(Connection { client, api_server, secrets })
+}
+
+/// Every credential a kubeconfig carries, so none of them is ever printed.
+fn kubeconfig_secrets(kc: &Kubeconfig) -> Vec<String> {
+    use secrecy::ExposeSecret;
+    let mut out = Vec::new();
+    for named in &kc.auth_infos {
+        if let Some(a) = &named.auth_info {
+            if let Some(t) = &a.token {
+                out.push(t.expose_secret().to_string());
+            }
+            if let Some(p) = &a.password {
+                out.push(p.expose_secret().to_string());
+            }
+            if let Some(k) = &a.client_key_data {
+                out.push(k.expose_secret().to_string());
+            }
+        }
+    }
+    out
 }
 
 async fn run_kubeconfig_command(argv: &[String], timeout: Duration) -> Result<String, ClusterError> {

@@ -85,6 +85,9 @@ impl DrillContext {
             return Ok(c.clone());
         }
         let c = cluster::connect(&self.kubeconfig, Duration::from_secs(120)).await?;
+        for secret in &c.secrets {
+            self.redactor.add(secret);
+        }
         self.conn = Some(c.clone());
         Ok(c)
     }

@@ -169,8 +169,9 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
     apply_targets(&mut ctx.record);
     ctx.record.retries = ctx.stats.snapshot();
     save_state(ctx, state).await;
-    emit(sink, EventKind::DrillFinished { record: Box::new(ctx.record.clone()) });
-    ctx.record.clone()
+    let record = redacted(&ctx.record, &ctx.redactor);
+    emit(sink, EventKind::DrillFinished { record: Box::new(record.clone()) });
+    record
 }
 
 /// Puts `record` in place of the step of the same name, or appends it.
@@ -218,16 +219,27 @@ fn apply_targets(run: &mut RunRecord) {
     run.outcome = Outcome::Failed;
 }
 
+/// The record with every known secret replaced, field by field (the API server URL, hook
+/// output, messages…): what leaves the process is always this copy.
+pub fn redacted(record: &RunRecord, redactor: &crate::redact::Redactor) -> RunRecord {
+    let Ok(text) = serde_json::to_string(record) else {
+        return record.clone();
+    };
+    // Secrets are replaced inside JSON string values; `***` needs no escaping.
+    serde_json::from_str(&redactor.redact(&text)).unwrap_or_else(|_| record.clone())
+}
+
 /// Saves run.json locally (atomically) and, best effort, beside the backups in S3.
 async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
     if let Some(dir) = state.local.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    if let Err(e) = crate::report::runjson::write_run_json(&state.local, &ctx.record) {
+    let record = redacted(&ctx.record, &ctx.redactor);
+    if let Err(e) = crate::report::runjson::write_run_json(&state.local, &record) {
         tracing::warn!("could not save the run state to {}: {e}", state.local.display());
     }
     if let Some(target) = &ctx.backup_target {
-        if let Err(e) = target.save_run_state(&ctx.record).await {
+        if let Err(e) = target.save_run_state(&record).await {
             ctx.stats.count("s3-state-save-failed");
             tracing::warn!("could not save the run state to the backup target: {e}");
         }

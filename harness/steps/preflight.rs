@@ -83,6 +83,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 /// Every condition a destroy needs; each failing one is named with how to satisfy it.
 pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -> StepResult {
     let mut refusals = Vec::new();
+    let mut missing_tools = Vec::new();
     if !ctx.check("allow-destroy-flag", ctx.allow_destroy_flag, "--allow-destroy on the command line", ctx.allow_destroy_flag.to_string()) {
         refusals.push("--allow-destroy was not given on the command line".to_string());
     }
@@ -120,11 +121,19 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
                     }
                     Err(e) => {
                         ctx.check(&format!("{which}-hook-tool"), false, "hook tool on PATH", e.to_string());
-                        refusals.push(e.to_string());
+                        missing_tools.push(e.to_string());
                     }
                 }
             }
         }
+    }
+    if !missing_tools.is_empty() {
+        // The machine running the drill lacks a tool: an environment problem (exit 3).
+        return Err(StepFailure::unreachable(format!(
+            "refusing to run destructive scenario `{}`: {}. Install the tool or fix the hook's argv; nothing was changed",
+            ctx.scenario.name,
+            missing_tools.join("; ")
+        )));
     }
     if refusals.is_empty() {
         Ok(())

@@ -36,20 +36,28 @@ impl TestSandbox {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut SandboxOptions)) -> TestSandbox {
-        let dir = tempfile::Builder::new().prefix("drh-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("drh-test-")
+            .tempdir()
+            .expect("tempdir");
         let mut opts = SandboxOptions::new(dir.path());
         opts.timing = Timing::fast();
         opts.harness_bin = Some(harness_bin());
         tweak(&mut opts);
         let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
-        dr_harness::cli::sandbox::wait_bootstrapped(&sandbox, std::time::Duration::from_secs(60)).await.expect("sandbox bootstraps");
+        dr_harness::cli::sandbox::wait_bootstrapped(&sandbox, std::time::Duration::from_secs(60))
+            .await
+            .expect("sandbox bootstraps");
         TestSandbox { sandbox, dir }
     }
 
     /// The built-in sandbox profile, its hooks running the real `dr-harness` binary.
     pub fn profile(&self) -> Profile {
         let mut p = Profile::builtin_sandbox(self.dir.path());
-        for hook in [p.hooks.destroy.as_mut(), p.hooks.rebuild.as_mut()].into_iter().flatten() {
+        for hook in [p.hooks.destroy.as_mut(), p.hooks.rebuild.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             if let Some(argv) = hook.argv.as_mut() {
                 argv[0] = harness_bin().display().to_string();
             }
@@ -82,7 +90,15 @@ pub fn scenario(name: &str) -> Scenario {
 
 /// Runs `scenario` against the test sandbox with `--allow-destroy`.
 pub async fn drill(sb: &TestSandbox, scenario: Scenario, out: &std::path::Path) -> RunRecord {
-    drill_with(sb, sb.profile(), scenario, out, true, CancellationToken::new()).await
+    drill_with(
+        sb,
+        sb.profile(),
+        scenario,
+        out,
+        true,
+        CancellationToken::new(),
+    )
+    .await
 }
 
 pub async fn drill_with(
@@ -109,14 +125,73 @@ pub async fn drill_with(
 
 /// The step of `record` named `name`.
 pub fn step<'a>(record: &'a RunRecord, name: &str) -> &'a StepRecord {
-    record.steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step {name} in {:#?}", record.steps))
+    record
+        .steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name} in {:#?}", record.steps))
 }
 
 /// Asserts that the drill failed first at `name`, with a message containing `needle`.
 pub fn assert_failed_at(record: &RunRecord, name: &str, needle: &str) {
-    let failing = record.failing_step().unwrap_or_else(|| panic!("drill did not fail: {:#?}", record.steps));
+    let failing = record
+        .failing_step()
+        .unwrap_or_else(|| panic!("drill did not fail: {:#?}", record.steps));
     assert_eq!(failing.name, name, "failed at the wrong step: {failing:#?}");
-    assert!(matches!(failing.status, StepStatus::Failed | StepStatus::TimedOut), "{failing:#?}");
+    assert!(
+        matches!(failing.status, StepStatus::Failed | StepStatus::TimedOut),
+        "{failing:#?}"
+    );
     let msg = failing.message.clone().unwrap_or_default();
-    assert!(msg.contains(needle), "message of {name} should mention {needle:?}: {msg}");
+    assert!(
+        msg.contains(needle),
+        "message of {name} should mention {needle:?}: {msg}"
+    );
+}
+
+/// Writes a profile TOML for the test sandbox — the way a user would describe a real cluster —
+/// with `extra_hook_env` added to both hooks (names listed in `secret_env`). Credentials come
+/// from the environment (`AWS_*`), which the caller must set for the drill's process.
+pub fn write_profile(sb: &TestSandbox, dir: &std::path::Path, hook_env: &[(&str, &str)]) -> PathBuf {
+    let state = sb.dir.path().display().to_string();
+    let bin = harness_bin().display().to_string();
+    let env = hook_env.iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect::<Vec<_>>().join(", ");
+    let secret_env = hook_env.iter().map(|(k, _)| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
+    // The hook prints every secret it was given: the harness must redact them.
+    let echo = hook_env.iter().map(|(k, _)| format!("echo {k}=${k};")).collect::<String>();
+    let hook = |verb: &str| {
+        format!(
+            "preset = \"command\"\nargv = [\"sh\", \"-c\", \"{echo} exec {bin} sandbox {verb} --state {state}\"]\ntimeout = \"5m\"\nenv = {{ {env} }}\nsecret_env = [{secret_env}]\n"
+        )
+    };
+    let text = format!(
+        r#"name = "sandbox-file"
+description = "the test sandbox, described as a real cluster"
+[kubeconfig]
+path = "{state}/kubeconfig"
+[backup_target]
+url = "{url}"
+endpoint = "{endpoint}"
+path_style = true
+credentials = "env"
+[safety]
+allow_destroy = true
+[hooks.destroy]
+{destroy}
+[hooks.rebuild]
+{rebuild}
+[expect]
+nodes = 3
+system_pods = ["coredns"]
+kustomizations = ["longhorn", "longhorn-restore-orchestrator", "dr-exercise"]
+orchestrator_job = "longhorn-system/longhorn-restore-orchestrator"
+"#,
+        url = sb.sandbox.backup_target_url(),
+        endpoint = sb.sandbox.s3().endpoint(),
+        destroy = hook("destroy"),
+        rebuild = hook("apply"),
+    );
+    let path = dir.join("sandbox-file.toml");
+    std::fs::write(&path, text).expect("profile written");
+    path
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod ext4img;
+
 use std::path::Path;
 
 use aws_sdk_s3::Client;
@@ -14,8 +16,8 @@ use s3s::service::S3ServiceBuilder;
 
 pub const MI: u64 = 1 << 20;
 pub const BUCKET: &str = "backups";
-const ACCESS_KEY: &str = "test-access-key";
-const SECRET_KEY: &str = "test-secret-key";
+pub const ACCESS_KEY: &str = "test-access-key";
+pub const SECRET_KEY: &str = "test-secret-key";
 
 /// A running S3 server; stops when dropped.
 pub struct TestS3 {

@@ -1,1 +1,45 @@
-//! (being written)
+//! The sandbox's Kubernetes API server: an in-memory object [`store`] that controllers use
+//! in-process, and an HTTP front end ([`server`]) that `kube` clients and a real `kubectl` talk
+//! to (discovery, CRUD with selectors and pagination, patches, watches, `pods/log`,
+//! `pods/exec` over WebSocket), with injectable [`faults`].
+//!
+//! Known limits, chosen on purpose (each module says more):
+//! - Plain HTTP on loopback. kubectl never sends a bearer token over plain HTTP, so the
+//!   generated kubeconfig carries the token as a `/sandbox-auth/<token>` server path prefix too
+//!   (see [`server`]); the token must be URL-path safe.
+//! - Bodies are JSON or YAML. kubectl's typed generators (`kubectl create configmap|namespace`,
+//!   `kubectl run`) send protobuf and get 415 with a hint; `kubectl apply/patch/label/delete`
+//!   and kube-rs work.
+//! - Deletion is immediate: finalizers, `deletionTimestamp` and the Namespace `Terminating`
+//!   phase are not emulated; ownerReference garbage collection runs synchronously
+//!   (`propagationPolicy=Orphan` keeps dependents).
+//! - Server-side apply merges without managedFields (fields dropped from an applied
+//!   configuration are not removed); strategic merge knows a fixed list of merge keys
+//!   ([`patch`]).
+//! - `pods/log` ignores `follow`; `pods/attach`, port-forward, SPDY, OpenAPI v2 schemas,
+//!   RBAC and SelfSubjectAccessReview are not served.
+
+pub mod discovery;
+pub mod error;
+mod exec;
+pub mod faults;
+mod handlers;
+pub mod object;
+pub mod patch;
+pub mod resources;
+pub mod runtime;
+pub mod selectors;
+pub mod server;
+pub mod store;
+pub mod table;
+pub mod validate;
+mod watch;
+
+pub use error::ApiError;
+pub use faults::ApiFaults;
+pub use resources::ResourceType;
+pub use runtime::{ExecRequest, PodRuntime};
+pub use server::{ApiServer, ApiServerOptions, RequestRecord};
+pub use store::{
+    Admission, EventType, Operation, Store, UpdateScope, WatchEvent, WatchStart, WriteOptions,
+};

@@ -1,0 +1,323 @@
+//! Benchmark of deep verification from S3 alone (issue #5), not a test: prints a table.
+//!
+//! For each volume size (256 MiB, then `DR_BENCH_MIB`, default 1024) it builds a real ext4
+//! image with `mke2fs -d` over generated files (about 80 % of the volume) and a sha256 manifest
+//! (a raw image of dense pseudo-random 2 MiB blocks when mke2fs is absent), uploads it as a
+//! Longhorn backup (lz4, 2 MiB blocks) to an in-process s3s-fs server on 127.0.0.1, and measures:
+//! - plain download: every block object fetched with plain GetObject calls into a sink, same
+//!   concurrency, no decompression or checksum (what any download tool would do);
+//! - the block pass alone (`deep_verify_files` without file checks);
+//! - the file pass alone (`verify_manifest` over the reassembled image);
+//! - the whole `deep_verify_files` call (blocks + manifest) in a fresh child process of this
+//!   binary that only talks to the parent's S3 server, so its peak memory (`VmHWM` of the
+//!   child) is what a harness process verifying that backup needs, free of the upload's and the
+//!   S3 server's allocations.
+//!
+//! Run: `cargo bench -p dr-backupstore --bench deep_verify` (release build).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{pattern, TestS3, ACCESS_KEY, BUCKET, MI, SECRET_KEY};
+use dr_backupstore::ext4::verify_manifest;
+use dr_backupstore::{
+    deep_verify_files, s3_client, upload_image, BackupStore, FileChecks, UploadOptions,
+    DEFAULT_MANIFEST_PATH,
+};
+use futures::stream::{self, StreamExt};
+use sha2::{Digest, Sha256};
+
+const VOL: &str = "pvc-bench";
+const BACKUP: &str = "backup-00000000000be7c0";
+/// Blocks in flight, as in deep verification (`writer::DEFAULT_CONCURRENCY`).
+const CONCURRENCY: usize = 4;
+/// Size of each generated file.
+const FILE_MIB: u64 = 16;
+/// Child mode: the S3 endpoint to verify against.
+const CHILD_ENDPOINT: &str = "DR_BENCH_CHILD_ENDPOINT";
+/// Child mode: where to reassemble the image.
+const CHILD_IMAGE: &str = "DR_BENCH_CHILD_IMAGE";
+/// Child mode: `1` to check the manifest inside the image.
+const CHILD_MANIFEST: &str = "DR_BENCH_CHILD_MANIFEST";
+
+struct Row {
+    size_mib: u64,
+    kind: &'static str,
+    blocks: usize,
+    stored: u64,
+    plain: Duration,
+    block_pass: Duration,
+    file_pass: Option<(Duration, u64)>,
+    total: Duration,
+    verified: u64,
+    files_ok: usize,
+    /// Peak RSS of the child process that ran `deep_verify_files`, bytes.
+    child_hwm: u64,
+}
+
+/// What the child prints: `seconds verified_bytes files_ok vmhwm_bytes`.
+struct ChildResult {
+    secs: f64,
+    verified: u64,
+    files_ok: usize,
+    hwm: u64,
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MI as f64
+}
+
+fn rate(bytes: u64, d: Duration) -> f64 {
+    mib(bytes) / d.as_secs_f64().max(1e-9)
+}
+
+/// A `kB` field of /proc/self/status, in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Writes ~80 % of `size_mib` as files under `root/dr-harness/` (some nested) and a manifest.
+fn write_tree(root: &Path, size_mib: u64) {
+    let base = root.join("dr-harness");
+    let files = (size_mib * 8 / 10 / FILE_MIB).max(1);
+    let mut manifest = String::new();
+    for i in 0..files {
+        let rel = if i % 4 == 3 {
+            format!("data/nested/f{i:04}.bin")
+        } else {
+            format!("data/f{i:04}.bin")
+        };
+        let path = base.join(&rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let content = pattern(1000 + i, (FILE_MIB * MI) as usize);
+        manifest.push_str(&format!(
+            "{}  {rel}\n",
+            hex::encode(Sha256::digest(&content))
+        ));
+        std::fs::write(&path, content).expect("write file");
+    }
+    std::fs::write(base.join("RUN_ID"), "bench\n").expect("write");
+    std::fs::write(base.join("MANIFEST.sha256"), manifest).expect("write manifest");
+}
+
+/// Dense pseudo-random raw image (no filesystem), for machines without mke2fs.
+fn write_raw(img: &Path, size_mib: u64) {
+    let mut f = std::fs::File::create(img).expect("create");
+    for i in 0..size_mib / 2 {
+        f.write_all(&pattern(i + 1, (2 * MI) as usize))
+            .expect("write");
+    }
+}
+
+async fn plain_download(store: &BackupStore, keys: &[String]) -> u64 {
+    stream::iter(keys)
+        .map(|key| async move {
+            let out = store
+                .client()
+                .get_object()
+                .bucket(store.bucket())
+                .key(key)
+                .send()
+                .await
+                .expect("get object");
+            let mut body = out.body;
+            let mut n = 0u64;
+            while let Some(chunk) = body.next().await {
+                n += chunk.expect("body chunk").len() as u64;
+            }
+            n
+        })
+        .buffer_unordered(CONCURRENCY)
+        .fold(0u64, |acc, n| async move { acc + n })
+        .await
+}
+
+async fn run(size_mib: u64) -> Row {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("volume.img");
+    let mke2fs = common::ext4img::mke2fs();
+    let kind = match &mke2fs {
+        Some(bin) => {
+            let tree = dir.path().join("tree");
+            write_tree(&tree, size_mib);
+            common::ext4img::build_image(bin, &tree, &img, size_mib);
+            std::fs::remove_dir_all(&tree).expect("remove tree");
+            "ext4"
+        }
+        None => {
+            write_raw(&img, size_mib);
+            "raw"
+        }
+    };
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let cfg = upload_image(
+        &store,
+        VOL,
+        BACKUP,
+        &img,
+        UploadOptions::default(),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("upload");
+    std::fs::remove_file(&img).expect("remove source image");
+
+    let mut keys: Vec<String> = cfg
+        .blocks
+        .iter()
+        .map(|b| store.block_key(VOL, &b.block_checksum))
+        .collect();
+    keys.sort();
+    keys.dedup();
+
+    let t = Instant::now();
+    let stored = plain_download(&store, &keys).await;
+    let plain = t.elapsed();
+
+    let out = dir.path().join("verified.img");
+    let t = Instant::now();
+    let blocks_only = deep_verify_files(&store, VOL, BACKUP, &out, &FileChecks::default())
+        .await
+        .expect("block pass");
+    let block_pass = t.elapsed();
+    assert!(blocks_only.is_ok(), "{:?}", blocks_only.problems());
+
+    let file_pass = (kind == "ext4").then(|| {
+        let t = Instant::now();
+        let m = verify_manifest(&out, DEFAULT_MANIFEST_PATH).expect("manifest");
+        assert!(m.is_ok(), "{:?}", m.problems());
+        (t.elapsed(), m.bytes_ok())
+    });
+
+    let child = run_child(&s3.endpoint, &out, kind == "ext4").await;
+    Row {
+        size_mib,
+        kind,
+        blocks: cfg.blocks.len(),
+        stored,
+        plain,
+        block_pass,
+        file_pass,
+        total: Duration::from_secs_f64(child.secs),
+        verified: child.verified,
+        files_ok: child.files_ok,
+        child_hwm: child.hwm,
+    }
+}
+
+/// Runs this binary in child mode against `endpoint` and parses its result line.
+async fn run_child(endpoint: &str, out: &Path, manifest: bool) -> ChildResult {
+    let exe = std::env::current_exe().expect("current exe");
+    let output = tokio::process::Command::new(exe)
+        .env(CHILD_ENDPOINT, endpoint)
+        .env(CHILD_IMAGE, out)
+        .env(CHILD_MANIFEST, if manifest { "1" } else { "0" })
+        .output()
+        .await
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child failed: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let fields: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(fields.len(), 4, "child printed {stdout:?}");
+    ChildResult {
+        secs: fields[0].parse().expect("secs"),
+        verified: fields[1].parse().expect("verified"),
+        files_ok: fields[2].parse().expect("files"),
+        hwm: fields[3].parse().expect("hwm"),
+    }
+}
+
+/// Child mode: one `deep_verify_files` call, then `seconds verified files_ok vmhwm` on stdout.
+async fn child(endpoint: &str) {
+    let image = std::env::var_os(CHILD_IMAGE).expect("child image path");
+    let manifest = std::env::var(CHILD_MANIFEST).is_ok_and(|v| v == "1");
+    let client = s3_client(
+        Some(endpoint),
+        "us-east-1",
+        true,
+        Some((ACCESS_KEY, SECRET_KEY)),
+    )
+    .await;
+    let store = BackupStore::new(client, BUCKET, "backupstore/");
+    let checks = if manifest {
+        FileChecks::manifest(DEFAULT_MANIFEST_PATH)
+    } else {
+        FileChecks::default()
+    };
+    let t = Instant::now();
+    let report = deep_verify_files(&store, VOL, BACKUP, Path::new(&image), &checks)
+        .await
+        .expect("deep verify");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(report.is_ok(), "{:?}", report.problems());
+    println!(
+        "{secs} {} {} {}",
+        report.blocks.as_ref().map_or(0, |b| b.bytes_verified),
+        report.file_checks().iter().filter(|f| f.is_ok()).count(),
+        proc_status_bytes("VmHWM:")
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    if let Ok(endpoint) = std::env::var(CHILD_ENDPOINT) {
+        child(&endpoint).await;
+        return;
+    }
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let big: u64 = std::env::var("DR_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let mut sizes = vec![256u64.min(big), big];
+    sizes.dedup();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("deep_verify benchmark: {cores} cores, concurrency {CONCURRENCY}, lz4, 2 MiB blocks");
+    let mut rows = Vec::new();
+    for size in sizes {
+        eprintln!("building and uploading a {size} MiB volume ...");
+        rows.push(run(size).await);
+    }
+    println!(
+        "| volume | image | blocks | stored MiB | plain GET MiB/s | block pass s | block pass MiB/s (stored) | block pass MiB/s (volume data) | file pass s (MiB/s) | deep_verify_files s | files OK | peak RSS of verifying process MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let files = r.file_pass.map_or("-".to_string(), |(d, bytes)| {
+            format!("{:.2} ({:.0})", d.as_secs_f64(), rate(bytes, d))
+        });
+        println!(
+            "| {} MiB | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {} | {:.2} | {} | {:.0} |",
+            r.size_mib,
+            r.kind,
+            r.blocks,
+            mib(r.stored),
+            rate(r.stored, r.plain),
+            r.block_pass.as_secs_f64(),
+            rate(r.stored, r.block_pass),
+            rate(r.verified, r.block_pass),
+            files,
+            r.total.as_secs_f64(),
+            r.files_ok,
+            mib(r.child_hwm),
+        );
+    }
+}

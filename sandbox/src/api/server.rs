@@ -1,0 +1,359 @@
+//! The HTTP front end: binds 127.0.0.1, checks the bearer token, applies injected faults,
+//! records every request, and hands each request to the discovery, resource, watch, log and
+//! exec handlers.
+//!
+//! Authentication: a request is authenticated by `Authorization: Bearer <token>` or by the path
+//! prefix `/sandbox-auth/<token>` (stripped before routing). The prefix exists because kubectl
+//! (client-go) never sends a kubeconfig's bearer token over plain HTTP (kubernetes/kubectl#744)
+//! and the sandbox serves plain HTTP on loopback; [`ApiServer::kubeconfig_yaml`] therefore puts
+//! the prefix into the cluster's `server` URL (kube-rs and client-go keep a server URL's path)
+//! and the token into the user entry.
+//!
+//! Choice for [`ApiServer::mutating_requests`]: it counts POST, PUT, PATCH and DELETE, and also
+//! `pods/exec` and `pods/attach` requests whatever their method (kubectl and kube open exec as
+//! a WebSocket GET), because a command run in a pod can change its data.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::error::ApiError;
+pub use super::faults::ApiFaults;
+use super::runtime::PodRuntime;
+use super::store::Store;
+use super::{discovery, handlers};
+
+/// How to run an [`ApiServer`].
+pub struct ApiServerOptions {
+    /// Where to listen; `127.0.0.1:0` picks a free port.
+    pub bind: SocketAddr,
+    /// The bearer token every request except `/readyz`, `/livez`, `/healthz`, `/version` must
+    /// carry.
+    pub token: String,
+    /// Runs `pods/exec` commands and serves `pods/log`.
+    pub runtime: Arc<dyn PodRuntime>,
+    /// Fault switches (shared with whoever injects faults).
+    pub faults: Arc<ApiFaults>,
+    /// Cluster name written into the generated kubeconfig.
+    pub cluster_name: String,
+}
+
+/// One served request, for "the harness made no mutating request" checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method, e.g. `"PATCH"`.
+    pub method: String,
+    /// Path and query, e.g. `"/api/v1/namespaces/default/pods?limit=500"`.
+    pub path_and_query: String,
+    /// HTTP status code of the response (101 for exec upgrades).
+    pub status: u16,
+    /// When the request arrived.
+    pub at: SystemTime,
+    /// The `User-Agent` header, `""` when absent.
+    pub user_agent: String,
+}
+
+impl RequestRecord {
+    /// Whether the request could change cluster state (see the module docs for exec).
+    pub fn is_mutating(&self) -> bool {
+        let path = self.path_and_query.split('?').next().unwrap_or("");
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+            || path.ends_with("/exec")
+            || path.ends_with("/attach")
+    }
+}
+
+/// State shared by every handler.
+pub(crate) struct Ctx {
+    pub store: Arc<Store>,
+    pub token: String,
+    pub runtime: Arc<dyn PodRuntime>,
+    pub faults: Arc<ApiFaults>,
+    pub shutdown: CancellationToken,
+    pub log: Mutex<Vec<RequestRecord>>,
+    pub addr: SocketAddr,
+}
+
+/// A running sandbox API server.
+pub struct ApiServer {
+    ctx: Arc<Ctx>,
+    cluster_name: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A JSON response with `Content-Type: application/json`.
+pub(crate) fn json_response(code: u16, body: &Value) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The error as a Status response with its HTTP code.
+pub(crate) fn error_response(e: &ApiError) -> Response {
+    json_response(e.code, &e.to_status())
+}
+
+fn text_response(code: u16, text: String) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    let mut resp = (status, text).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/readyz" | "/livez" | "/healthz" | "/version" | "/readyz/" | "/livez/" | "/healthz/"
+    )
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == token)
+}
+
+/// How many request records [`ApiServer::request_log`] keeps (oldest dropped first).
+pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+
+/// Path prefix that authenticates a request like a bearer token (see the module docs).
+const AUTH_PREFIX: &str = "/sandbox-auth/";
+
+/// Strips `/sandbox-auth/<token>` from the URI; `true` when the prefix carried the right token.
+fn strip_auth_prefix(req: &mut Request, token: &str) -> bool {
+    let Some(pq) = req.uri().path_and_query().map(|p| p.as_str().to_string()) else {
+        return false;
+    };
+    let Some(rest) = pq.strip_prefix(AUTH_PREFIX) else {
+        return false;
+    };
+    let Some(after) = rest.strip_prefix(token) else {
+        return false;
+    };
+    if !(after.is_empty() || after.starts_with('/') || after.starts_with('?')) {
+        return false;
+    }
+    let new_pq = if after.starts_with('/') {
+        after.to_string()
+    } else {
+        format!("/{after}")
+    };
+    let mut parts = req.uri().clone().into_parts();
+    match new_pq.parse() {
+        Ok(p) => parts.path_and_query = Some(p),
+        Err(_) => return false,
+    }
+    match axum::http::Uri::from_parts(parts) {
+        Ok(uri) => {
+            *req.uri_mut() = uri;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Faults, authentication, `Audit-Id` and the request log, around every request.
+async fn gate(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Response {
+    let at = SystemTime::now();
+    let prefixed = strip_auth_prefix(&mut req, &ctx.token);
+    let method = req.method().to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut resp = if ctx.faults.is_unavailable() {
+        error_response(&ApiError::unavailable(
+            "the server is currently unable to handle the request (injected fault)",
+        ))
+    } else if !prefixed && !is_public(req.uri().path()) && !authorized(req.headers(), &ctx.token) {
+        error_response(&ApiError::unauthorized())
+    } else {
+        next.run(req).await
+    };
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    let record = RequestRecord {
+        method,
+        path_and_query,
+        status: resp.status().as_u16(),
+        at,
+        user_agent,
+    };
+    ctx.log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(record);
+    resp
+}
+
+/// Routes one request by path (Kubernetes paths are too irregular for a static router).
+async fn dispatch(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let get = req.method() == Method::GET;
+    match segs.as_slice() {
+        ["readyz" | "livez" | "healthz"] => text_response(200, "ok".into()),
+        ["version"] if get => json_response(200, &discovery::version()),
+        ["api"] if get => json_response(200, &discovery::api_versions(&ctx.addr.to_string())),
+        ["apis"] if get => json_response(200, &discovery::api_group_list()),
+        ["api", "v1"] if get => opt_json(discovery::resource_list("", "v1")),
+        ["apis", g] if get => opt_json(discovery::api_group(g)),
+        ["apis", g, v] if get => opt_json(discovery::resource_list(g, v)),
+        ["openapi", "v3"] if get => json_response(200, &discovery::openapi_v3_index()),
+        ["openapi", "v3", "api", v] if get => opt_json(discovery::openapi_v3_group("", v)),
+        ["openapi", "v3", "apis", g, v] if get => opt_json(discovery::openapi_v3_group(g, v)),
+        ["api", "v1", ..] | ["apis", _, _, ..] => handlers::resource(ctx.clone(), req).await,
+        _ => error_response(&ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+    }
+}
+
+fn opt_json(v: Option<Value>) -> Response {
+    match v {
+        Some(v) => json_response(200, &v),
+        None => error_response(&ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+    }
+}
+
+impl ApiServer {
+    /// Binds `opts.bind` and serves in a background task until [`ApiServer::shutdown`].
+    ///
+    /// # Errors
+    /// The bind error (e.g. address in use).
+    pub async fn start(store: Arc<Store>, opts: ApiServerOptions) -> std::io::Result<ApiServer> {
+        let listener = tokio::net::TcpListener::bind(opts.bind).await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let ctx = Arc::new(Ctx {
+            store,
+            token: opts.token,
+            runtime: opts.runtime,
+            faults: opts.faults,
+            shutdown: shutdown.clone(),
+            log: Mutex::new(Vec::new()),
+            addr,
+        });
+        let app = Router::new()
+            .fallback(dispatch)
+            .layer(axum::middleware::from_fn_with_state(ctx.clone(), gate))
+            .with_state(ctx.clone());
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "sandbox api server stopped with an error");
+            }
+        });
+        Ok(ApiServer {
+            ctx,
+            cluster_name: opts.cluster_name,
+            task,
+        })
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.ctx.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.ctx.addr
+    }
+
+    /// A kubeconfig for this server: one cluster (`cluster_name`, plain-http server URL with the
+    /// `/sandbox-auth/<token>` prefix, see the module docs), one user with the bearer token, one
+    /// context named `context` (namespace `default`) that is the current context.
+    pub fn kubeconfig_yaml(&self, context: &str) -> String {
+        let cluster = &self.cluster_name;
+        let url = format!("{}{AUTH_PREFIX}{}", self.url(), self.ctx.token);
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {token}\npreferences: {{}}\n",
+            token = self.ctx.token,
+        )
+    }
+
+    /// Every request served so far, oldest first.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.ctx
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The mutating requests served so far (see [`RequestRecord::is_mutating`]).
+    pub fn mutating_requests(&self) -> Vec<RequestRecord> {
+        self.request_log()
+            .into_iter()
+            .filter(RequestRecord::is_mutating)
+            .collect()
+    }
+
+    /// Forgets the request log (e.g. between drill phases).
+    pub fn clear_request_log(&self) {
+        self.ctx
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Stops accepting connections, closes open watches and exec sessions, and waits (at most
+    /// 5 s) for the server task to end.
+    pub async fn shutdown(self) {
+        self.ctx.shutdown.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Reads a request body up to 64 MiB.
+///
+/// # Errors
+/// 400 BadRequest when the body cannot be read or is larger.
+pub(crate) async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, 64 << 20)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))
+}

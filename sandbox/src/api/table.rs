@@ -1,0 +1,156 @@
+//! Server-side printing: `meta.k8s.io/v1 Table` responses for kubectl's human-readable `get`
+//! (it asks with `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`).
+//!
+//! Columns are NAME, a few per-type columns read from the object, and AGE; rows carry the
+//! object's metadata as `PartialObjectMetadata` (kubectl reads the namespace from it for `-A`).
+
+use serde_json::{json, Value};
+
+use super::resources::{self, ResourceType};
+use super::validate::field;
+
+/// Whether an `Accept` header asks for a Table.
+pub fn wants_table(accept: &str) -> bool {
+    accept.contains("as=Table")
+}
+
+/// Whether an `Accept` header asks for metadata only (`as=PartialObjectMetadata[List]`, kube's
+/// `list_metadata`/`metadata_watcher`).
+pub fn wants_metadata(accept: &str) -> bool {
+    accept.contains("as=PartialObjectMetadata")
+}
+
+/// An object reduced to `meta.k8s.io/v1 PartialObjectMetadata`.
+pub fn to_partial(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// Extra columns `(header, dotted field path)` per type.
+fn extra_columns(rt: &ResourceType) -> &'static [(&'static str, &'static str)] {
+    if std::ptr::eq(rt, &resources::PODS) {
+        &[("Status", "status.phase"), ("Node", "spec.nodeName")]
+    } else if std::ptr::eq(rt, &resources::NAMESPACES) || std::ptr::eq(rt, &resources::PVS) {
+        &[("Status", "status.phase")]
+    } else if std::ptr::eq(rt, &resources::PVCS) {
+        &[("Status", "status.phase"), ("Volume", "spec.volumeName")]
+    } else if std::ptr::eq(rt, &resources::DEPLOYMENTS) {
+        &[
+            ("Ready", "status.readyReplicas"),
+            ("Replicas", "spec.replicas"),
+        ]
+    } else if std::ptr::eq(rt, &resources::JOBS) {
+        &[
+            ("Succeeded", "status.succeeded"),
+            ("Failed", "status.failed"),
+        ]
+    } else if std::ptr::eq(rt, &resources::LH_VOLUMES) {
+        &[
+            ("State", "status.state"),
+            ("Robustness", "status.robustness"),
+            ("Size", "spec.size"),
+        ]
+    } else if std::ptr::eq(rt, &resources::LH_BACKUPS) {
+        &[("Volume", "status.volumeName"), ("State", "status.state")]
+    } else if std::ptr::eq(rt, &resources::LH_BACKUPVOLUMES) {
+        &[("Last Backup", "status.lastBackupName")]
+    } else if std::ptr::eq(rt, &resources::LH_SNAPSHOTS) {
+        &[("Volume", "spec.volume"), ("Ready", "status.readyToUse")]
+    } else if std::ptr::eq(rt, &resources::LH_SETTINGS) {
+        &[("Value", "value")]
+    } else {
+        &[]
+    }
+}
+
+/// Age like kubectl prints it (`45s`, `12m`, `3h`, `5d`) from an RFC 3339 timestamp.
+pub fn human_age(created: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(created) else {
+        return "<unknown>".into();
+    };
+    let secs = (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn cell(v: Option<&Value>) -> Value {
+    match v {
+        None => json!("<none>"),
+        Some(Value::String(s)) => json!(s),
+        Some(other) => json!(other.to_string()),
+    }
+}
+
+/// The Table for `items` of type `rt` at list resourceVersion `rv`.
+pub fn to_table(rt: &ResourceType, items: &[Value], rv: &str) -> Value {
+    let now = chrono::Utc::now();
+    let mut cols = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
+    for (h, _) in extra_columns(rt) {
+        cols.push(
+            json!({"name": h, "type": "string", "format": "", "description": "", "priority": 0}),
+        );
+    }
+    cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp of the object.", "priority": 0}));
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let mut cells = vec![cell(o.pointer("/metadata/name"))];
+            for (_, path) in extra_columns(rt) {
+                cells.push(cell(field(o, path)));
+            }
+            let created = o
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            cells.push(json!(human_age(created, now)));
+            json!({
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": o.get("metadata").cloned().unwrap_or_else(|| json!({})),
+                },
+            })
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": cols,
+        "rows": rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_round_like_kubectl() {
+        let now = chrono::Utc::now();
+        let t = |s: i64| (now - chrono::Duration::seconds(s)).to_rfc3339();
+        assert_eq!(human_age(&t(5), now), "5s");
+        assert_eq!(human_age(&t(600), now), "10m");
+        assert_eq!(human_age(&t(3 * 3600), now), "3h");
+        assert_eq!(human_age(&t(3 * 86_400), now), "3d");
+    }
+
+    #[test]
+    fn pod_table_has_status_column() {
+        let pod = json!({"metadata": {"name": "p", "creationTimestamp": "2020-01-01T00:00:00Z"}, "status": {"phase": "Running"}});
+        let t = to_table(&resources::PODS, &[pod], "7");
+        assert_eq!(t["rows"][0]["cells"][0], "p");
+        assert_eq!(t["rows"][0]["cells"][1], "Running");
+        assert_eq!(t["columnDefinitions"][1]["name"], "Status");
+    }
+}

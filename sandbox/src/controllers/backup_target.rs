@@ -1,0 +1,296 @@
+//! The Longhorn BackupTarget (`lhbt`, named `default`) and the discovery of backups from S3.
+//!
+//! As longhorn-manager's backup target controller: the target is checked for reachability
+//! (`status.available`, condition `Unavailable`), and polled every `spec.pollInterval` (Go
+//! duration, default `300s`, scaled by [`Timing::scaled_poll`](crate::timing::Timing::scaled_poll))
+//! and whenever `spec.syncRequestedAt` is later than `status.lastSyncedAt`. A sync lists the
+//! backupstore's volumes and complete backup cfgs and creates/updates a BackupVolume per volume
+//! (1.8+: name `<volume>-<8 hex>`, `spec.volumeName`, `spec.backupTargetName`, labels
+//! `backup-volume`, `backup-target`; 1.7: name = volume, no labels) and a `Completed` Backup
+//! object per backup. This is the step a rebuilt cluster needs before a restore can be
+//! requested (longhorn-facts.md: "A restore only works once Longhorn has synced…").
+//! Deleting a BackupVolume object deletes the volume's remote data unless it carries
+//! `longhorn.io/delete-custom-resource-only: "true"`. Fault `backupvolume-never-discovered`
+//! makes syncs find nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use dr_backupstore::{BackupCfg, BackupStore, BackupTargetUrl, VolumeCfg};
+use serde_json::{json, Value};
+
+use super::admission::find_backup_volume;
+use super::backup::DELETE_CUSTOM_RESOURCE_ONLY;
+use super::naming::{backup_url, backup_volume_name, LonghornNaming};
+use super::object::{label, name, now_rfc3339, parse_time, set_condition, str_at};
+use super::{Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
+use crate::api::resources::{LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES};
+use crate::api::{EventType, ResourceType, WatchEvent};
+use crate::faults::Fault;
+use crate::timing::{parse_go_duration, LONGHORN_DEFAULT_POLL_INTERVAL};
+
+/// Reconciles BackupTargets.
+#[derive(Default)]
+pub struct BackupTargetController {
+    last_sync: HashMap<String, Instant>,
+    /// The `spec.syncRequestedAt` value seen when each target's last sync started.
+    last_request: HashMap<String, String>,
+    in_flight: Arc<AtomicBool>,
+}
+
+impl Controller for BackupTargetController {
+    fn name(&self) -> &'static str {
+        "longhorn-backup-target"
+    }
+
+    fn watches(&self) -> &'static [&'static ResourceType] {
+        static W: [&ResourceType; 2] = [&LH_BACKUPTARGETS, &LH_BACKUPVOLUMES];
+        &W
+    }
+
+    fn observe(&mut self, ctx: &Arc<Ctx>, event: &WatchEvent) {
+        if event.event_type != EventType::Deleted
+            || !std::ptr::eq(event.resource, &LH_BACKUPVOLUMES)
+        {
+            return;
+        }
+        let bv = &event.object;
+        if label(bv, DELETE_CUSTOM_RESOURCE_ONLY) == Some("true") {
+            return;
+        }
+        let vol = str_at(bv, "/spec/volumeName")
+            .filter(|v| !v.is_empty())
+            .or_else(|| label(bv, "backup-volume"))
+            .unwrap_or_else(|| name(bv))
+            .to_string();
+        let task_ctx = ctx.clone();
+        ctx.spawn(async move {
+            let bs = task_ctx.target.store();
+            let prefix = dr_backupstore::layout::volume_dir(bs.root(), &vol);
+            match bs.list_objects(&prefix).await {
+                Ok(objects) => {
+                    for o in objects {
+                        if let Err(e) = bs.delete_object(&o.key).await {
+                            tracing::warn!(key = %o.key, error = %e, "remote backup volume object not deleted");
+                        }
+                    }
+                    tracing::info!(%prefix, "deleted remote backup volume with its BackupVolume object");
+                }
+                Err(e) => tracing::warn!(%prefix, error = %e, "remote backup volume not listed"),
+            }
+        });
+    }
+
+    fn reconcile(&mut self, ctx: &Arc<Ctx>) {
+        let targets = ctx.store.list(&LH_BACKUPTARGETS, Some(LONGHORN_NAMESPACE));
+        if targets.is_empty() || self.in_flight.load(Ordering::SeqCst) {
+            return;
+        }
+        let forced = ctx.sync_now.swap(false, Ordering::SeqCst);
+        for bt in targets {
+            let bt_name = name(&bt).to_string();
+            let interval = str_at(&bt, "/spec/pollInterval")
+                .map(parse_go_duration)
+                .unwrap_or(Ok(LONGHORN_DEFAULT_POLL_INTERVAL))
+                .unwrap_or(LONGHORN_DEFAULT_POLL_INTERVAL);
+            let period = ctx.timing.scaled_poll(interval);
+            // Longhorn syncs when syncRequestedAt is after lastSyncedAt; both are metav1.Time
+            // (whole seconds), so a request in the same second as the last sync counts too
+            // when it is a value this controller has not acted on yet.
+            let req_text = str_at(&bt, "/spec/syncRequestedAt")
+                .unwrap_or("")
+                .to_string();
+            let new_request =
+                !req_text.is_empty() && self.last_request.get(&bt_name) != Some(&req_text);
+            let requested = match (
+                parse_time(&req_text),
+                str_at(&bt, "/status/lastSyncedAt").and_then(parse_time),
+            ) {
+                (Some(req), Some(done)) => req > done || (new_request && req >= done),
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let due = match self.last_sync.get(&bt_name) {
+                None => true,
+                Some(at) => period.is_some_and(|p| at.elapsed() >= p),
+            };
+            if !(due || requested || forced) {
+                continue;
+            }
+            self.last_sync.insert(bt_name.clone(), Instant::now());
+            self.last_request.insert(bt_name.clone(), req_text);
+            self.in_flight.store(true, Ordering::SeqCst);
+            let flag = self.in_flight.clone();
+            let task_ctx = ctx.clone();
+            let url = str_at(&bt, "/spec/backupTargetURL")
+                .unwrap_or("")
+                .to_string();
+            ctx.spawn(async move {
+                sync(&task_ctx, &bt_name, &url).await;
+                flag.store(false, Ordering::SeqCst);
+            });
+            // one sync at a time across targets
+            break;
+        }
+    }
+}
+
+async fn sync(ctx: &Arc<Ctx>, bt_name: &str, url: &str) {
+    let store = &ctx.store;
+    let checked = match BackupTargetUrl::parse(url) {
+        Err(e) => Err(format!("invalid backup target URL {url:?}: {e}")),
+        Ok(target) if target.bucket != ctx.target.bucket => Err(format!(
+            "failed to list objects in bucket {}: NoSuchBucket: the specified bucket does not exist",
+            target.bucket
+        )),
+        Ok(target) => {
+            let bs = BackupStore::for_target(ctx.target.client.clone(), &target);
+            bs.list_volumes().await.map(|vols| (bs, vols)).map_err(|e| e.to_string())
+        }
+    };
+    let (bs, volumes) = match checked {
+        Ok(ok) => ok,
+        Err(msg) => {
+            let _ = store.modify(&LH_BACKUPTARGETS, Some(LONGHORN_NAMESPACE), bt_name, |o| {
+                o["status"]["available"] = json!(false);
+                set_condition(o, "Unavailable", true, "Unavailable", &msg);
+            });
+            return;
+        }
+    };
+    let discover = !ctx.faults.is_set(Fault::BackupvolumeNeverDiscovered.name());
+    if discover {
+        for vol in volumes {
+            if let Err(e) = discover_volume(ctx, &bs, &vol).await {
+                tracing::warn!(volume = %vol, error = %e, "backup volume not synced");
+            }
+        }
+    }
+    let now = now_rfc3339();
+    let _ = store.modify(&LH_BACKUPTARGETS, Some(LONGHORN_NAMESPACE), bt_name, |o| {
+        o["status"]["available"] = json!(true);
+        o["status"]["lastSyncedAt"] = json!(now);
+        set_condition(o, "Unavailable", false, "", "");
+    });
+}
+
+async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<(), String> {
+    let Some(vcfg) = bs.get_volume_cfg(vol).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let mut cfgs = Vec::new();
+    for b in bs.list_backups(vol).await.map_err(|e| e.to_string())? {
+        match bs.get_backup_cfg(vol, &b).await {
+            Ok(Some(c)) if c.is_complete() => cfgs.push(c),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(volume = %vol, backup = %b, error = %e, "backup cfg unreadable")
+            }
+        }
+    }
+    upsert_backup_volume(ctx, &vcfg).map_err(|e| e.to_string())?;
+    for c in &cfgs {
+        upsert_backup(ctx, &vcfg, c).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn upsert_backup_volume(ctx: &Ctx, vcfg: &VolumeCfg) -> Result<(), crate::api::ApiError> {
+    let store = &ctx.store;
+    let vol = &vcfg.name;
+    let naming = ctx.naming;
+    let bv_name = match find_backup_volume(store, vol, naming) {
+        Some(bv) => name(&bv).to_string(),
+        None => {
+            let bv_name = backup_volume_name(vol, naming);
+            let mut obj = json!({
+                "apiVersion": "longhorn.io/v1beta2",
+                "kind": "BackupVolume",
+                "metadata": {"name": bv_name, "namespace": LONGHORN_NAMESPACE},
+                "spec": {"syncRequestedAt": null},
+            });
+            if naming == LonghornNaming::V1_8 {
+                obj["metadata"]["labels"] =
+                    json!({"backup-volume": vol, "backup-target": DEFAULT_BACKUP_TARGET});
+                obj["spec"]["volumeName"] = json!(vol);
+                obj["spec"]["backupTargetName"] = json!(DEFAULT_BACKUP_TARGET);
+            }
+            store.create(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), obj)?;
+            bv_name
+        }
+    };
+    let data_stored = vcfg
+        .block_count
+        .saturating_mul(dr_backupstore::BLOCK_SIZE_2MI);
+    let now = now_rfc3339();
+    let status = json!({
+        "lastBackupName": vcfg.last_backup_name,
+        "lastBackupAt": vcfg.last_backup_at,
+        "size": vcfg.size.to_string(),
+        "createdAt": vcfg.created_time,
+        "dataStored": data_stored.to_string(),
+        "labels": vcfg.labels,
+        "storageClassName": vcfg.storage_class_name,
+        "backingImageName": vcfg.backing_image_name,
+        "backingImageChecksum": vcfg.backing_image_checksum,
+        "messages": {},
+        "lastSyncedAt": now,
+    });
+    store.modify(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), &bv_name, |o| {
+        o["status"] = status
+    })?;
+    Ok(())
+}
+
+fn upsert_backup(ctx: &Ctx, vcfg: &VolumeCfg, cfg: &BackupCfg) -> Result<(), crate::api::ApiError> {
+    let store = &ctx.store;
+    if store
+        .get(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &cfg.name)
+        .is_some()
+    {
+        return Ok(());
+    }
+    let vol = &vcfg.name;
+    let mut labels = json!({"backup-volume": vol});
+    let mut status = json!({
+        "state": "Completed",
+        "progress": 100,
+        "url": backup_url(&ctx.target.url, &cfg.name, vol),
+        "volumeName": vol,
+        "volumeSize": vcfg.size.to_string(),
+        "snapshotName": cfg.snapshot_name,
+        "snapshotCreatedAt": cfg.snapshot_created_at,
+        "backupCreatedAt": cfg.created_time,
+        "size": cfg.size.to_string(),
+        "labels": cfg.labels,
+        "compressionMethod": cfg.compression_method.as_str(),
+        "newlyUploadDataSize": cfg.newly_uploaded_data_size.to_string(),
+        "reUploadedDataSize": cfg.re_uploaded_data_size.to_string(),
+        "messages": {},
+        "error": "",
+        "lastSyncedAt": now_rfc3339(),
+    });
+    if ctx.naming == LonghornNaming::V1_8 {
+        labels["backup-target"] = json!(DEFAULT_BACKUP_TARGET);
+        status["backupTargetName"] = json!(DEFAULT_BACKUP_TARGET);
+    }
+    let obj = json!({
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "Backup",
+        "metadata": {"name": cfg.name, "namespace": LONGHORN_NAMESPACE, "labels": labels},
+        "spec": {"snapshotName": cfg.snapshot_name, "labels": cfg.labels},
+        "status": status,
+    });
+    match store.create(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), obj) {
+        Ok(_) => Ok(()),
+        Err(e) if e.reason == "AlreadyExists" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a BackupTarget object reports `available: true`.
+pub fn is_available(bt: &Value) -> bool {
+    bt.pointer("/status/available").and_then(Value::as_bool) == Some(true)
+}

@@ -1,0 +1,174 @@
+//! Shared test fixture for the `api_*` tests: an in-process sandbox API server on 127.0.0.1 with
+//! a random port, a fake `PodRuntime` that runs exec commands on the host, and kube clients.
+//! (Compiled as its own empty test target too; the tests include it with `#[path]`.)
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use dr_sandbox::api::resources::{NAMESPACES, PODS};
+use dr_sandbox::api::{ApiFaults, ApiServer, ApiServerOptions, ExecRequest, PodRuntime, Store};
+use futures::future::BoxFuture;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Runs exec commands as host processes; logs come from a map filled by the test.
+#[derive(Default)]
+pub struct HostRuntime {
+    pub logs: Mutex<HashMap<(String, String), String>>,
+}
+
+async fn pump_out<R: tokio::io::AsyncRead + Unpin>(mut r: R, tx: tokio::sync::mpsc::Sender<Bytes>) {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl PodRuntime for HostRuntime {
+    fn exec(&self, req: ExecRequest) -> BoxFuture<'static, Result<i32, String>> {
+        Box::pin(async move {
+            let mut cmd = tokio::process::Command::new(&req.command[0]);
+            cmd.args(&req.command[1..])
+                .stdin(if req.stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| format!("starting {:?}: {e}", req.command))?;
+            if let (Some(mut rx), Some(mut stdin)) = (req.stdin, child.stdin.take()) {
+                tokio::spawn(async move {
+                    while let Some(b) = rx.recv().await {
+                        if stdin.write_all(&b).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Channel closed = client EOF: dropping stdin closes the pipe.
+                });
+            }
+            let out = child
+                .stdout
+                .take()
+                .map(|o| tokio::spawn(pump_out(o, req.stdout)));
+            let err = child
+                .stderr
+                .take()
+                .map(|e| tokio::spawn(pump_out(e, req.stderr)));
+            let status = child.wait().await.map_err(|e| e.to_string())?;
+            if let Some(h) = out {
+                let _ = h.await;
+            }
+            if let Some(h) = err {
+                let _ = h.await;
+            }
+            Ok(status.code().unwrap_or(-1))
+        })
+    }
+
+    fn logs(&self, namespace: &str, pod: &str, _container: Option<&str>) -> Option<String> {
+        self.logs
+            .lock()
+            .ok()?
+            .get(&(namespace.to_string(), pod.to_string()))
+            .cloned()
+    }
+}
+
+pub const TOKEN: &str = "sandbox-test-token";
+
+pub struct Env {
+    pub store: Arc<Store>,
+    pub server: ApiServer,
+    pub faults: Arc<ApiFaults>,
+    pub runtime: Arc<HostRuntime>,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        let store = Store::new();
+        store
+            .ensure_namespace("default")
+            .expect("default namespace");
+        let faults = ApiFaults::new();
+        let runtime = Arc::new(HostRuntime::default());
+        let server = ApiServer::start(
+            store.clone(),
+            ApiServerOptions {
+                bind: "127.0.0.1:0".parse().expect("addr"),
+                token: TOKEN.into(),
+                runtime: runtime.clone(),
+                faults: faults.clone(),
+                cluster_name: "sandbox".into(),
+            },
+        )
+        .await
+        .expect("server starts");
+        Env {
+            store,
+            server,
+            faults,
+            runtime,
+        }
+    }
+
+    /// A kube client built from the generated kubeconfig (as the harness builds it).
+    pub async fn client_with_retry(&self, retry: bool) -> kube::Client {
+        let yaml = self.server.kubeconfig_yaml("sandbox");
+        let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig parses");
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .expect("config from kubeconfig");
+        config.default_retry = retry;
+        kube::Client::try_from(config).expect("client")
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        self.client_with_retry(false).await
+    }
+
+    pub fn ensure_ns(&self, ns: &str) {
+        self.store.ensure_namespace(ns).expect("namespace");
+    }
+
+    /// A Running pod (as the controllers would leave it) with one container `main`.
+    pub fn running_pod(&self, ns: &str, name: &str) {
+        self.ensure_ns(ns);
+        self.store
+            .create(
+                &PODS,
+                Some(ns),
+                json!({
+                    "metadata": {"name": name, "labels": {"app": "sentinel"}},
+                    "spec": {"nodeName": "node-1", "containers": [{"name": "main", "image": "busybox"}]},
+                    "status": {"phase": "Running"}
+                }),
+            )
+            .expect("pod created");
+    }
+
+    pub fn write_kubeconfig(&self) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("tempfile");
+        std::io::Write::write_all(&mut f, self.server.kubeconfig_yaml("sandbox").as_bytes())
+            .expect("write kubeconfig");
+        f
+    }
+
+    pub fn namespaces(&self) -> usize {
+        self.store.list(&NAMESPACES, None).len()
+    }
+}
