@@ -31,7 +31,7 @@ fn bad_profile_exits_2_naming_file_line_and_column() {
     let path = dir.path().join("bad.toml");
     std::fs::write(
         &path,
-        "name = \"dev\"\n[kubeconfig]\npath = \"/nonexistent\"\n[backup_target]\nurl = \"s3://b@us-east-1/\"\n[safety]\nalow_destroy = true\n",
+        "name = \"dev\"\n[kubeconfig]\npath = \"/nonexistent\"\n[backup_target]\nurl = \"s3://dr-backups@us-east-1/\"\n[safety]\nalow_destroy = true\n",
     )
     .unwrap();
     let out = harness().args(["run", "full-rebuild", "--profile"]).arg(&path).output().unwrap();

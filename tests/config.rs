@@ -98,8 +98,9 @@ fn full_rebuild_scenario_has_the_steps_in_order() {
             "preflight",
             "deploy-sentinel",
             "write-sentinel",
-            "backup",
             "start-ticks",
+            "backup",
+            "verify-backup",
             "destroy",
             "rebuild",
             "wait-ready",
@@ -230,11 +231,11 @@ fn bad_durations_name_the_key_and_show_the_syntax() {
 #[test]
 fn unknown_step_kind_lists_known_kinds() {
     let (msg, file) = scenario_err(
-        "name = \"s\"\n\n[[steps]]\nkind = \"preflight\"\n\n[[steps]]\nkind = \"snapshot\"\n",
+        "name = \"s\"\n\n[[steps]]\nkind = \"preflight\"\n\n[[steps]]\nkind = \"snapshoot\"\n",
     );
     assert!(
         msg.starts_with(&format!(
-            "{file}:7:1: unknown step kind `snapshot` in [[steps]] #2"
+            "{file}:7:1: unknown step kind `snapshoot` in [[steps]] #2"
         )),
         "{msg}"
     );

@@ -24,6 +24,9 @@ async fn clean_full_rebuild_passes_with_rto_and_rpo() {
         assert!(record.phases.iter().any(|p| p.phase == phase), "phase {phase} missing: {:?}", record.phases);
     }
     assert!(record.backup_url.as_deref().unwrap_or("").contains("backup=backup-"));
+    let v = &record.backup_verifications;
+    assert_eq!(v.len(), 1, "the new backup was verified deeply before the destroy");
+    assert!(v[0].success && v[0].deep && v[0].verified_bytes >= 8 * 1024 * 1024, "{v:?}");
     // The run state was saved locally and beside the backups.
     assert!(out.path().join(&record.run_id).join("run.json").is_file());
     sb.sandbox.shutdown().await;
@@ -50,6 +53,16 @@ async fn block_missing_in_s3_is_caught_before_destroy() {
     let record = faulted(Fault::BlockMissing).await;
     assert_failed_at(&record, "backup", "missing");
     assert_eq!(step(&record, "destroy").status, StepStatus::Skipped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrupted_block_is_caught_by_deep_verification_before_destroy() {
+    let record = faulted(Fault::BlockCorrupted).await;
+    assert_failed_at(&record, "verify-backup", "blocks/");
+    let msg = record.failing_step().and_then(|s| s.message.clone()).unwrap_or_default();
+    assert!(msg.contains("offset"), "names the offset: {msg}");
+    assert_eq!(step(&record, "destroy").status, StepStatus::Skipped, "the cluster survives a bad backup");
+    assert!(!record.backup_verifications.is_empty() && !record.backup_verifications[0].success);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

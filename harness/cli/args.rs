@@ -36,6 +36,10 @@ pub enum Command {
     /// The built-in sandbox cluster: start it, destroy and rebuild it (as hooks), inject faults.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Prove backups restorable from the backup target alone, without a cluster: structural
+    /// (every block present) or --deep (every block downloaded and checked, the ext4 image
+    /// reassembled and the sentinel files read). Reports like a drill; exit codes as for `run`.
+    VerifyBackup(VerifyBackupArgs),
     /// Restore well-known volumes from their newest backups; run as a Job early in a rebuilt
     /// cluster's bootstrap (fixtures/restore-orchestrator/). Uses in-cluster config or KUBECONFIG.
     RestoreOrchestrator(OrchestratorArgs),
@@ -143,6 +147,35 @@ pub enum SandboxCommand {
         /// Seconds, node or volume, for the faults that take one.
         arg: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBackupArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Volume (as named on the backup target); repeat for several.
+    #[arg(long = "volume", required_unless_present = "all_volumes")]
+    pub volumes: Vec<String>,
+    /// Every volume on the backup target (nightly jobs).
+    #[arg(long, conflicts_with = "volumes")]
+    pub all_volumes: bool,
+    /// `latest` (the backup volume.cfg names) or a backup name (`backup-…`).
+    #[arg(long, default_value = "latest")]
+    pub backup: String,
+    /// Download and check every block and read the files inside the volume image.
+    #[arg(long)]
+    pub deep: bool,
+    /// With --deep: a sha256sum-format manifest inside the volume to check (default: the
+    /// sentinel's /dr-harness/MANIFEST.sha256 when present).
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<String>,
+    /// With --deep: a file inside the volume and its expected SHA-256; repeat for several.
+    #[arg(long = "path", value_name = "PATH=SHA256")]
+    pub paths: Vec<String>,
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::List(a) => run::list(a),
         Command::Sandbox(a) => sandbox::sandbox(a).await,
         Command::RestoreOrchestrator(a) => orchestrator::run(a).await,
+        Command::VerifyBackup(a) => run::verify_backup(a).await,
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::args::{CheckArgs, ListArgs, RunArgs, TargetArgs};
+use super::args::{CheckArgs, ListArgs, RunArgs, TargetArgs, VerifyBackupArgs};
 use super::sandbox::EmbeddedSandbox;
 use super::scenarios;
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
@@ -278,4 +278,59 @@ pub fn list(a: ListArgs) -> i32 {
     } else {
         EXIT_PASSED
     }
+}
+
+/// The `verify-backup` scenario for the given arguments, written as TOML so it goes through the
+/// same strict parser as every scenario file.
+fn verify_backup_scenario(a: &VerifyBackupArgs) -> Result<Scenario, String> {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut step = String::from("[[steps]]\nkind = \"verify-backup\"\n");
+    if a.all_volumes {
+        step.push_str("all_volumes = true\n");
+    } else {
+        step.push_str(&format!("volumes = [{}]\n", a.volumes.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ")));
+    }
+    step.push_str(&format!("backup = {}\ndeep = {}\n", quote(&a.backup), a.deep));
+    if let Some(m) = &a.manifest {
+        step.push_str(&format!("manifest = {}\n", quote(m)));
+    }
+    if !a.paths.is_empty() {
+        step.push_str("[steps.paths]\n");
+        for p in &a.paths {
+            let (path, sha) = p.split_once('=').ok_or_else(|| format!("--path takes PATH=SHA256, got `{p}`"))?;
+            step.push_str(&format!("{} = {}\n", quote(path), quote(sha)));
+        }
+    }
+    let text = format!("name = \"verify-backup\"\ndescription = \"prove backups restorable from the backup target alone\"\n{step}");
+    Scenario::from_str(&text, "(verify-backup arguments)").map_err(|e| e.to_string())
+}
+
+pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
+    let scenario = match verify_backup_scenario(&a) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let redactor = Redactor::new();
+    let target = match target(&a.target, &redactor).await {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let cancel = CancellationToken::new();
+    install_signal_handler(cancel.clone());
+    let req = DrillRequest {
+        profile: target.profile.clone(),
+        scenario,
+        allow_destroy: false,
+        out_dir: a.out.clone(),
+        s3_keys: target.keys.clone(),
+        resume: None,
+        redactor,
+        cancel,
+    };
+    let mut console = report::console::ConsoleReporter::new();
+    let record = run_drill(req, &mut console).await;
+    finish(&a.out, &record, a.pushgateway.as_deref()).await
 }

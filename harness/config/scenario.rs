@@ -77,6 +77,36 @@ step_kinds! {
     VerifySentinel(VerifySentinelStep) = "verify-sentinel", 600;
     /// Remove what the drill created.
     Cleanup(CleanupStep) = "cleanup", 300;
+    /// Prove backups restorable from the backup target alone (structural or deep).
+    VerifyBackup(VerifyBackupStep) = "verify-backup", 3600;
+    /// Read-only cluster health: /readyz, Ready nodes, system pods, Longhorn volumes, URLs.
+    Health(HealthStep) = "health", 300;
+    /// Read-only RPO compliance: every volume's newest backup younger than `max_age`.
+    BackupFreshness(BackupFreshnessStep) = "backup-freshness", 300;
+    /// App-data check: run a command in a pod and compare its output with an expectation.
+    Check(CheckStep) = "check", 300;
+    /// Ordered readiness gates: each must become ready, in order, within its timeout.
+    Gates(GatesStep) = "gates", 1800;
+    /// Create a Longhorn SystemBackup, wait for Ready, prove its zip and cfg in S3.
+    SystemBackup(SystemBackupStep) = "system-backup", 1800;
+    /// After a rebuild: restore the drill's SystemBackup with a SystemRestore, wait Completed.
+    SystemRestore(SystemRestoreStep) = "system-restore", 3600;
+    /// Delete only the drill's own sentinel workload, PVC, PV and Longhorn Volume (the disaster
+    /// of `volume-restore`), or tear them down at the end.
+    DeleteSentinel(DeleteSentinelStep) = "delete-sentinel", 600;
+    /// Restore the sentinel volume from this drill's backup under its well-known name, then
+    /// bring the workload back.
+    RestoreVolume(RestoreVolumeStep) = "restore-volume", 1800;
+    /// Take a Longhorn Snapshot of the sentinel volume (the point `revert` goes back to).
+    Snapshot(SnapshotStep) = "snapshot", 600;
+    /// Write another generation of sentinel data over the first (data B of snapshot-revert).
+    WriteGeneration(WriteGenerationStep) = "write-generation", 300;
+    /// Scale the sentinel Deployment and wait for it (0: pods gone, volume detached).
+    Scale(ScaleStep) = "scale", 600;
+    /// Revert the sentinel volume to the drill's snapshot through longhorn-manager's API.
+    Revert(RevertStep) = "revert", 600;
+    /// Check that a later generation's data is gone after a revert.
+    VerifyRevert(VerifyRevertStep) = "verify-revert", 600;
 }
 
 /// `kind = "preflight"`: no options.
@@ -168,10 +198,528 @@ pub struct VerifyRestoreStep {}
 #[serde(deny_unknown_fields)]
 pub struct VerifySentinelStep {}
 
+/// Longhorn `SystemBackup.spec.volumeBackupPolicy` (Longhorn v1.8 CRD field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeBackupPolicy {
+    /// Back up volumes that have no backup yet (Longhorn's default).
+    #[default]
+    IfNotPresent,
+    /// Back up every volume.
+    Always,
+    /// Back up no volume: the system backup holds only resources.
+    Disabled,
+}
+
+impl VolumeBackupPolicy {
+    /// The value as Longhorn spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeBackupPolicy::IfNotPresent => "if-not-present",
+            VolumeBackupPolicy::Always => "always",
+            VolumeBackupPolicy::Disabled => "disabled",
+        }
+    }
+}
+
+/// `kind = "system-backup"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemBackupStep {
+    /// Which volumes Longhorn backs up as part of the system backup.
+    #[serde(default)]
+    pub volume_backup_policy: VolumeBackupPolicy,
+}
+
+/// `kind = "system-restore"`: restores the SystemBackup an earlier `system-backup` step made.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemRestoreStep {}
+
 /// `kind = "cleanup"`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CleanupStep {}
+
+/// `kind = "verify-backup"`: prove a backup restorable from S3 alone, without a cluster.
+/// With no `volumes` and `all_volumes` false, the drill's own sentinel volume and backup are
+/// checked (the backup just taken); otherwise `backup` (`"latest"` or a backup name) of each volume.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBackupStep {
+    /// Longhorn volume names as the backup target knows them.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Every volume on the backup target (nightly jobs).
+    #[serde(default)]
+    pub all_volumes: bool,
+    /// `"latest"` (the one `volume.cfg` names) or a backup name (`backup-…`).
+    #[serde(default)]
+    pub backup: Option<String>,
+    /// Download, decompress and checksum every block, reassemble the ext4 image and check files.
+    #[serde(default)]
+    pub deep: bool,
+    /// Manifest (sha256sum format) inside the volume to check in deep mode; default: the
+    /// sentinel's `/dr-harness/MANIFEST.sha256` when present.
+    #[serde(default)]
+    pub manifest: Option<String>,
+    /// Paths inside the volume and their expected SHA-256, checked in deep mode.
+    #[serde(default)]
+    pub paths: std::collections::BTreeMap<String, String>,
+}
+
+/// `kind = "delete-sentinel"`: deletes only objects labelled with this drill's run id, plus the
+/// sentinel's own well-known volume (and its PV) recorded by `deploy-sentinel`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteSentinelStep {
+    /// `false` (default): the disaster — refuse unless every object is the drill's own, and
+    /// start the RTO clock. `true`: end-of-drill tidy-up that also runs after a failure and
+    /// deletes only what carries this run's label, skipping the rest.
+    #[serde(default)]
+    pub teardown: bool,
+}
+
+/// `kind = "restore-volume"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreVolumeStep {
+    /// `Volume.spec.numberOfReplicas` of the restored volume; default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
+}
+
+/// `kind = "snapshot"`: no options.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotStep {}
+
+/// `kind = "write-generation"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteGenerationStep {
+    /// Generation tag (letters and digits), e.g. `"b"`: seeds the content and names its facts.
+    pub generation: String,
+}
+
+/// `kind = "scale"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleStep {
+    /// Replicas of the sentinel Deployment; 0 waits for its pods to go and its volume to
+    /// detach, more waits for `Available`.
+    pub replicas: i32,
+}
+
+/// `kind = "revert"`: no options (the snapshot is the one the `snapshot` step took).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevertStep {}
+
+/// `kind = "verify-revert"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRevertStep {
+    /// The generation that must be gone, as given to `write-generation`.
+    pub generation: String,
+}
+
+/// `kind = "health"`: the seed health-check script as a read-only step. Every option defaults
+/// from the profile's `[expect]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthStep {
+    /// Ready nodes expected; default `[expect] nodes` (unchecked when neither is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
+    /// Name prefixes of `kube-system` pods that must exist and be Running; default
+    /// `[expect] system_pods` (itself `["coredns"]` by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_pods: Option<Vec<String>>,
+    /// Prefixes checked only when such pods exist (k3s and RKE2 with Cilium run no kube-proxy);
+    /// default `["kube-proxy"]`.
+    #[serde(default = "d_optional_system_pods")]
+    pub optional_system_pods: Vec<String>,
+    /// URLs that must answer 2xx or 3xx (redirects are not followed); default
+    /// `[expect] health_urls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Vec<String>>,
+    /// Time each URL has to answer; default 10 s.
+    #[serde(default = "d_url_timeout", with = "values::duration")]
+    pub url_timeout: Duration,
+    /// Check every Longhorn Volume's `status.robustness`; default true.
+    #[serde(default = "d_true")]
+    pub longhorn_volumes: bool,
+    /// Keep re-checking for up to this long until every check passes (a cluster still
+    /// settling after a rebuild); default: check once.
+    #[serde(default, with = "values::opt_duration", skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Duration>,
+}
+
+fn d_optional_system_pods() -> Vec<String> {
+    vec!["kube-proxy".into()]
+}
+fn d_url_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn d_true() -> bool {
+    true
+}
+
+/// `kind = "backup-freshness"`: RPO compliance from the BackupVolumes, cross-checked in S3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupFreshnessStep {
+    /// The RPO target: the newest `Completed` backup of each volume must be younger.
+    #[serde(with = "values::duration")]
+    pub max_age: Duration,
+    /// Longhorn Volume names to judge; default every Volume (or those `volume_selector` picks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// Label selector on Longhorn Volumes (`app=db,tier!=cache`); not with `volumes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_selector: Option<String>,
+    /// Each volume must be covered by a RecurringJob of task `backup` (by job or group label,
+    /// or Longhorn's `default` group); default true.
+    #[serde(default = "d_true")]
+    pub require_recurring_job: bool,
+    /// An `InProgress` backup older than this is stuck (Longhorn #9417/#9168); default 1 h.
+    #[serde(default = "d_stuck_after", with = "values::duration")]
+    pub stuck_after: Duration,
+    /// When set, the newest etcd snapshot under the profile's
+    /// `backup_target.etcd_snapshot_prefix` must be younger than this.
+    #[serde(default, with = "values::opt_duration", skip_serializing_if = "Option::is_none")]
+    pub etcd_max_age: Option<Duration>,
+}
+
+fn d_stuck_after() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// Which pod a `check` runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodTarget {
+    /// A Running, Ready pod matching this label selector.
+    Selector(String),
+    /// A Running, Ready pod of this Deployment (by its `spec.selector.matchLabels`).
+    Deployment(String),
+}
+
+/// A comparison operator of `compare = { op = ">=", value = 1000 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareOp {
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl CompareOp {
+    /// The operator as written in TOML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+
+    /// `found <op> wanted`.
+    pub fn holds(self, found: f64, wanted: f64) -> bool {
+        match self {
+            CompareOp::Eq => found == wanted,
+            CompareOp::Ne => found != wanted,
+            CompareOp::Lt => found < wanted,
+            CompareOp::Le => found <= wanted,
+            CompareOp::Gt => found > wanted,
+            CompareOp::Ge => found >= wanted,
+        }
+    }
+}
+
+/// `compare = { op, value }`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Comparison {
+    pub op: CompareOp,
+    pub value: f64,
+}
+
+/// What a `check` expects of the command's stdout (trimmed of surrounding whitespace).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expectation {
+    /// The trimmed output equals this text.
+    Equals(String),
+    /// The trimmed output matches this regular expression (validated at load).
+    Regex(String),
+    /// The trimmed output is a number that compares so with `value`.
+    Compare(Comparison),
+}
+
+/// `kind = "check"`: the app-data check (e.g. `SELECT COUNT(*) FROM test_data` equals 1000).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawCheckStep", into = "RawCheckStep")]
+pub struct CheckStep {
+    pub namespace: String,
+    pub target: PodTarget,
+    /// Container to exec in; default the pod's first container.
+    pub container: Option<String>,
+    /// argv, run without a shell (wrap in `["sh", "-c", "…"]` for one).
+    pub command: Vec<String>,
+    pub expect: Expectation,
+}
+
+/// The TOML form of [`CheckStep`]: exactly one of `pod_selector`/`deployment` and exactly one
+/// of `equals`/`regex`/`compare`, checked when loading. `equals` takes a string or a number
+/// (`equals = 1000` compares with the text `1000`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheckStep {
+    namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pod_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deployment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    container: Option<String>,
+    command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    equals: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    compare: Option<Comparison>,
+}
+
+impl TryFrom<RawCheckStep> for CheckStep {
+    type Error = String;
+    fn try_from(raw: RawCheckStep) -> Result<Self, String> {
+        let hint = super::translate::HINT_SEP;
+        let target = match (raw.pod_selector, raw.deployment) {
+            (Some(s), None) => PodTarget::Selector(s),
+            (None, Some(d)) => PodTarget::Deployment(d),
+            _ => {
+                return Err(format!(
+                    "set exactly one of `pod_selector` and `deployment` in the check step{hint}e.g. deployment = \"postgres\" or pod_selector = \"app=postgres\""
+                ))
+            }
+        };
+        if raw.command.is_empty() {
+            return Err(format!("empty `command` in the check step{hint}give the argv, e.g. [\"sh\", \"-c\", \"wc -l < /data/rows\"]"));
+        }
+        let expect = match (raw.equals, raw.regex, raw.compare) {
+            (Some(v), None, None) => Expectation::Equals(match v {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            }),
+            (None, Some(r), None) => {
+                regex::Regex::new(&r).map_err(|e| format!("invalid `regex` in the check step: {e}{hint}write a Rust regex, e.g. \"^[0-9]+$\""))?;
+                Expectation::Regex(r)
+            }
+            (None, None, Some(c)) => Expectation::Compare(c),
+            _ => {
+                return Err(format!(
+                    "set exactly one of `equals`, `regex` and `compare` in the check step{hint}e.g. compare = {{ op = \">=\", value = 1000 }}"
+                ))
+            }
+        };
+        Ok(CheckStep { namespace: raw.namespace, target, container: raw.container, command: raw.command, expect })
+    }
+}
+
+impl From<CheckStep> for RawCheckStep {
+    fn from(c: CheckStep) -> Self {
+        let (pod_selector, deployment) = match c.target {
+            PodTarget::Selector(s) => (Some(s), None),
+            PodTarget::Deployment(d) => (None, Some(d)),
+        };
+        let (equals, regex, compare) = match c.expect {
+            Expectation::Equals(s) => (Some(toml::Value::String(s)), None, None),
+            Expectation::Regex(r) => (None, Some(r), None),
+            Expectation::Compare(c) => (None, None, Some(c)),
+        };
+        RawCheckStep { namespace: c.namespace, pod_selector, deployment, container: c.container, command: c.command, equals, regex, compare }
+    }
+}
+
+/// `kind = "gates"`: readiness gates that must open in the declared order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatesStep {
+    /// In recovery order: gate k may be ready only once every gate before it is.
+    pub gates: Vec<ReadinessGate>,
+    /// How often HTTP and command gates are probed (conditions are read as often); default
+    /// 250 ms.
+    #[serde(default = "d_poll_interval", with = "values::duration")]
+    pub poll_interval: Duration,
+}
+
+fn d_poll_interval() -> Duration {
+    Duration::from_millis(250)
+}
+
+/// A Kubernetes object a condition gate reads (`apiVersion`, `kind`, `namespace`, `name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectRef {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    /// Absent for cluster-scoped objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+/// What makes a condition gate ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateCheck {
+    /// `status.conditions[type == T].status == "True"`.
+    ConditionType(String),
+    /// The field at a dotted path (`status.robustness`) equals this text.
+    Field { path: String, equals: String },
+}
+
+/// How a gate is probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateProbe {
+    Condition { object: ObjectRef, check: GateCheck },
+    /// Ready when the URL answers `expect_status` (default: any 2xx) and the body contains
+    /// `expect_body_contains` when set.
+    Http { url: String, expect_status: Option<u16>, expect_body_contains: Option<String> },
+    /// Ready when the command (run on the harness host, no shell) exits 0.
+    Command { argv: Vec<String> },
+}
+
+/// One readiness gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawGate", into = "RawGate")]
+pub struct ReadinessGate {
+    /// Unique within the step; the phase is recorded as `gate-<name>`.
+    pub name: String,
+    /// From the start of the step; default the step's timeout.
+    pub timeout: Option<Duration>,
+    pub probe: GateProbe,
+}
+
+/// The TOML form of [`ReadinessGate`]; which keys are allowed depends on `kind`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGate {
+    name: String,
+    kind: String,
+    #[serde(default, with = "values::opt_duration", skip_serializing_if = "Option::is_none")]
+    timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    object: Option<ObjectRef>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    equals: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expect_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expect_body_contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    argv: Option<Vec<String>>,
+}
+
+impl TryFrom<RawGate> for ReadinessGate {
+    type Error = String;
+    fn try_from(g: RawGate) -> Result<Self, String> {
+        let hint = super::translate::HINT_SEP;
+        let name = g.name.clone();
+        let stray = |keys: &[(&str, bool)]| -> Result<(), String> {
+            match keys.iter().find(|(_, set)| *set) {
+                Some((k, _)) => Err(format!("key `{k}` does not apply to gate `{name}` of kind \"{}\"{hint}remove it", g.kind)),
+                None => Ok(()),
+            }
+        };
+        let probe = match g.kind.as_str() {
+            "condition" => {
+                stray(&[("url", g.url.is_some()), ("expect_status", g.expect_status.is_some()), ("expect_body_contains", g.expect_body_contains.is_some()), ("argv", g.argv.is_some())])?;
+                let object = g.object.clone().ok_or_else(|| format!("missing key `object` in condition gate `{name}`{hint}add object = {{ apiVersion = \"apps/v1\", kind = \"Deployment\", namespace = \"…\", name = \"…\" }}"))?;
+                let check = match (g.type_.clone(), g.field.clone(), g.equals.clone()) {
+                    (Some(t), None, None) => GateCheck::ConditionType(t),
+                    (None, Some(path), Some(equals)) => GateCheck::Field { path, equals },
+                    _ => return Err(format!("condition gate `{name}` needs either `type` (a status condition) or `field` with `equals`{hint}e.g. type = \"Available\", or field = \"status.robustness\" with equals = \"healthy\"")),
+                };
+                GateProbe::Condition { object, check }
+            }
+            "http" => {
+                stray(&[("object", g.object.is_some()), ("type", g.type_.is_some()), ("field", g.field.is_some()), ("equals", g.equals.is_some()), ("argv", g.argv.is_some())])?;
+                let url = g.url.clone().ok_or_else(|| format!("missing key `url` in http gate `{name}`{hint}add url = \"http://…\""))?;
+                GateProbe::Http { url, expect_status: g.expect_status, expect_body_contains: g.expect_body_contains.clone() }
+            }
+            "command" => {
+                stray(&[("object", g.object.is_some()), ("type", g.type_.is_some()), ("field", g.field.is_some()), ("equals", g.equals.is_some()), ("url", g.url.is_some()), ("expect_status", g.expect_status.is_some()), ("expect_body_contains", g.expect_body_contains.is_some())])?;
+                match g.argv.clone() {
+                    Some(argv) if !argv.is_empty() => GateProbe::Command { argv },
+                    _ => return Err(format!("missing or empty `argv` in command gate `{name}`{hint}add argv = [\"program\", \"arg\"] (run without a shell; exit 0 = ready)")),
+                }
+            }
+            other => return Err(format!("unknown gate kind `{other}` in gate `{name}`{hint}expected one of condition, http, command")),
+        };
+        Ok(ReadinessGate { name: g.name, timeout: g.timeout, probe })
+    }
+}
+
+impl From<ReadinessGate> for RawGate {
+    fn from(g: ReadinessGate) -> Self {
+        let mut raw = RawGate {
+            name: g.name,
+            kind: String::new(),
+            timeout: g.timeout,
+            object: None,
+            type_: None,
+            field: None,
+            equals: None,
+            url: None,
+            expect_status: None,
+            expect_body_contains: None,
+            argv: None,
+        };
+        match g.probe {
+            GateProbe::Condition { object, check } => {
+                raw.kind = "condition".into();
+                raw.object = Some(object);
+                match check {
+                    GateCheck::ConditionType(t) => raw.type_ = Some(t),
+                    GateCheck::Field { path, equals } => {
+                        raw.field = Some(path);
+                        raw.equals = Some(equals);
+                    }
+                }
+            }
+            GateProbe::Http { url, expect_status, expect_body_contains } => {
+                raw.kind = "http".into();
+                raw.url = Some(url);
+                raw.expect_status = expect_status;
+                raw.expect_body_contains = expect_body_contains;
+            }
+            GateProbe::Command { argv } => {
+                raw.kind = "command".into();
+                raw.argv = Some(argv);
+            }
+        }
+        raw
+    }
+}
 
 /// One step of a scenario.
 #[derive(Debug, Clone, PartialEq)]

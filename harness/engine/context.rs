@@ -114,17 +114,27 @@ impl DrillContext {
     /// # Errors
     /// A message when the target or the lock cannot be had.
     pub async fn ensure_backup_target(&mut self) -> Result<(), String> {
-        if self.backup_target.is_some() {
-            return Ok(());
+        if self.backup_target.is_none() {
+            self.connect_backup_target().await?;
         }
-        let cfg = self.profile.backup_target.resolve().map_err(|e| e.to_string())?;
-        let bt = BackupTarget::connect(&cfg, self.s3_keys.clone(), &self.redactor).await.map_err(|e| e.to_string())?;
         if self.lock.is_none() {
+            let bt = self.backup_target()?.clone();
             let lock = super::lock::DrillLock::acquire(&bt, &self.record.cluster, &self.record.run_id, &self.scenario.name, super::lock::LOCK_TTL)
                 .await
                 .map_err(|e| e.to_string())?;
             self.lock = Some(lock);
         }
+        Ok(())
+    }
+
+    /// Connects the backup target (read access; no lock), checking the bucket with HeadBucket.
+    ///
+    /// # Errors
+    /// A message naming the bucket and endpoint.
+    pub async fn connect_backup_target(&mut self) -> Result<(), String> {
+        let cfg = self.profile.backup_target.resolve().map_err(|e| e.to_string())?;
+        let bt = BackupTarget::connect(&cfg, self.s3_keys.clone(), &self.redactor).await.map_err(|e| e.to_string())?;
+        bt.head_bucket().await.map_err(|e| e.to_string())?;
         self.backup_target = Some(bt);
         Ok(())
     }

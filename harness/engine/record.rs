@@ -111,6 +111,23 @@ pub struct ClusterIdentity {
     pub kube_system_uid: String,
 }
 
+/// The verification of one volume's backup read from the backup target alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupVerification {
+    pub volume: String,
+    pub backup: String,
+    /// Blocks downloaded, decompressed and checked (and files read), or only the structure.
+    pub deep: bool,
+    pub success: bool,
+    /// Bytes of the volume image checked block by block (0 for a structural check).
+    pub verified_bytes: u64,
+    /// Monotonic duration, seconds.
+    pub seconds: f64,
+    /// What is wrong, naming keys, offsets and paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
 /// The whole record of a drill, written as `run.json` locally and beside the backups in S3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -152,6 +169,9 @@ pub struct RunRecord {
     /// `BackupVolume.status.lastBackupAt`; filled by the `backup-freshness` step.
     #[serde(default)]
     pub backup_ages: BTreeMap<String, f64>,
+    /// Backups verified from the backup target alone (`verify-backup`), one per volume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_verifications: Vec<BackupVerification>,
     /// Transient faults retried, by kind (`api-503`, `watch-restart`, `s3-503`, …).
     #[serde(default)]
     pub retries: BTreeMap<String, u64>,
@@ -185,6 +205,7 @@ impl RunRecord {
             backup_url: None,
             verified_bytes: 0,
             backup_ages: BTreeMap::new(),
+            backup_verifications: Vec::new(),
             retries: BTreeMap::new(),
             identity: None,
             facts: BTreeMap::new(),

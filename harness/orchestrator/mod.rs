@@ -98,7 +98,6 @@ pub async fn run(
     let bvs: Api<BackupVolume> = Api::namespaced(client.clone(), &opts.namespace);
     let backups: Api<Backup> = Api::namespaced(client.clone(), &opts.namespace);
     let volumes: Api<Volume> = Api::namespaced(client.clone(), &opts.namespace);
-    let pvs: Api<PersistentVolume> = Api::all(client.clone());
     for name in &opts.volumes {
         if volumes.get_opt(name).await?.is_some() {
             log(&format!("{name}: a Longhorn volume of that name exists already; leaving it alone"));
@@ -118,48 +117,19 @@ pub async fn run(
         let backup_name = backup.metadata.name.clone().unwrap_or_default();
         log(&format!("{name}: restoring from backup {backup_name} ({})", status.url));
 
-        let mut volume = Volume::new(
-            name,
-            VolumeSpec {
-                size: Some(status.volume_size.clone()).filter(|s| !s.is_empty()),
-                from_backup: Some(status.url.clone()),
-                number_of_replicas: Some(opts.replicas),
-                access_mode: Some("rwo".into()),
-                ..Default::default()
-            },
-        );
-        volume.metadata.labels = Some(BTreeMap::from([(
+        let labels = BTreeMap::from([(
             "app.kubernetes.io/managed-by".to_string(),
             "restore-orchestrator".to_string(),
-        )]));
-        volumes.create(&PostParams::default(), &volume).await.map_err(|e| OrchestratorError::Volume {
-            volume: name.clone(),
-            message: format!("Longhorn refused the restore volume: {e}"),
-        })?;
-        if pvs.get_opt(name).await?.is_none() {
-            let size = status.volume_size.parse::<u64>().unwrap_or(0);
-            let pv: PersistentVolume = serde_json::from_value(json!({
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "restore-orchestrator"}},
-                "spec": {
-                    "capacity": {"storage": size.to_string()},
-                    "accessModes": ["ReadWriteOnce"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": opts.storage_class,
-                    "volumeMode": "Filesystem",
-                    "csi": {
-                        "driver": "driver.longhorn.io",
-                        "volumeHandle": name,
-                        "fsType": "ext4",
-                        "volumeAttributes": {"numberOfReplicas": opts.replicas.to_string(), "staleReplicaTimeout": "30"}
-                    }
-                }
-            }))
-            .map_err(|e| OrchestratorError::Volume { volume: name.clone(), message: e.to_string() })?;
-            pvs.create(&PostParams::default(), &pv).await?;
-            log(&format!("{name}: created PV {name} (volumeHandle {name})"));
-        }
+        )]);
+        let request = RestoreRequest {
+            name,
+            backup_url: &status.url,
+            volume_size: &status.volume_size,
+            replicas: opts.replicas,
+            storage_class: &opts.storage_class,
+            labels,
+        };
+        create_restore_volume(&client, &opts.namespace, &request, &mut log).await?;
         wait::wait_for(
             volumes.clone(),
             name,
@@ -177,9 +147,91 @@ pub async fn run(
     Ok(outcomes)
 }
 
+/// One volume to restore under its well-known name (PVC name = Longhorn Volume name = PV name).
+#[derive(Debug, Clone)]
+pub struct RestoreRequest<'a> {
+    /// The well-known name: Longhorn Volume, PV and the PV's CSI `volumeHandle`.
+    pub name: &'a str,
+    /// `Backup.status.url` verbatim (`s3://bucket@region/?backup=…&volume=…`).
+    pub backup_url: &'a str,
+    /// `Backup.status.volumeSize`, bytes as a decimal string; empty lets Longhorn's webhook set it.
+    pub volume_size: &'a str,
+    /// `Volume.spec.numberOfReplicas`.
+    pub replicas: i64,
+    /// StorageClass of the PV: the class the workload's PVC asks for, or it will not bind.
+    pub storage_class: &'a str,
+    /// Labels put on both the Volume and the PV.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Creates a Longhorn Volume with `spec.fromBackup` (longhorn-facts.md §2 "Restoring from a
+/// backup"), then a PV with `volumeHandle` = the volume name unless one of that name exists. The
+/// caller waits for the restore (`status.restoreRequired: false` past `creating`).
+///
+/// # Errors
+/// [`OrchestratorError::Volume`] when Longhorn refuses the Volume (e.g. its webhook cannot find
+/// the Backup or, 1.8+, the BackupVolume); [`OrchestratorError::Api`] for other API errors.
+pub async fn create_restore_volume(
+    client: &Client,
+    namespace: &str,
+    req: &RestoreRequest<'_>,
+    log: &mut impl FnMut(&str),
+) -> Result<(), OrchestratorError> {
+    let name = req.name.to_string();
+    let volumes: Api<Volume> = Api::namespaced(client.clone(), namespace);
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let mut volume = Volume::new(
+        &name,
+        VolumeSpec {
+            size: Some(req.volume_size.to_string()).filter(|s| !s.is_empty()),
+            from_backup: Some(req.backup_url.to_string()),
+            number_of_replicas: Some(req.replicas),
+            access_mode: Some("rwo".into()),
+            ..Default::default()
+        },
+    );
+    volume.metadata.labels = Some(req.labels.clone());
+    volumes
+        .create(&PostParams::default(), &volume)
+        .await
+        .map_err(|e| OrchestratorError::Volume {
+            volume: name.clone(),
+            message: format!("Longhorn refused the restore volume: {e}"),
+        })?;
+    if pvs.get_opt(&name).await?.is_none() {
+        let size = req.volume_size.parse::<u64>().unwrap_or(0);
+        let pv: PersistentVolume = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "labels": req.labels},
+            "spec": {
+                "capacity": {"storage": size.to_string()},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": req.storage_class,
+                "volumeMode": "Filesystem",
+                "csi": {
+                    "driver": "driver.longhorn.io",
+                    "volumeHandle": name,
+                    "fsType": "ext4",
+                    "volumeAttributes": {"numberOfReplicas": req.replicas.to_string(), "staleReplicaTimeout": "30"}
+                }
+            }
+        }))
+        .map_err(|e| OrchestratorError::Volume { volume: name.clone(), message: e.to_string() })?;
+        pvs.create(&PostParams::default(), &pv).await?;
+        log(&format!("{name}: created PV {name} (volumeHandle {name})"));
+    }
+    Ok(())
+}
+
 /// Asks Longhorn to sync the backup target now and waits until it has (lastSyncedAt moves past
 /// the request), instead of waiting up to a whole poll interval.
-async fn sync_backup_target(
+///
+/// # Errors
+/// [`OrchestratorError::Api`] when the patch is refused; [`OrchestratorError::Wait`] when no
+/// sync is reported within `timeout`.
+pub async fn sync_backup_target(
     client: &Client,
     ns: &str,
     timeout: Duration,

@@ -1,7 +1,8 @@
 //! Prometheus metrics of a drill, for node_exporter's textfile collector or a Pushgateway.
 //!
 //! All series carry `cluster` and `scenario` (from the profile and scenario: bounded); the
-//! only other labels are `phase`, `step` and `kind`, whose values come from the step library
+//! only other labels are `phase`, `step`, `kind` and `volume` (Longhorn Volume names, bounded by
+//! the cluster's volumes), whose values come from the step library
 //! and the scenario files, never from run ids or error text. Names follow Prometheus' base-unit
 //! conventions (`_seconds`, `_bytes`, `_timestamp_seconds`).
 
@@ -25,6 +26,17 @@ pub const LAST_SUCCESS: &str = "dr_harness_last_success_timestamp_seconds";
 pub const VERIFIED_BYTES: &str = "dr_harness_verified_bytes";
 pub const STEP_SUCCESS: &str = "dr_harness_step_success";
 pub const RETRIES: &str = "dr_harness_retries";
+/// Age of each volume's newest `Completed` backup, seconds (label `volume`: Longhorn Volume
+/// names come from the cluster and are bounded by its volume count).
+pub const BACKUP_AGE: &str = "dr_harness_backup_age_seconds";
+/// Per volume: 1 if its backup verified from S3 alone, else 0.
+pub const BACKUP_VERIFY_SUCCESS: &str = "dr_harness_backup_verify_success";
+/// Per volume: bytes of the volume image verified block by block.
+pub const BACKUP_VERIFIED_BYTES: &str = "dr_harness_backup_verified_bytes";
+/// Per volume: how long the verification took, seconds.
+pub const BACKUP_VERIFY_SECONDS: &str = "dr_harness_backup_verify_seconds";
+/// Per volume: Unix time of the last successful verification (kept from the previous file on failure).
+pub const BACKUP_VERIFY_LAST_SUCCESS: &str = "dr_harness_backup_verify_last_success_timestamp_seconds";
 
 /// Renders the drill's metrics in the text exposition format (0.0.4).
 ///
@@ -33,6 +45,16 @@ pub const RETRIES: &str = "dr_harness_retries";
 /// recovery" keeps growing instead of resetting. It is omitted when no drill ever passed.
 /// RTO/RPO are omitted when not measured.
 pub fn render_metrics(record: &RunRecord, previous_last_success: Option<f64>) -> String {
+    render_metrics_with(record, previous_last_success, &std::collections::BTreeMap::new())
+}
+
+/// [`render_metrics`], also keeping each volume's last successful backup verification from the
+/// previous file (`previous_per_volume`, see [`read_verify_last_success`]).
+pub fn render_metrics_with(
+    record: &RunRecord,
+    previous_last_success: Option<f64>,
+    previous_per_volume: &std::collections::BTreeMap<String, f64>,
+) -> String {
     let registry = Registry::new();
     let opts = |name: &str, help: &str| {
         Opts::new(name, help)
@@ -133,6 +155,40 @@ pub fn render_metrics(record: &RunRecord, previous_last_success: Option<f64>) ->
             .map(|(k, v)| (k.clone(), *v as f64))
             .collect(),
     );
+    gauge_vec(
+        BACKUP_AGE,
+        "Age of the newest Completed backup of each Longhorn volume at the last drill, seconds.",
+        "volume",
+        record
+            .backup_ages
+            .iter()
+            .map(|(v, age)| (v.clone(), *age))
+            .collect(),
+    );
+
+    let per_volume = |f: &dyn Fn(&crate::engine::record::BackupVerification) -> f64| {
+        record.backup_verifications.iter().map(|v| (v.volume.clone(), f(v))).collect::<Vec<_>>()
+    };
+    gauge_vec(BACKUP_VERIFY_SUCCESS, "1 if the volume's backup verified from the backup target alone, else 0.", "volume", per_volume(&|v| if v.success { 1.0 } else { 0.0 }));
+    gauge_vec(BACKUP_VERIFIED_BYTES, "Bytes of the volume image verified block by block from the backup target.", "volume", per_volume(&|v| v.verified_bytes as f64));
+    gauge_vec(BACKUP_VERIFY_SECONDS, "Duration of the backup verification of each volume, seconds.", "volume", per_volume(&|v| v.seconds));
+    let finished = record.finished_at.unwrap_or_else(chrono::Utc::now).timestamp_millis() as f64 / 1000.0;
+    gauge_vec(
+        BACKUP_VERIFY_LAST_SUCCESS,
+        "Unix time of the last successful backup verification of each volume, seconds.",
+        "volume",
+        record
+            .backup_verifications
+            .iter()
+            .filter_map(|v| {
+                if v.success {
+                    Some((v.volume.clone(), finished))
+                } else {
+                    previous_per_volume.get(&v.volume).map(|t| (v.volume.clone(), *t))
+                }
+            })
+            .collect(),
+    );
 
     let mut out = String::new();
     // Encoding gathered gauges cannot fail (no invalid names: they are constants above).
@@ -149,6 +205,23 @@ pub fn read_last_success(path: &Path) -> Option<f64> {
         .find(|l| l.starts_with(LAST_SUCCESS) && l[LAST_SUCCESS.len()..].starts_with(['{', ' ']))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads each volume's `dr_harness_backup_verify_last_success_timestamp_seconds` back from a
+/// previous metrics file; empty when there is none.
+pub fn read_verify_last_success(path: &Path) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    for line in text.lines().filter(|l| l.starts_with(BACKUP_VERIFY_LAST_SUCCESS)) {
+        let volume = line.split("volume=\"").nth(1).and_then(|r| r.split('"').next());
+        let value = line.rsplit(' ').next().and_then(|v| v.trim().parse::<f64>().ok());
+        if let (Some(volume), Some(value)) = (volume, value) {
+            out.insert(volume.to_string(), value);
+        }
+    }
+    out
 }
 
 /// Writes `text` to `path` atomically (temp file in the same directory, mode 0644, rename),

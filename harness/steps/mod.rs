@@ -3,20 +3,33 @@
 //! records its checks, and fails with a message that says what was expected, what was found and
 //! what to look at.
 
+pub mod app_check;
 pub mod backup;
 pub mod cleanup;
+pub mod delete_sentinel;
 pub mod deploy;
 pub mod destroy;
 pub mod facts;
+pub mod freshness;
+pub mod gates;
+pub mod health;
 pub mod hook;
 pub mod pod;
 pub mod preflight;
 pub mod rebuild;
+pub mod system_backup;
+pub mod system_restore;
+pub mod restore_volume;
+pub mod revert;
+pub mod scale;
+pub mod snapshot;
 pub mod ticks;
 pub mod verify_restore;
+pub mod verify_backup;
 pub mod verify_sentinel;
 pub mod wait_ready;
 pub mod write;
+pub mod write_generation;
 
 use crate::config::{StepEntry, StepSpec};
 use crate::engine::context::DrillContext;
@@ -42,10 +55,24 @@ pub async fn run(ctx: &mut DrillContext, entry: &StepEntry) -> StepResult {
         StepSpec::VerifyRestore(_) => verify_restore::run(ctx).await,
         StepSpec::VerifySentinel(_) => verify_sentinel::run(ctx).await,
         StepSpec::Cleanup(_) => cleanup::run(ctx).await,
+        StepSpec::VerifyBackup(s) => verify_backup::run(ctx, s).await,
+        StepSpec::Health(s) => health::run(ctx, s).await,
+        StepSpec::BackupFreshness(s) => freshness::run(ctx, s).await,
+        StepSpec::Check(s) => app_check::run(ctx, s).await,
+        StepSpec::Gates(s) => gates::run(ctx, s, entry.effective_timeout()).await,
+        StepSpec::SystemBackup(s) => system_backup::run(ctx, s, entry.effective_timeout()).await,
+        StepSpec::SystemRestore(_) => system_restore::run(ctx, entry.effective_timeout()).await,
+        StepSpec::DeleteSentinel(s) => delete_sentinel::run(ctx, s).await,
+        StepSpec::RestoreVolume(s) => restore_volume::run(ctx, s, entry.effective_timeout()).await,
+        StepSpec::Snapshot(_) => snapshot::run(ctx, entry.effective_timeout()).await,
+        StepSpec::WriteGeneration(s) => write_generation::run(ctx, s).await,
+        StepSpec::Scale(s) => scale::run(ctx, s, entry.effective_timeout()).await,
+        StepSpec::Revert(_) => revert::run(ctx, entry.effective_timeout()).await,
+        StepSpec::VerifyRevert(s) => write_generation::verify_gone(ctx, s).await,
     }
 }
 
 /// Steps that run even after an earlier step failed (they only tidy up what the drill made).
 pub fn always_runs(spec: &StepSpec) -> bool {
-    matches!(spec, StepSpec::Cleanup(_))
+    matches!(spec, StepSpec::Cleanup(_)) || matches!(spec, StepSpec::DeleteSentinel(d) if d.teardown)
 }

@@ -304,6 +304,20 @@ fn install_longhorn(ctx: &Ctx, opts: &BootstrapOptions) -> Result<(), ApiError> 
             "data": data,
         }),
     )?;
+    // longhorn-manager's REST API, reached through the API server's service proxy (revert).
+    create(
+        store,
+        &crate::api::resources::SERVICES,
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": crate::controllers::manager::MANAGER_SERVICE, "namespace": LONGHORN_NAMESPACE, "labels": labels},
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"app": "longhorn-manager"},
+                "ports": [{"name": "manager", "port": crate::controllers::manager::MANAGER_PORT, "targetPort": "manager", "protocol": "TCP"}],
+            },
+        }),
+    )?;
     let mut settings: Vec<(&str, String)> = vec![
         ("default-replica-count", "3".into()),
         ("backup-compression-method", "lz4".into()),

@@ -74,6 +74,13 @@ pub enum Fault {
     },
     /// The rebuilt cluster carries no `kube-system/dr-harness-drill-target` ConfigMap.
     NoDrillTargetMarker,
+    /// longhorn-manager answers a `snapshotRevert` with 200 but does not revert the data.
+    RevertNotApplied,
+    /// Every SystemRestore ends in state `Error` with a rollout failure message.
+    SystemRestoreError,
+    /// After the next SystemBackup uploads, its `system-backup.zip` in S3 is overwritten, so its
+    /// SHA-256 no longer matches the cfg's `Checksum` (one-shot).
+    SystemBackupZipCorrupted,
 }
 
 /// A fault string that could not be parsed.
@@ -122,6 +129,9 @@ impl Fault {
         "node-not-ready",
         "volume-degraded",
         "no-drill-target-marker",
+        "system-restore-error",
+        "system-backup-zip-corrupted",
+        "revert-not-applied",
     ];
 
     /// The kebab-case name of this fault.
@@ -144,6 +154,9 @@ impl Fault {
             Fault::NodeNotReady { .. } => "node-not-ready",
             Fault::VolumeDegraded { .. } => "volume-degraded",
             Fault::NoDrillTargetMarker => "no-drill-target-marker",
+            Fault::RevertNotApplied => "revert-not-applied",
+            Fault::SystemRestoreError => "system-restore-error",
+            Fault::SystemBackupZipCorrupted => "system-backup-zip-corrupted",
         }
     }
 
@@ -203,6 +216,9 @@ impl Fault {
                 volume: text("volume name")?,
             },
             "no-drill-target-marker" => Fault::NoDrillTargetMarker,
+            "revert-not-applied" => Fault::RevertNotApplied,
+            "system-restore-error" => Fault::SystemRestoreError,
+            "system-backup-zip-corrupted" => Fault::SystemBackupZipCorrupted,
             other => return Err(FaultParseError::Unknown(other.to_string())),
         };
         if fault.argument().is_none() {

@@ -426,6 +426,12 @@ impl Sandbox {
             cancel: cancel.clone(),
             sync_now: Default::default(),
         });
+        api.register_service(
+            crate::controllers::LONGHORN_NAMESPACE,
+            controllers::manager::MANAGER_SERVICE,
+            controllers::manager::MANAGER_PORT,
+            Arc::new(controllers::manager::LonghornManager::new(ctx.clone())),
+        );
         let mut tasks = controllers::start_all(&ctx);
         let boot = BootstrapOptions {
             drill_target_marker: inner.opts.drill_target_marker,

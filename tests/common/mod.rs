@@ -152,13 +152,28 @@ pub fn assert_failed_at(record: &RunRecord, name: &str, needle: &str) {
 /// Writes a profile TOML for the test sandbox — the way a user would describe a real cluster —
 /// with `extra_hook_env` added to both hooks (names listed in `secret_env`). Credentials come
 /// from the environment (`AWS_*`), which the caller must set for the drill's process.
-pub fn write_profile(sb: &TestSandbox, dir: &std::path::Path, hook_env: &[(&str, &str)]) -> PathBuf {
+pub fn write_profile(
+    sb: &TestSandbox,
+    dir: &std::path::Path,
+    hook_env: &[(&str, &str)],
+) -> PathBuf {
     let state = sb.dir.path().display().to_string();
     let bin = harness_bin().display().to_string();
-    let env = hook_env.iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect::<Vec<_>>().join(", ");
-    let secret_env = hook_env.iter().map(|(k, _)| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
+    let env = hook_env
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let secret_env = hook_env
+        .iter()
+        .map(|(k, _)| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     // The hook prints every secret it was given: the harness must redact them.
-    let echo = hook_env.iter().map(|(k, _)| format!("echo {k}=${k};")).collect::<String>();
+    let echo = hook_env
+        .iter()
+        .map(|(k, _)| format!("echo {k}=${k};"))
+        .collect::<String>();
     let hook = |verb: &str| {
         format!(
             "preset = \"command\"\nargv = [\"sh\", \"-c\", \"{echo} exec {bin} sandbox {verb} --state {state}\"]\ntimeout = \"5m\"\nenv = {{ {env} }}\nsecret_env = [{secret_env}]\n"

@@ -26,6 +26,7 @@ pub mod faults;
 mod handlers;
 pub mod object;
 pub mod patch;
+pub mod proxy;
 pub mod resources;
 pub mod runtime;
 pub mod selectors;

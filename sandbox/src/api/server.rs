@@ -81,7 +81,13 @@ pub(crate) struct Ctx {
     pub shutdown: CancellationToken,
     pub log: Mutex<Vec<RequestRecord>>,
     pub addr: SocketAddr,
+    /// Service-proxy backends by (namespace, service name): port and backend.
+    pub services: Mutex<ServiceBackends>,
 }
+
+/// Backends of the service proxy, by (namespace, Service name).
+pub(crate) type ServiceBackends =
+    std::collections::HashMap<(String, String), (u16, Arc<dyn super::proxy::ServiceBackend>)>;
 
 /// A running sandbox API server.
 pub struct ApiServer {
@@ -228,6 +234,11 @@ async fn dispatch(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         ["openapi", "v3"] if get => json_response(200, &discovery::openapi_v3_index()),
         ["openapi", "v3", "api", v] if get => opt_json(discovery::openapi_v3_group("", v)),
         ["openapi", "v3", "apis", g, v] if get => opt_json(discovery::openapi_v3_group(g, v)),
+        ["api", "v1", "namespaces", ns, "services", svc, "proxy", ..] => {
+            let (ns, svc) = (ns.to_string(), svc.to_string());
+            let prefix = format!("/api/v1/namespaces/{ns}/services/{svc}/proxy");
+            serve_proxy(&ctx, &ns, &svc, &prefix, req).await
+        }
         ["api", "v1", ..] | ["apis", _, _, ..] => handlers::resource(ctx.clone(), req).await,
         _ => error_response(&ApiError::new(
             404,
@@ -235,6 +246,41 @@ async fn dispatch(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
             "the server could not find the requested resource",
         )),
     }
+}
+
+/// The service proxy (see [`super::proxy`]): the Service must exist, then its registered
+/// backend answers.
+async fn serve_proxy(ctx: &Ctx, ns: &str, seg: &str, prefix: &str, req: Request) -> Response {
+    let (name, port) = super::proxy::parse_service_segment(seg);
+    if ctx.store.get(&super::resources::SERVICES, Some(ns), &name).is_none() {
+        return error_response(&ApiError::new(404, "NotFound", format!("services \"{name}\" not found")));
+    }
+    let backend = ctx
+        .services
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(ns.to_string(), name.clone()))
+        .filter(|(p, _)| port.is_none_or(|want| want == *p))
+        .map(|(_, b)| b.clone());
+    let Some(backend) = backend else {
+        return error_response(&ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("no endpoints available for service \"{name}\""),
+        ));
+    };
+    let method = req.method().to_string();
+    let path = req.uri().path().strip_prefix(prefix).unwrap_or("").to_string();
+    let query = req.uri().query().map(str::to_string);
+    let body = match read_body(req.into_body()).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let path = if path.is_empty() { "/".to_string() } else { path };
+    let answer = backend
+        .handle(super::proxy::ProxyRequest { method, path, query, body })
+        .await;
+    json_response(answer.status, &answer.body)
 }
 
 fn opt_json(v: Option<Value>) -> Response {
@@ -265,6 +311,7 @@ impl ApiServer {
             shutdown: shutdown.clone(),
             log: Mutex::new(Vec::new()),
             addr,
+            services: Mutex::new(Default::default()),
         });
         let app = Router::new()
             .fallback(dispatch)
@@ -306,6 +353,22 @@ impl ApiServer {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {token}\npreferences: {{}}\n",
             token = self.ctx.token,
         )
+    }
+
+    /// Serves `/api/v1/namespaces/<ns>/services/<name>[:<port>]/proxy/…` from `backend` (the
+    /// Service object must exist in the store too). Registering again replaces the backend.
+    pub fn register_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: u16,
+        backend: Arc<dyn super::proxy::ServiceBackend>,
+    ) {
+        self.ctx
+            .services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.to_string(), name.to_string()), (port, backend));
     }
 
     /// Every request served so far, oldest first.

@@ -167,6 +167,8 @@ async fn sync(ctx: &Arc<Ctx>, bt_name: &str, url: &str) {
                 tracing::warn!(volume = %vol, error = %e, "backup volume not synced");
             }
         }
+        // system backups are discovered as SystemBackup objects (system_backup.rs)
+        super::system_backup::discover(ctx, &bs).await;
     }
     let now = now_rfc3339();
     let _ = store.modify(&LH_BACKUPTARGETS, Some(LONGHORN_NAMESPACE), bt_name, |o| {

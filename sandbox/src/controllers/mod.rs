@@ -13,6 +13,7 @@ pub mod backup;
 pub mod backup_target;
 pub mod events;
 pub mod jobs;
+pub mod manager;
 pub mod naming;
 pub mod nodes;
 pub mod object;
@@ -20,6 +21,7 @@ pub mod pods;
 pub mod pvc;
 pub mod resolver;
 pub mod snapshot;
+pub mod system_backup;
 pub mod volume;
 pub mod workloads;
 
@@ -183,6 +185,8 @@ pub fn start_all(ctx: &Arc<Ctx>) -> Vec<JoinHandle<()>> {
         Box::new(snapshot::SnapshotController::default()),
         Box::new(backup::BackupController::default()),
         Box::new(backup_target::BackupTargetController::default()),
+        Box::new(system_backup::SystemBackupController::default()),
+        Box::new(system_backup::SystemRestoreController::default()),
         Box::new(crate::gitops::KustomizationController::default()),
     ];
     controllers
