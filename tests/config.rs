@@ -106,6 +106,7 @@ fn full_rebuild_scenario_has_the_steps_in_order() {
             "wait-ready",
             "verify-restore",
             "verify-sentinel",
+            "health",
             "cleanup"
         ]
     );

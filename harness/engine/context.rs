@@ -173,7 +173,7 @@ impl DrillContext {
     /// Adds a redacted progress line.
     pub fn say(&mut self, line: impl AsRef<str>) {
         let line = self.redactor.redact(line.as_ref()).into_owned();
-        tracing::info!(target: "dr_harness::drill", "{line}");
+        tracing::debug!(target: "dr_harness::drill", "{line}");
         self.progress.push(line);
     }
 }
