@@ -36,9 +36,18 @@ pub struct DrillRequest {
 pub fn kubeconfig_source(profile: &Profile) -> KubeconfigSource {
     let context = profile.kubeconfig.context.clone();
     match profile.kubeconfig.source() {
-        Some(ProfileKubeconfig::Command(argv)) => KubeconfigSource::Command { argv: argv.to_vec(), context },
-        Some(ProfileKubeconfig::Path(p)) => KubeconfigSource::File { path: p.to_path_buf(), context },
-        None => KubeconfigSource::File { path: default_kubeconfig(), context },
+        Some(ProfileKubeconfig::Command(argv)) => KubeconfigSource::Command {
+            argv: argv.to_vec(),
+            context,
+        },
+        Some(ProfileKubeconfig::Path(p)) => KubeconfigSource::File {
+            path: p.to_path_buf(),
+            context,
+        },
+        None => KubeconfigSource::File {
+            path: default_kubeconfig(),
+            context,
+        },
     }
 }
 
@@ -58,13 +67,28 @@ pub fn state_path(out_dir: &Path, run_id: &str) -> PathBuf {
 pub async fn run_drill(req: DrillRequest, sink: &mut dyn EventSink) -> RunRecord {
     let mut record = match req.resume {
         Some(r) => r,
-        None => RunRecord::new(Uuid::new_v4().to_string(), &req.scenario.name, &req.profile.name, &req.profile.name),
+        None => RunRecord::new(
+            Uuid::new_v4().to_string(),
+            &req.scenario.name,
+            &req.profile.name,
+            &req.profile.name,
+        ),
     };
     record.rto_target_seconds = req.scenario.rto_target.map(|d| d.as_secs_f64());
     record.rpo_target_seconds = req.scenario.rpo_target.map(|d| d.as_secs_f64());
-    let state = StatePaths { local: state_path(&req.out_dir, &record.run_id) };
+    let state = StatePaths {
+        local: state_path(&req.out_dir, &record.run_id),
+    };
     let kubeconfig = kubeconfig_source(&req.profile);
-    let mut ctx = DrillContext::new(req.profile, req.scenario, record, kubeconfig, req.allow_destroy, req.redactor, req.cancel);
+    let mut ctx = DrillContext::new(
+        req.profile,
+        req.scenario,
+        record,
+        kubeconfig,
+        req.allow_destroy,
+        req.redactor,
+        req.cancel,
+    );
     ctx.s3_keys = req.s3_keys;
     run_steps(&mut ctx, sink, &state).await
 }

@@ -14,7 +14,14 @@ fn help_teaches_the_main_commands() {
     let out = harness().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["run", "check", "list", "sandbox", "restore-orchestrator", "sentinel"] {
+    for word in [
+        "run",
+        "check",
+        "list",
+        "sandbox",
+        "restore-orchestrator",
+        "sentinel",
+    ] {
         assert!(text.contains(word), "--help should mention {word}: {text}");
     }
 }
@@ -34,8 +41,17 @@ fn bad_profile_exits_2_naming_file_line_and_column() {
         "name = \"dev\"\n[kubeconfig]\npath = \"/nonexistent\"\n[backup_target]\nurl = \"s3://dr-backups@us-east-1/\"\n[safety]\nalow_destroy = true\n",
     )
     .unwrap();
-    let out = harness().args(["run", "full-rebuild", "--profile"]).arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = harness()
+        .args(["run", "full-rebuild", "--profile"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:7:"), "{err}");
     assert!(err.contains("alow_destroy"), "{err}");
@@ -45,7 +61,11 @@ fn bad_profile_exits_2_naming_file_line_and_column() {
 fn bad_scenario_exits_2_before_touching_anything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("oops.toml");
-    std::fs::write(&path, "name = \"oops\"\n[[steps]]\nkind = \"preflight\"\n[[steps]]\nkind = \"destory\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "name = \"oops\"\n[[steps]]\nkind = \"preflight\"\n[[steps]]\nkind = \"destory\"\n",
+    )
+    .unwrap();
     let out = harness().arg("run").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -19,14 +19,42 @@ async fn clean_full_rebuild_passes_with_rto_and_rpo() {
     assert!(rto > 0.0);
     let rpo = record.rpo_seconds.expect("RPO measured");
     assert!(rpo >= 0.0 && rpo < rto + 60.0, "rpo {rpo}");
-    assert!(record.verified_bytes >= 3 * 1024 * 1024, "verified {}", record.verified_bytes);
-    for phase in ["destroy", "rebuild", "api-ready", "longhorn-ready", "backupvolume-discovered", "orchestrator-done", "volume-restored", "workload-available"] {
-        assert!(record.phases.iter().any(|p| p.phase == phase), "phase {phase} missing: {:?}", record.phases);
+    assert!(
+        record.verified_bytes >= 3 * 1024 * 1024,
+        "verified {}",
+        record.verified_bytes
+    );
+    for phase in [
+        "destroy",
+        "rebuild",
+        "api-ready",
+        "longhorn-ready",
+        "backupvolume-discovered",
+        "orchestrator-done",
+        "volume-restored",
+        "workload-available",
+    ] {
+        assert!(
+            record.phases.iter().any(|p| p.phase == phase),
+            "phase {phase} missing: {:?}",
+            record.phases
+        );
     }
-    assert!(record.backup_url.as_deref().unwrap_or("").contains("backup=backup-"));
+    assert!(record
+        .backup_url
+        .as_deref()
+        .unwrap_or("")
+        .contains("backup=backup-"));
     let v = &record.backup_verifications;
-    assert_eq!(v.len(), 1, "the new backup was verified deeply before the destroy");
-    assert!(v[0].success && v[0].deep && v[0].verified_bytes >= 8 * 1024 * 1024, "{v:?}");
+    assert_eq!(
+        v.len(),
+        1,
+        "the new backup was verified deeply before the destroy"
+    );
+    assert!(
+        v[0].success && v[0].deep && v[0].verified_bytes >= 8 * 1024 * 1024,
+        "{v:?}"
+    );
     // The run state was saved locally and beside the backups.
     assert!(out.path().join(&record.run_id).join("run.json").is_file());
     sb.sandbox.shutdown().await;
@@ -45,7 +73,11 @@ async fn faulted(fault: Fault) -> dr_harness::engine::record::RunRecord {
 async fn backup_error_fails_the_backup_step_with_longhorns_text() {
     let record = faulted(Fault::BackupError).await;
     assert_failed_at(&record, "backup", "ended in Error");
-    assert_eq!(step(&record, "destroy").status, StepStatus::Skipped, "nothing may be destroyed after a failed backup");
+    assert_eq!(
+        step(&record, "destroy").status,
+        StepStatus::Skipped,
+        "nothing may be destroyed after a failed backup"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -59,9 +91,16 @@ async fn block_missing_in_s3_is_caught_before_destroy() {
 async fn corrupted_block_is_caught_by_deep_verification_before_destroy() {
     let record = faulted(Fault::BlockCorrupted).await;
     assert_failed_at(&record, "verify-backup", "blocks/");
-    let msg = record.failing_step().and_then(|s| s.message.clone()).unwrap_or_default();
+    let msg = record
+        .failing_step()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default();
     assert!(msg.contains("offset"), "names the offset: {msg}");
-    assert_eq!(step(&record, "destroy").status, StepStatus::Skipped, "the cluster survives a bad backup");
+    assert_eq!(
+        step(&record, "destroy").status,
+        StepStatus::Skipped,
+        "the cluster survives a bad backup"
+    );
     assert!(!record.backup_verifications.is_empty() && !record.backup_verifications[0].success);
 }
 
@@ -91,7 +130,10 @@ async fn older_backup_restored_is_named() {
     let failing = record.failing_step().expect("the drill must fail");
     let msg = failing.message.clone().unwrap_or_default();
     assert_eq!(failing.name, "verify-sentinel", "{failing:#?}");
-    assert!(msg.contains(&first.run_id) && msg.contains("older backup"), "{msg}");
+    assert!(
+        msg.contains(&first.run_id) && msg.contains("older backup"),
+        "{msg}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -131,13 +173,29 @@ async fn destroy_needs_the_flag_the_profile_and_the_marker() {
     // Without --allow-destroy.
     let sb = TestSandbox::start().await;
     let out = tempfile::tempdir().unwrap();
-    let r = drill_with(&sb, sb.profile(), scenario("full-rebuild"), out.path(), false, CancellationToken::new()).await;
+    let r = drill_with(
+        &sb,
+        sb.profile(),
+        scenario("full-rebuild"),
+        out.path(),
+        false,
+        CancellationToken::new(),
+    )
+    .await;
     assert_failed_at(&r, "preflight", "--allow-destroy was not given");
     assert_eq!(step(&r, "deploy-sentinel").status, StepStatus::Skipped);
     // Without allow_destroy in the profile.
     let mut profile = sb.profile();
     profile.safety.allow_destroy = false;
-    let r = drill_with(&sb, profile, scenario("full-rebuild"), out.path(), true, CancellationToken::new()).await;
+    let r = drill_with(
+        &sb,
+        profile,
+        scenario("full-rebuild"),
+        out.path(),
+        true,
+        CancellationToken::new(),
+    )
+    .await;
     assert_failed_at(&r, "preflight", "does not set allow_destroy");
     sb.sandbox.shutdown().await;
     // Without the marker on the cluster.
@@ -146,4 +204,3 @@ async fn destroy_needs_the_flag_the_profile_and_the_marker() {
     assert_failed_at(&r, "preflight", "no drill-target marker");
     sb.sandbox.shutdown().await;
 }
-

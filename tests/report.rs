@@ -414,27 +414,46 @@ fn metrics_of_a_passed_drill() {
 fn backup_ages_become_one_series_per_volume() {
     let mut r = base("run-freshness");
     r.scenario = "backup-freshness".into();
-    r.steps.push(step("backup-freshness", "backup-freshness", StepStatus::Passed, 0.4));
+    r.steps.push(step(
+        "backup-freshness",
+        "backup-freshness",
+        StepStatus::Passed,
+        0.4,
+    ));
     r.outcome = Outcome::Passed;
     r.backup_ages.insert("pvc-db".into(), 3600.5);
     r.backup_ages.insert("dr-exercise-data".into(), 12.0);
     let text = render_metrics(&r, None);
     let (s, scrape) = samples(&text);
-    let ages: Vec<_> = s.iter().filter(|x| x.metric == "dr_harness_backup_age_seconds").collect();
+    let ages: Vec<_> = s
+        .iter()
+        .filter(|x| x.metric == "dr_harness_backup_age_seconds")
+        .collect();
     assert_eq!(ages.len(), 2, "{text}");
     assert_eq!(
-        value(&s, "dr_harness_backup_age_seconds", Some(("volume", "pvc-db"))),
+        value(
+            &s,
+            "dr_harness_backup_age_seconds",
+            Some(("volume", "pvc-db"))
+        ),
         Some(3600.5)
     );
     assert_eq!(
-        value(&s, "dr_harness_backup_age_seconds", Some(("volume", "dr-exercise-data"))),
+        value(
+            &s,
+            "dr_harness_backup_age_seconds",
+            Some(("volume", "dr-exercise-data"))
+        ),
         Some(12.0)
     );
     for a in ages {
         assert_eq!(a.labels.get("cluster"), Some("dev"));
         assert_eq!(a.labels.get("scenario"), Some("backup-freshness"));
     }
-    assert!(scrape.docs.get("dr_harness_backup_age_seconds").is_some_and(|h| !h.is_empty()));
+    assert!(scrape
+        .docs
+        .get("dr_harness_backup_age_seconds")
+        .is_some_and(|h| !h.is_empty()));
     // A drill that judged no volume renders no such series.
     let none = render_metrics(&passed(), None);
     assert!(!none.contains("dr_harness_backup_age_seconds"), "{none}");

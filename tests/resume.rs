@@ -40,17 +40,49 @@ async fn interrupt_then_resume(after: &str) {
         redactor: Redactor::new(),
         cancel: cancel.clone(),
     };
-    let first = run_drill(req, &mut CancelAfter { after: after.to_string(), cancel }).await;
-    assert_eq!(first.outcome, Outcome::Interrupted, "after {after}: {:#?}", first.steps);
-    let interrupted: Vec<_> = first.steps.iter().filter(|s| s.status == StepStatus::Interrupted).collect();
-    assert_eq!(interrupted.len(), 1, "exactly the next step is marked interrupted: {:#?}", first.steps);
-    assert!(interrupted[0].message.as_deref().unwrap_or("").contains("--resume"));
+    let first = run_drill(
+        req,
+        &mut CancelAfter {
+            after: after.to_string(),
+            cancel,
+        },
+    )
+    .await;
+    assert_eq!(
+        first.outcome,
+        Outcome::Interrupted,
+        "after {after}: {:#?}",
+        first.steps
+    );
+    let interrupted: Vec<_> = first
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Interrupted)
+        .collect();
+    assert_eq!(
+        interrupted.len(),
+        1,
+        "exactly the next step is marked interrupted: {:#?}",
+        first.steps
+    );
+    assert!(interrupted[0]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("--resume"));
 
     // The reports of an interrupted drill are valid.
-    let paths = dr_harness::report::write_reports(out.path(), &first, None).expect("reports written");
+    let paths =
+        dr_harness::report::write_reports(out.path(), &first, None).expect("reports written");
     let junit = std::fs::read_to_string(out.path().join(&first.run_id).join("junit.xml")).unwrap();
-    assert!(junit.contains(&format!("name=\"{}\"", interrupted[0].name)), "{junit}");
-    let saved = dr_harness::report::runjson::read_run_json(&out.path().join(&first.run_id).join("run.json")).unwrap();
+    assert!(
+        junit.contains(&format!("name=\"{}\"", interrupted[0].name)),
+        "{junit}"
+    );
+    let saved = dr_harness::report::runjson::read_run_json(
+        &out.path().join(&first.run_id).join("run.json"),
+    )
+    .unwrap();
     assert_eq!(saved.outcome, Outcome::Interrupted);
     drop(paths);
 
@@ -67,9 +99,20 @@ async fn interrupt_then_resume(after: &str) {
     };
     let resumed = run_drill(req, &mut common::Events::default()).await;
     assert_eq!(resumed.run_id, first.run_id);
-    assert_eq!(resumed.outcome, Outcome::Passed, "resume after {after}: {:#?}", resumed.failing_step());
-    assert!(resumed.steps.iter().any(|s| s.status == StepStatus::Resumed));
-    assert!(resumed.rto_seconds.is_some(), "RTO measured across the resume");
+    assert_eq!(
+        resumed.outcome,
+        Outcome::Passed,
+        "resume after {after}: {:#?}",
+        resumed.failing_step()
+    );
+    assert!(resumed
+        .steps
+        .iter()
+        .any(|s| s.status == StepStatus::Resumed));
+    assert!(
+        resumed.rto_seconds.is_some(),
+        "RTO measured across the resume"
+    );
     sb.sandbox.shutdown().await;
 }
 

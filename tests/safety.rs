@@ -20,12 +20,18 @@ use tokio_util::sync::CancellationToken;
 
 fn kubeconfig_token(sb: &TestSandbox) -> String {
     let text = std::fs::read_to_string(sb.dir.path().join("kubeconfig")).unwrap();
-    text.lines().find_map(|l| l.trim().strip_prefix("token:")).map(|t| t.trim().to_string()).expect("token in kubeconfig")
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("token:"))
+        .map(|t| t.trim().to_string())
+        .expect("token in kubeconfig")
 }
 
 fn run_cli(args: &[&str], env: &[(&str, String)], cwd: &Path) -> std::process::Output {
     let mut cmd = Command::new(harness_bin());
-    cmd.args(args).current_dir(cwd).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -52,33 +58,80 @@ async fn no_secret_reaches_any_output() {
     let keys = sb.keys();
     let out = work.path().join("reports");
     let res = run_cli(
-        &["run", "full-rebuild", "--allow-destroy", "--profile", profile.to_str().unwrap(), "--out", out.to_str().unwrap(), "-v"],
-        &[("AWS_ACCESS_KEY_ID", keys.access_key.clone()), ("AWS_SECRET_ACCESS_KEY", keys.secret_key.clone())],
+        &[
+            "run",
+            "full-rebuild",
+            "--allow-destroy",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-v",
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", keys.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", keys.secret_key.clone()),
+        ],
         work.path(),
     );
     let stdout = String::from_utf8_lossy(&res.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
     assert_eq!(res.status.code(), Some(0), "{stderr}");
     // The hook did print its token: the redaction had something to do.
-    assert!(stderr.contains("HOOK_TOKEN=***"), "hook output should appear redacted: {stderr}");
+    assert!(
+        stderr.contains("HOOK_TOKEN=***"),
+        "hook output should appear redacted: {stderr}"
+    );
 
-    let secrets = [hook_secret.to_string(), keys.secret_key.clone(), kubeconfig_token(&sb)];
-    let mut texts = vec![("stdout".to_string(), stdout), ("stderr".to_string(), stderr)];
+    let secrets = [
+        hook_secret.to_string(),
+        keys.secret_key.clone(),
+        kubeconfig_token(&sb),
+    ];
+    let mut texts = vec![
+        ("stdout".to_string(), stdout),
+        ("stderr".to_string(), stderr),
+    ];
     let mut files = Vec::new();
     all_files(&out, &mut files);
-    assert!(files.iter().any(|f| f.ends_with("junit.xml")) && files.iter().any(|f| f.ends_with("run.json")));
+    assert!(
+        files.iter().any(|f| f.ends_with("junit.xml"))
+            && files.iter().any(|f| f.ends_with("run.json"))
+    );
     for f in files {
-        texts.push((f.display().to_string(), String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned()));
+        texts.push((
+            f.display().to_string(),
+            String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned(),
+        ));
     }
     // And the copies kept beside the backups.
     let client = sb.sandbox.s3().client();
-    let listed = client.list_objects_v2().bucket(sb.sandbox.s3().bucket()).prefix("dr-harness/").send().await.unwrap();
+    let listed = client
+        .list_objects_v2()
+        .bucket(sb.sandbox.s3().bucket())
+        .prefix("dr-harness/")
+        .send()
+        .await
+        .unwrap();
     let objects = listed.contents();
     assert!(!objects.is_empty(), "run state kept in S3");
     for o in objects {
         let key = o.key().unwrap().to_string();
-        let body = client.get_object().bucket(sb.sandbox.s3().bucket()).key(&key).send().await.unwrap().body.collect().await.unwrap();
-        texts.push((format!("s3://{key}"), String::from_utf8_lossy(&body.into_bytes()).into_owned()));
+        let body = client
+            .get_object()
+            .bucket(sb.sandbox.s3().bucket())
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap();
+        texts.push((
+            format!("s3://{key}"),
+            String::from_utf8_lossy(&body.into_bytes()).into_owned(),
+        ));
     }
     for (origin, text) in &texts {
         for s in &secrets {
@@ -125,18 +178,30 @@ async fn a_kubeconfig_swapped_after_preflight_is_never_destroyed() {
         redactor: Redactor::new(),
         cancel: CancellationToken::new(),
     };
-    let mut swap = SwapKubeconfig { after: "backup", from: other.dir.path().join("kubeconfig"), to: kubeconfig };
+    let mut swap = SwapKubeconfig {
+        after: "backup",
+        from: other.dir.path().join("kubeconfig"),
+        to: kubeconfig,
+    };
     let record = dr_harness::drill::run_drill(req, &mut swap).await;
     common::assert_failed_at(&record, "destroy", "points at a different cluster");
-    assert!(other.sandbox.is_up().await, "the other cluster must not have been destroyed");
-    assert!(target.sandbox.is_up().await, "nor the original (the hook never ran)");
+    assert!(
+        other.sandbox.is_up().await,
+        "the other cluster must not have been destroyed"
+    );
+    assert!(
+        target.sandbox.is_up().await,
+        "nor the original (the hook never ran)"
+    );
     target.sandbox.shutdown().await;
     other.sandbox.shutdown().await;
 }
 
 async fn backup_target(sb: &TestSandbox) -> BackupTarget {
     let cfg = sb.profile().backup_target.resolve().unwrap();
-    BackupTarget::connect(&cfg, Some(sb.keys()), &Redactor::new()).await.unwrap()
+    BackupTarget::connect(&cfg, Some(sb.keys()), &Redactor::new())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -144,17 +209,54 @@ async fn a_second_drill_on_a_locked_cluster_is_refused_and_a_stale_lock_taken_ov
     let sb = TestSandbox::start().await;
     let out = tempfile::tempdir().unwrap();
     let bt = backup_target(&sb).await;
-    let other = DrillLock::acquire(&bt, "sandbox", "other-run-1234", "full-rebuild", Duration::from_secs(600)).await.unwrap();
-    let refused = drill_with(&sb, sb.profile(), scenario("full-rebuild"), out.path(), true, CancellationToken::new()).await;
+    let other = DrillLock::acquire(
+        &bt,
+        "sandbox",
+        "other-run-1234",
+        "full-rebuild",
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    let refused = drill_with(
+        &sb,
+        sb.profile(),
+        scenario("full-rebuild"),
+        out.path(),
+        true,
+        CancellationToken::new(),
+    )
+    .await;
     common::assert_failed_at(&refused, "preflight", "other-run-1234");
     other.release().await;
 
     // A lock whose owner died long ago (expired) is taken over.
-    let stale = DrillLock::acquire(&bt, "sandbox", "dead-run-5678", "full-rebuild", Duration::from_millis(1)).await.unwrap();
+    let stale = DrillLock::acquire(
+        &bt,
+        "sandbox",
+        "dead-run-5678",
+        "full-rebuild",
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap();
     std::mem::forget(stale); // its owner "died": no release, no renewal
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let record = drill_with(&sb, sb.profile(), scenario("full-rebuild"), out.path(), true, CancellationToken::new()).await;
-    assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.failing_step());
+    let record = drill_with(
+        &sb,
+        sb.profile(),
+        scenario("full-rebuild"),
+        out.path(),
+        true,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        record.outcome,
+        Outcome::Passed,
+        "{:#?}",
+        record.failing_step()
+    );
     sb.sandbox.shutdown().await;
 }
 
@@ -190,7 +292,11 @@ async fn drill_through(at: &str, fault: Fault) -> dr_harness::engine::record::Ru
         redactor: Redactor::new(),
         cancel: CancellationToken::new(),
     };
-    let mut inject = InjectAt { at, faults: sb.sandbox.faults(), fault: Some(fault) };
+    let mut inject = InjectAt {
+        at,
+        faults: sb.sandbox.faults(),
+        fault: Some(fault),
+    };
     let record = dr_harness::drill::run_drill(req, &mut inject).await;
     sb.sandbox.shutdown().await;
     record
@@ -199,7 +305,12 @@ async fn drill_through(at: &str, fault: Fault) -> dr_harness::engine::record::Ru
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drill_rides_through_a_short_api_outage_and_counts_the_retries() {
     let record = drill_through("backup", Fault::ApiUnavailable { seconds: 3 }).await;
-    assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.failing_step());
+    assert_eq!(
+        record.outcome,
+        Outcome::Passed,
+        "{:#?}",
+        record.failing_step()
+    );
     let retries: u64 = record.retries.values().sum();
     assert!(retries > 0, "retries are counted: {:?}", record.retries);
 }
@@ -207,13 +318,26 @@ async fn a_drill_rides_through_a_short_api_outage_and_counts_the_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drill_rides_through_dropped_watches() {
     let record = drill_through("wait-ready", Fault::WatchesDropped { seconds: 3 }).await;
-    assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.failing_step());
-    assert!(record.retries.get("watch-restart").copied().unwrap_or(0) > 0, "{:?}", record.retries);
+    assert_eq!(
+        record.outcome,
+        Outcome::Passed,
+        "{:#?}",
+        record.failing_step()
+    );
+    assert!(
+        record.retries.get("watch-restart").copied().unwrap_or(0) > 0,
+        "{:?}",
+        record.retries
+    );
 }
 
 /// Runs the CLI with bad input against a live sandbox and returns (exit code, stderr, mutating
 /// requests the sandbox saw meanwhile).
-async fn bad_input(sb: &TestSandbox, args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String, Vec<String>) {
+async fn bad_input(
+    sb: &TestSandbox,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (Option<i32>, String, Vec<String>) {
     let before = sb.sandbox.api_request_log().await.len();
     let work = tempfile::tempdir().unwrap();
     let res = run_cli(args, env, work.path());
@@ -223,7 +347,11 @@ async fn bad_input(sb: &TestSandbox, args: &[&str], env: &[(&str, String)]) -> (
         .filter(|r| r.is_mutating())
         .map(|r| format!("{} {}", r.method, r.path_and_query))
         .collect();
-    (res.status.code(), String::from_utf8_lossy(&res.stderr).into_owned(), mutating)
+    (
+        res.status.code(),
+        String::from_utf8_lossy(&res.stderr).into_owned(),
+        mutating,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -233,7 +361,10 @@ async fn bad_input_exits_2_or_3_without_a_mutating_request() {
     let good_path = write_profile(&sb, work.path(), &[]);
     let good = good_path.display().to_string();
     let keys = sb.keys();
-    let env = vec![("AWS_ACCESS_KEY_ID", keys.access_key.clone()), ("AWS_SECRET_ACCESS_KEY", keys.secret_key.clone())];
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", keys.access_key.clone()),
+        ("AWS_SECRET_ACCESS_KEY", keys.secret_key.clone()),
+    ];
     let text = std::fs::read_to_string(&good_path).unwrap();
     let variant = |name: &str, from: &str, to: &str| {
         let p = work.path().join(name);
@@ -243,33 +374,84 @@ async fn bad_input_exits_2_or_3_without_a_mutating_request() {
     };
 
     // Malformed / unknown key / wrong type / bad duration in the profile.
-    let unknown_key = variant("unknown.toml", "allow_destroy = true", "alow_destroy = true");
+    let unknown_key = variant(
+        "unknown.toml",
+        "allow_destroy = true",
+        "alow_destroy = true",
+    );
     let wrong_type = variant("type.toml", "nodes = 3", "nodes = \"three\"");
-    let bad_duration = variant("duration.toml", "timeout = \"5m\"", "timeout = \"5 minutes\"");
+    let bad_duration = variant(
+        "duration.toml",
+        "timeout = \"5m\"",
+        "timeout = \"5 minutes\"",
+    );
     for p in [&unknown_key, &wrong_type, &bad_duration] {
-        let (code, err, mutating) = bad_input(&sb, &["run", "full-rebuild", "--allow-destroy", "--profile", p], &env).await;
+        let (code, err, mutating) = bad_input(
+            &sb,
+            &["run", "full-rebuild", "--allow-destroy", "--profile", p],
+            &env,
+        )
+        .await;
         assert_eq!(code, Some(2), "{p}: {err}");
-        assert!(err.contains(p.as_str()) && err.contains(':'), "names the file: {err}");
+        assert!(
+            err.contains(p.as_str()) && err.contains(':'),
+            "names the file: {err}"
+        );
         assert!(mutating.is_empty(), "{p}: {mutating:?}");
     }
     // Unknown step kind in a scenario.
     let bad_scenario = work.path().join("bad-scenario.toml");
-    std::fs::write(&bad_scenario, "name = \"x\"\n[[steps]]\nkind = \"preflight\"\n[[steps]]\nkind = \"destory\"\n").unwrap();
-    let (code, err, mutating) = bad_input(&sb, &["run", bad_scenario.to_str().unwrap(), "--profile", &good], &env).await;
+    std::fs::write(
+        &bad_scenario,
+        "name = \"x\"\n[[steps]]\nkind = \"preflight\"\n[[steps]]\nkind = \"destory\"\n",
+    )
+    .unwrap();
+    let (code, err, mutating) = bad_input(
+        &sb,
+        &["run", bad_scenario.to_str().unwrap(), "--profile", &good],
+        &env,
+    )
+    .await;
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("bad-scenario.toml:5:"), "{err}");
     assert!(mutating.is_empty());
 
     // Missing hook binary.
-    let no_tool = variant("no-tool.toml", "argv = [\"sh\"", "argv = [\"/nonexistent/terragrunt\"");
-    let (code, err, mutating) = bad_input(&sb, &["run", "full-rebuild", "--allow-destroy", "--profile", &no_tool], &env).await;
+    let no_tool = variant(
+        "no-tool.toml",
+        "argv = [\"sh\"",
+        "argv = [\"/nonexistent/terragrunt\"",
+    );
+    let (code, err, mutating) = bad_input(
+        &sb,
+        &[
+            "run",
+            "full-rebuild",
+            "--allow-destroy",
+            "--profile",
+            &no_tool,
+        ],
+        &env,
+    )
+    .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("/nonexistent/terragrunt"), "{err}");
     assert!(mutating.is_empty(), "{mutating:?}");
 
     // Wrong S3 credentials.
-    let wrong = vec![("AWS_ACCESS_KEY_ID", keys.access_key.clone()), ("AWS_SECRET_ACCESS_KEY", "wrong-secret-key-000000".to_string())];
-    let (code, err, mutating) = bad_input(&sb, &["run", "full-rebuild", "--allow-destroy", "--profile", &good], &wrong).await;
+    let wrong = vec![
+        ("AWS_ACCESS_KEY_ID", keys.access_key.clone()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wrong-secret-key-000000".to_string(),
+        ),
+    ];
+    let (code, err, mutating) = bad_input(
+        &sb,
+        &["run", "full-rebuild", "--allow-destroy", "--profile", &good],
+        &wrong,
+    )
+    .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("HeadBucket"), "{err}");
     assert!(mutating.is_empty(), "{mutating:?}");
@@ -282,15 +464,41 @@ async fn bad_input_exits_2_or_3_without_a_mutating_request() {
     )
     .unwrap();
     let state_kubeconfig = format!("{}/kubeconfig", sb.dir.path().display());
-    let unreachable = variant("unreachable.toml", &state_kubeconfig, dead_kubeconfig.to_str().unwrap());
-    let (code, err, _) = bad_input(&sb, &["run", "full-rebuild", "--allow-destroy", "--profile", &unreachable], &env).await;
+    let unreachable = variant(
+        "unreachable.toml",
+        &state_kubeconfig,
+        dead_kubeconfig.to_str().unwrap(),
+    );
+    let (code, err, _) = bad_input(
+        &sb,
+        &[
+            "run",
+            "full-rebuild",
+            "--allow-destroy",
+            "--profile",
+            &unreachable,
+        ],
+        &env,
+    )
+    .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("127.0.0.1:9"), "names the endpoint: {err}");
 
     // A cluster without Longhorn.
     let store = sb.sandbox.store();
-    store.delete(&dr_sandbox::api::resources::LH_BACKUPTARGETS, Some("longhorn-system"), "default").unwrap();
-    let (code, err, mutating) = bad_input(&sb, &["run", "full-rebuild", "--allow-destroy", "--profile", &good], &env).await;
+    store
+        .delete(
+            &dr_sandbox::api::resources::LH_BACKUPTARGETS,
+            Some("longhorn-system"),
+            "default",
+        )
+        .unwrap();
+    let (code, err, mutating) = bad_input(
+        &sb,
+        &["run", "full-rebuild", "--allow-destroy", "--profile", &good],
+        &env,
+    )
+    .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("BackupTarget"), "{err}");
     assert!(mutating.is_empty(), "{mutating:?}");

@@ -39,24 +39,6 @@ fn read_only(options: &str) -> Scenario {
     Scenario::from_str(&text, "backup-freshness-read-only.toml").expect("scenario loads")
 }
 
-/// A RecurringJob of task `backup` in Longhorn's `default` group (the group of every volume
-/// without recurring-job labels), as a Longhorn install would have.
-fn create_backup_job(sb: &TestSandbox, name: &str) {
-    sb.sandbox
-        .store()
-        .create(
-            &LH_RECURRINGJOBS,
-            Some("longhorn-system"),
-            json!({
-                "apiVersion": "longhorn.io/v1beta2", "kind": "RecurringJob",
-                "metadata": {"name": name, "namespace": "longhorn-system"},
-                "spec": {"name": name, "task": "backup", "cron": "0 2 * * *", "groups": ["default"],
-                         "retain": 7, "concurrency": 1, "labels": {}},
-            }),
-        )
-        .expect("RecurringJob created");
-}
-
 /// A good drill first: the sentinel volume gets a Completed backup.
 async fn with_a_good_backup(sb: &TestSandbox) -> RunRecord {
     let out = tempfile::tempdir().expect("tempdir");
@@ -118,18 +100,11 @@ fn check<'a>(record: &'a RunRecord, name: &str) -> &'a dr_harness::engine::recor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fresh_backup_covered_by_a_recurring_job_passes_with_its_age() {
+    // The sandbox's platform config has RecurringJob backup-daily; the sentinel PVC opts in by
+    // its group label (with recurring-job-source), as on the seeds' clusters.
     let sb = TestSandbox::start().await;
-    create_backup_job(&sb, "nightly-backup");
     let out = tempfile::tempdir().expect("tempdir");
-    let record = drill(
-        &sb,
-        shipped(&[(
-            "require_recurring_job = false",
-            "require_recurring_job = true",
-        )]),
-        out.path(),
-    )
-    .await;
+    let record = drill(&sb, shipped(&[]), out.path()).await;
     assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
     let age = *record.backup_ages.get(VOLUME).expect("age recorded");
     assert!((0.0..120.0).contains(&age), "age {age}");
@@ -137,7 +112,7 @@ async fn fresh_backup_covered_by_a_recurring_job_passes_with_its_age() {
         check(&record, &format!("recurring-job {VOLUME}"))
             .found
             .as_deref()
-            == Some("nightly-backup")
+            == Some("backup-daily")
     );
     assert!(check(&record, &format!("s3-backup-cfg {VOLUME}")).passed);
     assert!(check(&record, &format!("s3-volume-cfg {VOLUME}")).passed);
@@ -162,16 +137,13 @@ async fn fresh_backup_covered_by_a_recurring_job_passes_with_its_age() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn volume_without_a_recurring_job_fails_naming_it() {
     let sb = TestSandbox::start().await;
+    // Take the platform's recurring backup job away.
+    sb.sandbox
+        .store()
+        .delete(&LH_RECURRINGJOBS, Some("longhorn-system"), "backup-daily")
+        .expect("the sandbox has RecurringJob backup-daily");
     let out = tempfile::tempdir().expect("tempdir");
-    let record = drill(
-        &sb,
-        shipped(&[(
-            "require_recurring_job = false",
-            "require_recurring_job = true",
-        )]),
-        out.path(),
-    )
-    .await;
+    let record = drill(&sb, shipped(&[]), out.path()).await;
     assert_failed_at(
         &record,
         "backup-freshness",

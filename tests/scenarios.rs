@@ -12,12 +12,19 @@ fn main() {
     let dir = common::repo().join("scenarios");
     let mut trials = Vec::new();
     for (path, parsed) in dr_harness::config::scenarios_in(&dir) {
-        let label = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let label = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match parsed {
-            Err(e) => trials.push(Trial::test(format!("scenario::{label}"), move || Err(Failed::from(format!("does not load: {e}"))))),
+            Err(e) => trials.push(Trial::test(format!("scenario::{label}"), move || {
+                Err(Failed::from(format!("does not load: {e}")))
+            })),
             Ok(scenario) => {
                 let destructive = scenario.destructive;
-                let trial = Trial::test(format!("scenario::{}", scenario.name), move || run_scenario(scenario));
+                let trial = Trial::test(format!("scenario::{}", scenario.name), move || {
+                    run_scenario(scenario)
+                });
                 trials.push(trial.with_ignored_flag(destructive));
             }
         }
@@ -26,7 +33,10 @@ fn main() {
 }
 
 fn run_scenario(scenario: dr_harness::config::Scenario) -> Result<(), Failed> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failed::from(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(e.to_string()))?;
     rt.block_on(async move {
         let sb = common::TestSandbox::start().await;
         let out = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;

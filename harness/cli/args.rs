@@ -16,7 +16,12 @@ use clap::{Args, Parser, Subcommand};
 /// With no --profile, drills run against the built-in sandbox: a local Kubernetes API with
 /// simulated Longhorn and a real S3 server. Try: `dr-harness run`.
 #[derive(Debug, Parser)]
-#[command(name = "dr-harness", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "dr-harness",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// More logs on stderr (-v info, -vv debug). DR_HARNESS_LOG overrides (tracing filter syntax).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -65,6 +70,10 @@ pub struct RunArgs {
     /// <out>/<run-id>/run.json, or from the backup target when the local copy is gone).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
+    /// Soak mode: run the scenarios N times in a row on the same cluster and report how many
+    /// passed (stops early on Ctrl-C).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
 }
 
 #[derive(Debug, Args)]
@@ -138,7 +147,8 @@ pub enum SandboxCommand {
     /// older-backup-restored, restored-byte-flipped, backupvolume-never-discovered,
     /// api-unavailable SECONDS, watches-dropped SECONDS, rebuild-slow SECONDS,
     /// destroy-leaves-cluster, rebuild-fails, kubeconfig-rotated, node-not-ready NODE,
-    /// volume-degraded VOLUME, no-drill-target-marker.
+    /// volume-degraded VOLUME, no-drill-target-marker, revert-not-applied, system-restore-error,
+    /// system-backup-zip-corrupted.
     Fault {
         #[arg(long, default_value = ".sandbox")]
         state: PathBuf,

@@ -26,26 +26,40 @@ struct Target {
 async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
     match &args.profile {
         Some(path) => match Profile::load(path) {
-            Ok(profile) => Ok(Target { profile, keys: None, _sandbox: None }),
+            Ok(profile) => Ok(Target {
+                profile,
+                keys: None,
+                _sandbox: None,
+            }),
             Err(e) => {
                 eprintln!("error: {e}");
                 Err(EXIT_USAGE)
             }
         },
         None => {
-            let sandbox = EmbeddedSandbox::start(args.sandbox_state.clone(), &args.timing).await.map_err(|e| {
-                eprintln!("error: could not start the built-in sandbox: {e}");
-                EXIT_UNREACHABLE
-            })?;
+            let sandbox = EmbeddedSandbox::start(args.sandbox_state.clone(), &args.timing)
+                .await
+                .map_err(|e| {
+                    eprintln!("error: could not start the built-in sandbox: {e}");
+                    EXIT_UNREACHABLE
+                })?;
             let keys = sandbox.keys();
             redactor.add(&keys.secret_key);
-            Ok(Target { profile: Profile::builtin_sandbox(sandbox.state_dir()), keys: Some(keys), _sandbox: Some(sandbox) })
+            Ok(Target {
+                profile: Profile::builtin_sandbox(sandbox.state_dir()),
+                keys: Some(keys),
+                _sandbox: Some(sandbox),
+            })
         }
     }
 }
 
 fn load_scenarios(names: &[String]) -> Result<Vec<Scenario>, i32> {
-    let names = if names.is_empty() { vec![scenarios::DEFAULT.to_string()] } else { names.to_vec() };
+    let names = if names.is_empty() {
+        vec![scenarios::DEFAULT.to_string()]
+    } else {
+        names.to_vec()
+    };
     let mut out = Vec::new();
     let mut bad = false;
     for n in &names {
@@ -68,10 +82,11 @@ fn load_scenarios(names: &[String]) -> Result<Vec<Scenario>, i32> {
 /// second exits at once.
 fn install_signal_handler(cancel: CancellationToken) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         for round in 0..2 {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -103,8 +118,16 @@ pub async fn run(a: RunArgs) -> i32 {
     };
     let cancel = CancellationToken::new();
     install_signal_handler(cancel.clone());
+    if a.repeat > 1 && a.resume.is_some() {
+        eprintln!("error: --repeat and --resume do not go together");
+        return EXIT_USAGE;
+    }
     let mut worst = EXIT_PASSED;
-    for scenario in scenarios {
+    let (mut runs, mut passed) = (0u32, 0u32);
+    let rounds: Vec<Scenario> = (0..a.repeat)
+        .flat_map(|_| scenarios.iter().cloned())
+        .collect();
+    for scenario in rounds {
         let resume = match &a.resume {
             None => None,
             Some(id) => match load_resume_state(&a.out, id, &target, &redactor).await {
@@ -128,10 +151,23 @@ pub async fn run(a: RunArgs) -> i32 {
         let mut console = report::console::ConsoleReporter::new();
         let record = run_drill(req, &mut console).await;
         let code = finish(&a.out, &record, a.pushgateway.as_deref()).await;
+        runs += 1;
+        if code == EXIT_PASSED {
+            passed += 1;
+        }
         worst = worse(worst, code);
+        if a.repeat > 1 {
+            eprintln!(
+                "soak: {passed}/{runs} drills passed so far ({} planned)",
+                a.repeat as usize * a.scenarios.len().max(1)
+            );
+        }
         if cancel.is_cancelled() {
             break;
         }
+    }
+    if a.repeat > 1 {
+        println!("soak: {passed} of {runs} drills passed");
     }
     worst
 }
@@ -164,11 +200,22 @@ async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&
         let metrics_path = out.join(&record.run_id).join("metrics.prom");
         match std::fs::read_to_string(&metrics_path) {
             Ok(text) => {
-                if let Err(e) = report::prometheus::push_to_gateway(url, &record.cluster, &record.scenario, &text, Duration::from_secs(15)).await {
+                if let Err(e) = report::prometheus::push_to_gateway(
+                    url,
+                    &record.cluster,
+                    &record.scenario,
+                    &text,
+                    Duration::from_secs(15),
+                )
+                .await
+                {
                     eprintln!("warning: {e}");
                 }
             }
-            Err(e) => eprintln!("warning: no metrics to push ({}): {e}", metrics_path.display()),
+            Err(e) => eprintln!(
+                "warning: no metrics to push ({}): {e}",
+                metrics_path.display()
+            ),
         }
     }
     exit_code(record)
@@ -180,7 +227,12 @@ pub fn exit_code(record: &RunRecord) -> i32 {
         Outcome::Passed => EXIT_PASSED,
         Outcome::Interrupted => EXIT_INTERRUPTED,
         Outcome::Failed | Outcome::Unknown => {
-            if record.facts.get("infrastructure_failure").and_then(|v| v.as_bool()) == Some(true) {
+            if record
+                .facts
+                .get("infrastructure_failure")
+                .and_then(|v| v.as_bool())
+                == Some(true)
+            {
                 EXIT_UNREACHABLE
             } else {
                 EXIT_FAILED
@@ -189,19 +241,37 @@ pub fn exit_code(record: &RunRecord) -> i32 {
     }
 }
 
-async fn load_resume_state(out: &std::path::Path, run_id: &str, target: &Target, redactor: &Redactor) -> Result<RunRecord, String> {
+async fn load_resume_state(
+    out: &std::path::Path,
+    run_id: &str,
+    target: &Target,
+    redactor: &Redactor,
+) -> Result<RunRecord, String> {
     let local = state_path(out, run_id);
     if local.is_file() {
         return report::runjson::read_run_json(&local).map_err(|e| e.to_string());
     }
     // The runner may have been lost with the cluster: the state is beside the backups too.
-    let cfg = target.profile.backup_target.resolve().map_err(|e| e.to_string())?;
-    let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor).await.map_err(|e| e.to_string())?;
+    let cfg = target
+        .profile
+        .backup_target
+        .resolve()
+        .map_err(|e| e.to_string())?;
+    let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
+        .await
+        .map_err(|e| e.to_string())?;
     let bytes = bt
         .get_run_file(run_id, "run.json")
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no state at {} nor at s3://{}/{}", local.display(), bt.bucket, bt.run_key(run_id, "run.json")))?;
+        .ok_or_else(|| {
+            format!(
+                "no state at {} nor at s3://{}/{}",
+                local.display(),
+                bt.bucket,
+                bt.run_key(run_id, "run.json")
+            )
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| format!("the saved state is not a run record: {e}"))
 }
 
@@ -238,7 +308,10 @@ pub fn list(a: ListArgs) -> i32 {
     let mut bad = false;
     println!("scenarios:");
     for (name, text) in scenarios::BUILTIN {
-        let desc = Scenario::from_str(text, name).ok().and_then(|s| s.description).unwrap_or_default();
+        let desc = Scenario::from_str(text, name)
+            .ok()
+            .and_then(|s| s.description)
+            .unwrap_or_default();
         println!("  {name:<20} (built in) {desc}");
     }
     let dir = PathBuf::from("scenarios");
@@ -258,10 +331,17 @@ pub fn list(a: ListArgs) -> i32 {
         }
     }
     println!("profiles:");
-    println!("  {:<20} (built in) local stand-in cluster, the default", "sandbox");
+    println!(
+        "  {:<20} (built in) local stand-in cluster, the default",
+        "sandbox"
+    );
     let pdir = PathBuf::from("fixtures/profiles");
     if let Ok(entries) = std::fs::read_dir(&pdir) {
-        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+        let mut paths: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
         paths.sort();
         for p in paths {
             match Profile::load(&p) {
@@ -288,16 +368,29 @@ fn verify_backup_scenario(a: &VerifyBackupArgs) -> Result<Scenario, String> {
     if a.all_volumes {
         step.push_str("all_volumes = true\n");
     } else {
-        step.push_str(&format!("volumes = [{}]\n", a.volumes.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ")));
+        step.push_str(&format!(
+            "volumes = [{}]\n",
+            a.volumes
+                .iter()
+                .map(|v| quote(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
-    step.push_str(&format!("backup = {}\ndeep = {}\n", quote(&a.backup), a.deep));
+    step.push_str(&format!(
+        "backup = {}\ndeep = {}\n",
+        quote(&a.backup),
+        a.deep
+    ));
     if let Some(m) = &a.manifest {
         step.push_str(&format!("manifest = {}\n", quote(m)));
     }
     if !a.paths.is_empty() {
         step.push_str("[steps.paths]\n");
         for p in &a.paths {
-            let (path, sha) = p.split_once('=').ok_or_else(|| format!("--path takes PATH=SHA256, got `{p}`"))?;
+            let (path, sha) = p
+                .split_once('=')
+                .ok_or_else(|| format!("--path takes PATH=SHA256, got `{p}`"))?;
             step.push_str(&format!("{} = {}\n", quote(path), quote(sha)));
         }
     }

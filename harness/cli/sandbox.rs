@@ -25,7 +25,10 @@ impl EmbeddedSandbox {
         let (tmp, state) = match state {
             Some(s) => (None, s),
             None => {
-                let t = tempfile::Builder::new().prefix("dr-harness-sandbox-").tempdir().map_err(|e| e.to_string())?;
+                let t = tempfile::Builder::new()
+                    .prefix("dr-harness-sandbox-")
+                    .tempdir()
+                    .map_err(|e| e.to_string())?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
@@ -36,7 +39,11 @@ impl EmbeddedSandbox {
         opts.harness_bin = std::env::current_exe().ok();
         let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
         wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
-        Ok(EmbeddedSandbox { sandbox: Some(sandbox), _tmp: tmp, state })
+        Ok(EmbeddedSandbox {
+            sandbox: Some(sandbox),
+            _tmp: tmp,
+            state,
+        })
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -70,14 +77,23 @@ impl Drop for EmbeddedSandbox {
 ///
 /// # Errors
 /// A message naming what was last seen when `timeout` passes.
-pub async fn wait_bootstrapped(sandbox: &Sandbox, timeout: std::time::Duration) -> Result<(), String> {
+pub async fn wait_bootstrapped(
+    sandbox: &Sandbox,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
     use dr_sandbox::api::resources::FLUX_KUSTOMIZATIONS;
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let k = sandbox.store().get(&FLUX_KUSTOMIZATIONS, Some("flux-system"), "dr-exercise");
-        let ready = k.as_ref().and_then(|k| k["status"]["conditions"].as_array().cloned()).is_some_and(|cs| {
-            cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
-        });
+        let k = sandbox
+            .store()
+            .get(&FLUX_KUSTOMIZATIONS, Some("flux-system"), "dr-exercise");
+        let ready = k
+            .as_ref()
+            .and_then(|k| k["status"]["conditions"].as_array().cloned())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
         if ready {
             return Ok(());
         }
@@ -94,11 +110,21 @@ pub async fn wait_bootstrapped(sandbox: &Sandbox, timeout: std::time::Duration) 
 
 pub async fn sandbox(cmd: SandboxCommand) -> i32 {
     match cmd {
-        SandboxCommand::Up { state, timing, longhorn_1_7 } => up(state, &timing, longhorn_1_7).await,
-        SandboxCommand::Destroy { state } => control_call(&state, control::ControlCommand::Destroy).await,
-        SandboxCommand::Apply { state } => control_call(&state, control::ControlCommand::Apply).await,
+        SandboxCommand::Up {
+            state,
+            timing,
+            longhorn_1_7,
+        } => up(state, &timing, longhorn_1_7).await,
+        SandboxCommand::Destroy { state } => {
+            control_call(&state, control::ControlCommand::Destroy).await
+        }
+        SandboxCommand::Apply { state } => {
+            control_call(&state, control::ControlCommand::Apply).await
+        }
         SandboxCommand::Down { state } => control_call(&state, control::ControlCommand::Down).await,
-        SandboxCommand::Status { state } => control_call(&state, control::ControlCommand::Status).await,
+        SandboxCommand::Status { state } => {
+            control_call(&state, control::ControlCommand::Status).await
+        }
         SandboxCommand::Fault { state, name, arg } => {
             if name == "clear" {
                 return control_call(&state, control::ControlCommand::ClearFaults).await;
@@ -141,8 +167,14 @@ async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
     }
     println!("sandbox up; state in {}", state.display());
     println!("  export KUBECONFIG={}", state.join("kubeconfig").display());
-    println!("  source {}   # S3 endpoint and keys", state.join("s3.env").display());
-    println!("stop with Ctrl-C or `dr-harness sandbox down --state {}`", state.display());
+    println!(
+        "  source {}   # S3 endpoint and keys",
+        state.join("s3.env").display()
+    );
+    println!(
+        "stop with Ctrl-C or `dr-harness sandbox down --state {}`",
+        state.display()
+    );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = sandbox.wait_stopped() => {}

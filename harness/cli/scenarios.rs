@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use crate::config::{ConfigError, Scenario};
 
 /// Scenarios shipped in `scenarios/`, compiled in.
-pub const BUILTIN: &[(&str, &str)] = &[("full-rebuild", include_str!("../../scenarios/full-rebuild.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "full-rebuild",
+    include_str!("../../scenarios/full-rebuild.toml"),
+)];
 
 /// The default scenario of `dr-harness run`.
 pub const DEFAULT: &str = "full-rebuild";
@@ -25,14 +28,20 @@ pub fn resolve(arg: &str) -> Result<Scenario, ConfigError> {
         return Scenario::load(&local);
     }
     match BUILTIN.iter().find(|(name, _)| *name == arg) {
-        Some((name, text)) => Scenario::from_str(text, &format!("(built-in) scenarios/{name}.toml")),
+        Some((name, text)) => {
+            Scenario::from_str(text, &format!("(built-in) scenarios/{name}.toml"))
+        }
         None => Err(ConfigError::Read {
             path: local,
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!(
                     "no such file, and no built-in scenario named `{arg}` (built in: {})",
-                    BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    BUILTIN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
         }),

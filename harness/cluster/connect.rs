@@ -16,9 +16,15 @@ use super::ClusterError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KubeconfigSource {
     /// A kubeconfig file, read anew on every connect.
-    File { path: PathBuf, context: Option<String> },
+    File {
+        path: PathBuf,
+        context: Option<String>,
+    },
     /// A command whose stdout is a kubeconfig (argv, no shell).
-    Command { argv: Vec<String>, context: Option<String> },
+    Command {
+        argv: Vec<String>,
+        context: Option<String>,
+    },
 }
 
 /// A connected client and where it points.
@@ -33,7 +39,9 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("api_server", &self.api_server).finish()
+        f.debug_struct("Connection")
+            .field("api_server", &self.api_server)
+            .finish()
     }
 }
 
@@ -42,7 +50,10 @@ impl std::fmt::Debug for Connection {
 ///
 /// # Errors
 /// [`ClusterError::Kubeconfig`] when the file or command fails or the kubeconfig is invalid.
-pub async fn connect(source: &KubeconfigSource, timeout: Duration) -> Result<Connection, ClusterError> {
+pub async fn connect(
+    source: &KubeconfigSource,
+    timeout: Duration,
+) -> Result<Connection, ClusterError> {
     install_crypto_provider();
     let (kubeconfig, context, origin) = match source {
         KubeconfigSource::File { path, context } => {
@@ -62,17 +73,33 @@ pub async fn connect(source: &KubeconfigSource, timeout: Duration) -> Result<Con
         }
     };
     let secrets = kubeconfig_secrets(&kubeconfig);
-    let options = KubeConfigOptions { context, ..Default::default() };
+    let options = KubeConfigOptions {
+        context,
+        ..Default::default()
+    };
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| ClusterError::Kubeconfig { origin: origin.clone(), message: e.to_string() })?;
+        .map_err(|e| ClusterError::Kubeconfig {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
     config.default_retry = false;
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));
-    let api_server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-    let client = Client::try_from(config)
-        .map_err(|e| ClusterError::Kubeconfig { origin, message: e.to_string() })?;
-    Ok(Connection { client, api_server, secrets })
+    let api_server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    let client = Client::try_from(config).map_err(|e| ClusterError::Kubeconfig {
+        origin,
+        message: e.to_string(),
+    })?;
+    Ok(Connection {
+        client,
+        api_server,
+        secrets,
+    })
 }
 
 /// Every credential a kubeconfig carries, so none of them is ever printed.
@@ -95,7 +122,10 @@ fn kubeconfig_secrets(kc: &Kubeconfig) -> Vec<String> {
     out
 }
 
-async fn run_kubeconfig_command(argv: &[String], timeout: Duration) -> Result<String, ClusterError> {
+async fn run_kubeconfig_command(
+    argv: &[String],
+    timeout: Duration,
+) -> Result<String, ClusterError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(ClusterError::Kubeconfig {
             origin: "kubeconfig command".into(),
@@ -103,7 +133,9 @@ async fn run_kubeconfig_command(argv: &[String], timeout: Duration) -> Result<St
         });
     };
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).stdin(std::process::Stdio::null()).kill_on_drop(true);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     let output = tokio::time::timeout(timeout, cmd.output())
         .await
         .map_err(|_| ClusterError::Kubeconfig {
@@ -117,7 +149,13 @@ async fn run_kubeconfig_command(argv: &[String], timeout: Duration) -> Result<St
     if !output.status.success() {
         // stderr may echo the kubeconfig's secrets on some tools; report only its last line.
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().last().unwrap_or("").chars().take(200).collect::<String>();
+        let last = stderr
+            .lines()
+            .last()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>();
         return Err(ClusterError::Kubeconfig {
             origin: program.clone(),
             message: format!("exited with {}: {last}", output.status),

@@ -62,12 +62,22 @@ where
         .max_stdin_buf_size(1024 * 1024);
     let work = async {
         let mut proc = pods
-            .exec(&target.pod, argv.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &params)
+            .exec(
+                &target.pod,
+                argv.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                &params,
+            )
             .await
             .map_err(|e| err(format!("could not start `{}`: {e}", argv.join(" "))))?;
-        let status = proc.take_status().ok_or_else(|| err("no status channel".into()))?;
-        let mut stdout = proc.stdout().ok_or_else(|| err("no stdout stream".into()))?;
-        let mut stderr = proc.stderr().ok_or_else(|| err("no stderr stream".into()))?;
+        let status = proc
+            .take_status()
+            .ok_or_else(|| err("no status channel".into()))?;
+        let mut stdout = proc
+            .stdout()
+            .ok_or_else(|| err("no stdout stream".into()))?;
+        let mut stderr = proc
+            .stderr()
+            .ok_or_else(|| err("no stderr stream".into()))?;
         let stdin_writer = proc.stdin();
 
         let write_stdin = async move {
@@ -113,26 +123,42 @@ where
         let (stdin_res, out, errout) = tokio::join!(write_stdin, read_stdout, read_stderr);
         let status = status.await;
         let out = out.map_err(|e| err(format!("reading stdout: {e}")))?;
-        let errout = String::from_utf8_lossy(&errout.map_err(|e| err(format!("reading stderr: {e}")))?)
-            .into_owned();
+        let errout =
+            String::from_utf8_lossy(&errout.map_err(|e| err(format!("reading stderr: {e}")))?)
+                .into_owned();
         let exit_code = exit_code_of(status.as_ref()).ok_or_else(|| {
             err(format!(
                 "`{}` ended without an exit status{}",
                 argv.join(" "),
-                stdin_res.err().map(|e| format!(" (stdin: {e})")).unwrap_or_default()
+                stdin_res
+                    .err()
+                    .map(|e| format!(" (stdin: {e})"))
+                    .unwrap_or_default()
             ))
         })?;
         let _ = proc.join().await;
-        Ok(ExecOutput { exit_code, stdout: out, stderr: errout })
+        Ok(ExecOutput {
+            exit_code,
+            stdout: out,
+            stderr: errout,
+        })
     };
     tokio::time::timeout(target.timeout, work)
         .await
-        .map_err(|_| err(format!("`{}` did not finish within {}s", argv.join(" "), target.timeout.as_secs())))?
+        .map_err(|_| {
+            err(format!(
+                "`{}` did not finish within {}s",
+                argv.join(" "),
+                target.timeout.as_secs()
+            ))
+        })?
 }
 
 /// Exit code from the exec protocol's final Status: `Success` → 0; `NonZeroExitCode` → the
 /// `ExitCode` cause's message.
-pub fn exit_code_of(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>) -> Option<i32> {
+pub fn exit_code_of(
+    status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
+) -> Option<i32> {
     let status = status?;
     if status.status.as_deref() == Some("Success") {
         return Some(0);
@@ -155,6 +181,10 @@ pub fn exit_code_of(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::
 ///
 /// # Errors
 /// As [`exec`].
-pub async fn run(pods: &Api<Pod>, target: &ExecTarget, argv: &[&str]) -> Result<ExecOutput, ClusterError> {
+pub async fn run(
+    pods: &Api<Pod>,
+    target: &ExecTarget,
+    argv: &[&str],
+) -> Result<ExecOutput, ClusterError> {
     exec::<std::iter::Empty<Vec<u8>>>(pods, target, argv, None, None).await
 }

@@ -26,9 +26,17 @@ pub enum ClusterError {
         source: kube::Error,
     },
     #[error("exec in pod {namespace}/{pod}: {message}")]
-    Exec { namespace: String, pod: String, message: String },
+    Exec {
+        namespace: String,
+        pod: String,
+        message: String,
+    },
     #[error("timed out after {seconds:.0}s waiting for {what}; last seen: {last_seen}")]
-    WaitTimeout { what: String, seconds: f64, last_seen: String },
+    WaitTimeout {
+        what: String,
+        seconds: f64,
+        last_seen: String,
+    },
 }
 
 /// Reads the cluster's identity: API server URL and the `kube-system` namespace UID, which a
@@ -36,11 +44,17 @@ pub enum ClusterError {
 ///
 /// # Errors
 /// [`ClusterError::Api`] when the namespace cannot be read.
-pub async fn identity(conn: &Connection, stats: &RetryStats) -> Result<ClusterIdentity, ClusterError> {
+pub async fn identity(
+    conn: &Connection,
+    stats: &RetryStats,
+) -> Result<ClusterIdentity, ClusterError> {
     let api: Api<Namespace> = Api::all(conn.client.clone());
     let ns = retry::with_retry(stats, "api", || api.get("kube-system"))
         .await
-        .map_err(|source| ClusterError::Api { api_server: conn.api_server.clone(), source })?;
+        .map_err(|source| ClusterError::Api {
+            api_server: conn.api_server.clone(),
+            source,
+        })?;
     Ok(ClusterIdentity {
         api_server: conn.api_server.clone(),
         kube_system_uid: ns.metadata.uid.unwrap_or_default(),

@@ -53,7 +53,11 @@ pub fn api_backoff() -> ExponentialBuilder {
 ///
 /// # Errors
 /// The last error, once it is not transient or the retries are used up.
-pub async fn with_retry<T, F, Fut>(stats: &RetryStats, prefix: &str, op: F) -> Result<T, kube::Error>
+pub async fn with_retry<T, F, Fut>(
+    stats: &RetryStats,
+    prefix: &str,
+    op: F,
+) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,

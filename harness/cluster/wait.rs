@@ -99,7 +99,11 @@ where
     use std::collections::BTreeMap;
     let key = |k: &K| {
         let m = k.meta();
-        format!("{}/{}", m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default())
+        format!(
+            "{}/{}",
+            m.namespace.clone().unwrap_or_default(),
+            m.name.clone().unwrap_or_default()
+        )
     };
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut current: BTreeMap<String, K> = BTreeMap::new();

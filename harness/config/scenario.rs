@@ -352,7 +352,11 @@ pub struct HealthStep {
     pub longhorn_volumes: bool,
     /// Keep re-checking for up to this long until every check passes (a cluster still
     /// settling after a rebuild); default: check once.
-    #[serde(default, with = "values::opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "values::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wait: Option<Duration>,
 }
 
@@ -388,7 +392,11 @@ pub struct BackupFreshnessStep {
     pub stuck_after: Duration,
     /// When set, the newest etcd snapshot under the profile's
     /// `backup_target.etcd_snapshot_prefix` must be younger than this.
-    #[serde(default, with = "values::opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "values::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub etcd_max_age: Option<Duration>,
 }
 
@@ -534,7 +542,13 @@ impl TryFrom<RawCheckStep> for CheckStep {
                 ))
             }
         };
-        Ok(CheckStep { namespace: raw.namespace, target, container: raw.container, command: raw.command, expect })
+        Ok(CheckStep {
+            namespace: raw.namespace,
+            target,
+            container: raw.container,
+            command: raw.command,
+            expect,
+        })
     }
 }
 
@@ -549,7 +563,16 @@ impl From<CheckStep> for RawCheckStep {
             Expectation::Regex(r) => (None, Some(r), None),
             Expectation::Compare(c) => (None, None, Some(c)),
         };
-        RawCheckStep { namespace: c.namespace, pod_selector, deployment, container: c.container, command: c.command, equals, regex, compare }
+        RawCheckStep {
+            namespace: c.namespace,
+            pod_selector,
+            deployment,
+            container: c.container,
+            command: c.command,
+            equals,
+            regex,
+            compare,
+        }
     }
 }
 
@@ -594,12 +617,21 @@ pub enum GateCheck {
 /// How a gate is probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateProbe {
-    Condition { object: ObjectRef, check: GateCheck },
+    Condition {
+        object: ObjectRef,
+        check: GateCheck,
+    },
     /// Ready when the URL answers `expect_status` (default: any 2xx) and the body contains
     /// `expect_body_contains` when set.
-    Http { url: String, expect_status: Option<u16>, expect_body_contains: Option<String> },
+    Http {
+        url: String,
+        expect_status: Option<u16>,
+        expect_body_contains: Option<String>,
+    },
     /// Ready when the command (run on the harness host, no shell) exits 0.
-    Command { argv: Vec<String> },
+    Command {
+        argv: Vec<String>,
+    },
 }
 
 /// One readiness gate.
@@ -619,7 +651,11 @@ pub struct ReadinessGate {
 pub struct RawGate {
     name: String,
     kind: String,
-    #[serde(default, with = "values::opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "values::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     object: Option<ObjectRef>,
@@ -646,7 +682,10 @@ impl TryFrom<RawGate> for ReadinessGate {
         let name = g.name.clone();
         let stray = |keys: &[(&str, bool)]| -> Result<(), String> {
             match keys.iter().find(|(_, set)| *set) {
-                Some((k, _)) => Err(format!("key `{k}` does not apply to gate `{name}` of kind \"{}\"{hint}remove it", g.kind)),
+                Some((k, _)) => Err(format!(
+                    "key `{k}` does not apply to gate `{name}` of kind \"{}\"{hint}remove it",
+                    g.kind
+                )),
                 None => Ok(()),
             }
         };
@@ -675,7 +714,11 @@ impl TryFrom<RawGate> for ReadinessGate {
             }
             other => return Err(format!("unknown gate kind `{other}` in gate `{name}`{hint}expected one of condition, http, command")),
         };
-        Ok(ReadinessGate { name: g.name, timeout: g.timeout, probe })
+        Ok(ReadinessGate {
+            name: g.name,
+            timeout: g.timeout,
+            probe,
+        })
     }
 }
 
@@ -706,7 +749,11 @@ impl From<ReadinessGate> for RawGate {
                     }
                 }
             }
-            GateProbe::Http { url, expect_status, expect_body_contains } => {
+            GateProbe::Http {
+                url,
+                expect_status,
+                expect_body_contains,
+            } => {
                 raw.kind = "http".into();
                 raw.url = Some(url);
                 raw.expect_status = expect_status;

@@ -103,9 +103,9 @@ impl DrillContext {
     /// # Errors
     /// A message when the profile's backup target could not be set up.
     pub fn backup_target(&self) -> Result<&BackupTarget, String> {
-        self.backup_target
-            .as_ref()
-            .ok_or_else(|| "the backup target is not configured (preflight did not run)".to_string())
+        self.backup_target.as_ref().ok_or_else(|| {
+            "the backup target is not configured (preflight did not run)".to_string()
+        })
     }
 
     /// Connects the backup target if preflight did not (a resumed drill skips the preflight it
@@ -119,9 +119,15 @@ impl DrillContext {
         }
         if self.lock.is_none() {
             let bt = self.backup_target()?.clone();
-            let lock = super::lock::DrillLock::acquire(&bt, &self.record.cluster, &self.record.run_id, &self.scenario.name, super::lock::LOCK_TTL)
-                .await
-                .map_err(|e| e.to_string())?;
+            let lock = super::lock::DrillLock::acquire(
+                &bt,
+                &self.record.cluster,
+                &self.record.run_id,
+                &self.scenario.name,
+                super::lock::LOCK_TTL,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             self.lock = Some(lock);
         }
         Ok(())
@@ -132,8 +138,14 @@ impl DrillContext {
     /// # Errors
     /// A message naming the bucket and endpoint.
     pub async fn connect_backup_target(&mut self) -> Result<(), String> {
-        let cfg = self.profile.backup_target.resolve().map_err(|e| e.to_string())?;
-        let bt = BackupTarget::connect(&cfg, self.s3_keys.clone(), &self.redactor).await.map_err(|e| e.to_string())?;
+        let cfg = self
+            .profile
+            .backup_target
+            .resolve()
+            .map_err(|e| e.to_string())?;
+        let bt = BackupTarget::connect(&cfg, self.s3_keys.clone(), &self.redactor)
+            .await
+            .map_err(|e| e.to_string())?;
         bt.head_bucket().await.map_err(|e| e.to_string())?;
         self.backup_target = Some(bt);
         Ok(())
@@ -148,7 +160,10 @@ impl DrillContext {
     /// Records a phase duration (seconds, monotonic).
     pub fn phase(&mut self, phase: &str, took: Duration) {
         self.record.phases.retain(|p| p.phase != phase);
-        self.record.phases.push(PhaseTiming { phase: phase.to_string(), seconds: took.as_secs_f64() });
+        self.record.phases.push(PhaseTiming {
+            phase: phase.to_string(),
+            seconds: took.as_secs_f64(),
+        });
     }
 
     /// Marks a moment on the monotonic clock.
@@ -167,7 +182,10 @@ impl DrillContext {
 
     /// Reads a fact an earlier step stored.
     pub fn fact<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.record.facts.get(key).and_then(|v| serde_json::from_value(v.clone()).ok())
+        self.record
+            .facts
+            .get(key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// Adds a redacted progress line.
@@ -180,7 +198,13 @@ impl DrillContext {
 
 impl DrillContext {
     /// Records a check of the running step. Returns `passed` so callers can branch on it.
-    pub fn check(&mut self, name: &str, passed: bool, expected: impl Into<String>, found: impl Into<String>) -> bool {
+    pub fn check(
+        &mut self,
+        name: &str,
+        passed: bool,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> bool {
         let expected = self.redactor.redact(&expected.into()).into_owned();
         let found = self.redactor.redact(&found.into()).into_owned();
         self.checks.push(CheckRecord {

@@ -15,12 +15,20 @@ pub struct StepFailure {
 
 impl StepFailure {
     pub fn new(message: impl Into<String>) -> Self {
-        StepFailure { message: message.into(), diagnostics: Vec::new(), infrastructure: false }
+        StepFailure {
+            message: message.into(),
+            diagnostics: Vec::new(),
+            infrastructure: false,
+        }
     }
 
     /// A failure to reach the cluster or the backup target, as opposed to a failed check.
     pub fn unreachable(message: impl Into<String>) -> Self {
-        StepFailure { message: message.into(), diagnostics: Vec::new(), infrastructure: true }
+        StepFailure {
+            message: message.into(),
+            diagnostics: Vec::new(),
+            infrastructure: true,
+        }
     }
 
     pub fn with_diagnostics(mut self, diagnostics: Vec<String>) -> Self {
@@ -36,8 +44,15 @@ impl StepFailure {
 
 impl From<ClusterError> for StepFailure {
     fn from(e: ClusterError) -> Self {
-        let infrastructure = matches!(e, ClusterError::Kubeconfig { .. } | ClusterError::Api { .. });
-        StepFailure { message: e.to_string(), diagnostics: Vec::new(), infrastructure }
+        let infrastructure = matches!(
+            e,
+            ClusterError::Kubeconfig { .. } | ClusterError::Api { .. }
+        );
+        StepFailure {
+            message: e.to_string(),
+            diagnostics: Vec::new(),
+            infrastructure,
+        }
     }
 }
 

@@ -47,7 +47,9 @@ pub struct DrillLock {
 
 fn owner() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown-host".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into());
     format!("{user}@{host} pid {}", std::process::id())
 }
 
@@ -62,10 +64,19 @@ impl DrillLock {
     ///
     /// # Errors
     /// [`LockError::Held`] naming the live owner; [`LockError::Store`] when S3 fails.
-    pub async fn acquire(target: &BackupTarget, cluster: &str, run_id: &str, scenario: &str, ttl: Duration) -> Result<DrillLock, LockError> {
+    pub async fn acquire(
+        target: &BackupTarget,
+        cluster: &str,
+        run_id: &str,
+        scenario: &str,
+        ttl: Duration,
+    ) -> Result<DrillLock, LockError> {
         let store = target.backupstore();
         let key = lock_key(target, cluster);
-        let err = |m: String| LockError::Store { key: key.clone(), message: m };
+        let err = |m: String| LockError::Store {
+            key: key.clone(),
+            message: m,
+        };
         for _attempt in 0..3 {
             let now = Utc::now();
             let info = LockInfo {
@@ -76,10 +87,18 @@ impl DrillLock {
                 expires_at: now + chrono::Duration::from_std(ttl).unwrap_or_default(),
             };
             let body = serde_json::to_vec_pretty(&info).map_err(|e| err(e.to_string()))?;
-            if store.put_bytes_if_absent(&key, body).await.map_err(|e| err(e.to_string()))? {
+            if store
+                .put_bytes_if_absent(&key, body)
+                .await
+                .map_err(|e| err(e.to_string()))?
+            {
                 return Ok(DrillLock::held(target, key.clone(), run_id, scenario, ttl));
             }
-            let existing = match store.get_object(&key).await.map_err(|e| err(e.to_string()))? {
+            let existing = match store
+                .get_object(&key)
+                .await
+                .map_err(|e| err(e.to_string()))?
+            {
                 Some(bytes) => serde_json::from_slice::<LockInfo>(&bytes).ok(),
                 None => continue, // released between our two calls: try again
             };
@@ -88,19 +107,33 @@ impl DrillLock {
                     return Ok(DrillLock::held(target, key.clone(), run_id, scenario, ttl));
                 }
                 Some(held) if held.expires_at > Utc::now() => {
-                    return Err(LockError::Held { cluster: cluster.to_string(), info: held });
+                    return Err(LockError::Held {
+                        cluster: cluster.to_string(),
+                        info: held,
+                    });
                 }
                 // Expired or unreadable: take it over. Delete, then race for the create again.
                 _ => {
                     tracing::warn!("taking over the expired drill lock {key}");
-                    store.delete_object(&key).await.map_err(|e| err(e.to_string()))?;
+                    store
+                        .delete_object(&key)
+                        .await
+                        .map_err(|e| err(e.to_string()))?;
                 }
             }
         }
-        Err(err("could not take the lock after 3 attempts (another drill is racing for it)".into()))
+        Err(err(
+            "could not take the lock after 3 attempts (another drill is racing for it)".into(),
+        ))
     }
 
-    fn held(target: &BackupTarget, key: String, run_id: &str, scenario: &str, ttl: Duration) -> DrillLock {
+    fn held(
+        target: &BackupTarget,
+        key: String,
+        run_id: &str,
+        scenario: &str,
+        ttl: Duration,
+    ) -> DrillLock {
         let stop = CancellationToken::new();
         let task = {
             let store = target.backupstore();
@@ -130,7 +163,12 @@ impl DrillLock {
                 }
             })
         };
-        DrillLock { target: target.clone(), key, run_id: run_id.to_string(), renewer: Some((stop, task)) }
+        DrillLock {
+            target: target.clone(),
+            key,
+            run_id: run_id.to_string(),
+            renewer: Some((stop, task)),
+        }
     }
 
     /// Stops renewal and deletes the lock if it is still this run's.

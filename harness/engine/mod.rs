@@ -1,9 +1,9 @@
 //! The drill engine: runs a scenario's steps in order, times them, emits events, keeps the record.
 
-pub mod events;
-pub mod record;
 pub mod context;
+pub mod events;
 pub mod failure;
 pub mod lock;
+pub mod record;
 pub mod runner;
 pub mod s3;

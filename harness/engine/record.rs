@@ -218,7 +218,11 @@ impl RunRecord {
         if self.steps.is_empty() {
             return Outcome::Unknown;
         }
-        if self.steps.iter().any(|s| s.status == StepStatus::Interrupted) {
+        if self
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Interrupted)
+        {
             return Outcome::Interrupted;
         }
         if self
@@ -237,8 +241,11 @@ impl RunRecord {
 
     /// The first step that did not succeed, if any.
     pub fn failing_step(&self) -> Option<&StepRecord> {
-        self.steps
-            .iter()
-            .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted))
+        self.steps.iter().find(|s| {
+            matches!(
+                s.status,
+                StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
+            )
+        })
     }
 }

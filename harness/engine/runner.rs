@@ -29,10 +29,18 @@ pub struct StatePaths {
 
 /// Runs every step of `ctx.scenario` not already completed in `ctx.record` and returns the
 /// finished record (also left in `ctx.record`).
-pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: &StatePaths) -> RunRecord {
+pub async fn run_steps(
+    ctx: &mut DrillContext,
+    sink: &mut dyn EventSink,
+    state: &StatePaths,
+) -> RunRecord {
     let started = Instant::now();
     let emit = |sink: &mut dyn EventSink, kind: EventKind| {
-        sink.on_event(&DrillEvent { at: Utc::now(), elapsed: started.elapsed(), kind });
+        sink.on_event(&DrillEvent {
+            at: Utc::now(),
+            elapsed: started.elapsed(),
+            kind,
+        });
     };
     let steps: Vec<StepEntry> = ctx.scenario.steps().to_vec();
     emit(
@@ -48,7 +56,12 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
     let mut failed = false;
     let mut interrupted = false;
     for entry in &steps {
-        if let Some(done) = ctx.record.steps.iter().find(|s| s.name == entry.name && s.status.is_success()) {
+        if let Some(done) = ctx
+            .record
+            .steps
+            .iter()
+            .find(|s| s.name == entry.name && s.status.is_success())
+        {
             // Resumed drill: this step passed in an earlier attempt.
             let mut resumed = done.clone();
             resumed.status = StepStatus::Resumed;
@@ -58,7 +71,11 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
         }
         let kind = entry.spec.kind();
         // Tidy-up steps run after a failure only if the drill got far enough to create something.
-        let created_something = ctx.record.steps.iter().any(|s| s.kind != "preflight" && s.status != StepStatus::Skipped);
+        let created_something = ctx
+            .record
+            .steps
+            .iter()
+            .any(|s| s.kind != "preflight" && s.status != StepStatus::Skipped);
         let always = crate::steps::always_runs(&entry.spec) && created_something;
         let not_run = |status: StepStatus, message: Option<String>| StepRecord {
             name: entry.name.clone(),
@@ -88,15 +105,29 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
             emit(sink, EventKind::StepFinished { record });
             continue;
         }
-        if ctx.backup_target.is_none() && ctx.record.steps.iter().any(|s| s.status == StepStatus::Resumed) {
+        if ctx.backup_target.is_none()
+            && ctx
+                .record
+                .steps
+                .iter()
+                .any(|s| s.status == StepStatus::Resumed)
+        {
             if let Err(e) = ctx.ensure_backup_target().await {
                 tracing::warn!("resumed drill: the backup target is not available: {e}");
             }
         }
-        emit(sink, EventKind::StepStarted { step: entry.name.clone(), kind: kind.to_string() });
+        emit(
+            sink,
+            EventKind::StepStarted {
+                step: entry.name.clone(),
+                kind: kind.to_string(),
+            },
+        );
         let step_started_at = Utc::now();
         let step_clock = Instant::now();
-        let timeout = entry.timeout.unwrap_or_else(|| entry.spec.default_timeout());
+        let timeout = entry
+            .timeout
+            .unwrap_or_else(|| entry.spec.default_timeout());
         let cancel = ctx.cancel.clone();
         let run_id = ctx.record.run_id.clone();
         let (status, failure) = {
@@ -133,17 +164,36 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
             checks: std::mem::take(&mut ctx.checks),
             message: None,
             diagnostics: Vec::new(),
-            output: ctx.output.take().map(|o| ctx.redactor.redact(&o).into_owned()),
+            output: ctx
+                .output
+                .take()
+                .map(|o| ctx.redactor.redact(&o).into_owned()),
         };
         for line in std::mem::take(&mut ctx.progress) {
-            emit(sink, EventKind::Progress { step: entry.name.clone(), line });
+            emit(
+                sink,
+                EventKind::Progress {
+                    step: entry.name.clone(),
+                    line,
+                },
+            );
         }
         for check in &record.checks {
-            emit(sink, EventKind::CheckFinished { step: entry.name.clone(), check: check.clone() });
+            emit(
+                sink,
+                EventKind::CheckFinished {
+                    step: entry.name.clone(),
+                    check: check.clone(),
+                },
+            );
         }
         if let Some(f) = failure {
             record.message = Some(ctx.redactor.redact(&f.message).into_owned());
-            record.diagnostics = f.diagnostics.iter().map(|d| ctx.redactor.redact(d).into_owned()).collect();
+            record.diagnostics = f
+                .diagnostics
+                .iter()
+                .map(|d| ctx.redactor.redact(d).into_owned())
+                .collect();
             if f.infrastructure {
                 ctx.set_fact("infrastructure_failure", true);
             }
@@ -170,7 +220,12 @@ pub async fn run_steps(ctx: &mut DrillContext, sink: &mut dyn EventSink, state: 
     ctx.record.retries = ctx.stats.snapshot();
     save_state(ctx, state).await;
     let record = redacted(&ctx.record, &ctx.redactor);
-    emit(sink, EventKind::DrillFinished { record: Box::new(record.clone()) });
+    emit(
+        sink,
+        EventKind::DrillFinished {
+            record: Box::new(record.clone()),
+        },
+    );
     record
 }
 
@@ -236,7 +291,10 @@ async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
     }
     let record = redacted(&ctx.record, &ctx.redactor);
     if let Err(e) = crate::report::runjson::write_run_json(&state.local, &record) {
-        tracing::warn!("could not save the run state to {}: {e}", state.local.display());
+        tracing::warn!(
+            "could not save the run state to {}: {e}",
+            state.local.display()
+        );
     }
     if let Some(target) = &ctx.backup_target {
         if let Err(e) = target.save_run_state(&record).await {

@@ -13,7 +13,11 @@ use crate::redact::Redactor;
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("backup target s3://{bucket} at {endpoint}: {message}")]
-    S3 { bucket: String, endpoint: String, message: String },
+    S3 {
+        bucket: String,
+        endpoint: String,
+        message: String,
+    },
     #[error("backup target credentials: {0}")]
     Credentials(String),
 }
@@ -33,7 +37,10 @@ pub struct BackupTarget {
 
 impl std::fmt::Debug for BackupTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BackupTarget").field("url", &self.url).field("endpoint", &self.endpoint).finish()
+        f.debug_struct("BackupTarget")
+            .field("url", &self.url)
+            .field("endpoint", &self.endpoint)
+            .finish()
     }
 }
 
@@ -62,22 +69,39 @@ impl BackupTarget {
         redactor: &Redactor,
     ) -> Result<BackupTarget, TargetError> {
         let region = Region::new(cfg.url.region.clone());
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region.clone());
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region.clone());
         let keys = match (keys, cfg.credentials) {
             (Some(k), _) => Some(k),
             (None, CredentialSource::Env) => {
-                let ak = std::env::var("AWS_ACCESS_KEY_ID")
-                    .map_err(|_| TargetError::Credentials("AWS_ACCESS_KEY_ID is not set (profile says credentials = \"env\")".into()))?;
-                let sk = std::env::var("AWS_SECRET_ACCESS_KEY")
-                    .map_err(|_| TargetError::Credentials("AWS_SECRET_ACCESS_KEY is not set (profile says credentials = \"env\")".into()))?;
-                Some(StaticKeys { access_key: ak, secret_key: sk })
+                let ak = std::env::var("AWS_ACCESS_KEY_ID").map_err(|_| {
+                    TargetError::Credentials(
+                        "AWS_ACCESS_KEY_ID is not set (profile says credentials = \"env\")".into(),
+                    )
+                })?;
+                let sk = std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| {
+                    TargetError::Credentials(
+                        "AWS_SECRET_ACCESS_KEY is not set (profile says credentials = \"env\")"
+                            .into(),
+                    )
+                })?;
+                Some(StaticKeys {
+                    access_key: ak,
+                    secret_key: sk,
+                })
             }
             (None, CredentialSource::Chain) => None,
         };
         if let Some(k) = &keys {
             redactor.add(&k.secret_key);
             redactor.add(&k.access_key);
-            loader = loader.credentials_provider(Credentials::new(&k.access_key, &k.secret_key, None, None, "dr-harness"));
+            loader = loader.credentials_provider(Credentials::new(
+                &k.access_key,
+                &k.secret_key,
+                None,
+                None,
+                "dr-harness",
+            ));
         }
         if let Some(endpoint) = &cfg.endpoint {
             loader = loader.endpoint_url(endpoint);
@@ -85,8 +109,12 @@ impl BackupTarget {
         let shared = loader.load().await;
         let s3_config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(cfg.path_style())
-            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
             .build();
         Ok(BackupTarget {
             client: Client::from_conf(s3_config),
@@ -98,7 +126,11 @@ impl BackupTarget {
     }
 
     fn err(&self, message: impl Into<String>) -> TargetError {
-        TargetError::S3 { bucket: self.bucket.clone(), endpoint: self.endpoint.clone(), message: message.into() }
+        TargetError::S3 {
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            message: message.into(),
+        }
     }
 
     /// Key of a drill file: `<prefix>dr-harness/runs/<run-id>/<name>`.
@@ -124,7 +156,12 @@ impl BackupTarget {
     ///
     /// # Errors
     /// [`TargetError::S3`].
-    pub async fn put_run_file(&self, run_id: &str, name: &str, body: Vec<u8>) -> Result<(), TargetError> {
+    pub async fn put_run_file(
+        &self,
+        run_id: &str,
+        name: &str,
+        body: Vec<u8>,
+    ) -> Result<(), TargetError> {
         let key = self.run_key(run_id, name);
         self.client
             .put_object()
@@ -141,9 +178,20 @@ impl BackupTarget {
     ///
     /// # Errors
     /// [`TargetError::S3`] for anything but "no such key".
-    pub async fn get_run_file(&self, run_id: &str, name: &str) -> Result<Option<Vec<u8>>, TargetError> {
+    pub async fn get_run_file(
+        &self,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, TargetError> {
         let key = self.run_key(run_id, name);
-        match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let bytes = out
                     .body
@@ -168,7 +216,11 @@ impl BackupTarget {
 
     /// Longhorn's backupstore in this bucket.
     pub fn backupstore(&self) -> dr_backupstore::BackupStore {
-        dr_backupstore::BackupStore::new(self.client.clone(), &self.bucket, &format!("{}backupstore/", self.prefix))
+        dr_backupstore::BackupStore::new(
+            self.client.clone(),
+            &self.bucket,
+            &format!("{}backupstore/", self.prefix),
+        )
     }
 }
 

@@ -275,10 +275,16 @@ mod tests {
 
     #[test]
     fn acronym_fields_are_spelled_as_longhorn_spells_them() {
-        let spec = BackupTargetSpec { backup_target_url: "s3://b@r/".into(), ..Default::default() };
+        let spec = BackupTargetSpec {
+            backup_target_url: "s3://b@r/".into(),
+            ..Default::default()
+        };
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["backupTargetURL"], "s3://b@r/");
-        let status: VolumeStatus = serde_json::from_value(serde_json::json!({"currentNodeID": "node-1", "restoreRequired": true})).unwrap();
+        let status: VolumeStatus = serde_json::from_value(
+            serde_json::json!({"currentNodeID": "node-1", "restoreRequired": true}),
+        )
+        .unwrap();
         assert_eq!(status.current_node_id, "node-1");
         assert!(status.restore_required);
     }

@@ -128,7 +128,9 @@ mod tests {
     #[test]
     fn backup_url_parameters() {
         assert_eq!(
-            parse_backup_url("s3://bkt@us-east-1/?backup=backup-0123456789abcdef&volume=dr-exercise-data"),
+            parse_backup_url(
+                "s3://bkt@us-east-1/?backup=backup-0123456789abcdef&volume=dr-exercise-data"
+            ),
             Some(("backup-0123456789abcdef".into(), "dr-exercise-data".into()))
         );
         assert_eq!(parse_backup_url("s3://bkt@us-east-1/"), None);

@@ -85,7 +85,9 @@ pub async fn run(
             .and_then(|d| d.get("skip_backup_restore").cloned())
             .is_some_and(|v| v.trim() == "true");
         if skip {
-            log(&format!("skip_backup_restore=true in ConfigMap {ns}/{name}: restoring nothing"));
+            log(&format!(
+                "skip_backup_restore=true in ConfigMap {ns}/{name}: restoring nothing"
+            ));
             for v in &opts.volumes {
                 outcomes.insert(v.clone(), VolumeOutcome::Skipped);
             }
@@ -100,7 +102,9 @@ pub async fn run(
     let volumes: Api<Volume> = Api::namespaced(client.clone(), &opts.namespace);
     for name in &opts.volumes {
         if volumes.get_opt(name).await?.is_some() {
-            log(&format!("{name}: a Longhorn volume of that name exists already; leaving it alone"));
+            log(&format!(
+                "{name}: a Longhorn volume of that name exists already; leaving it alone"
+            ));
             outcomes.insert(name.clone(), VolumeOutcome::AlreadyExists);
             continue;
         }
@@ -109,13 +113,22 @@ pub async fn run(
             outcomes.insert(name.clone(), VolumeOutcome::NoBackup);
             continue;
         };
-        let last = bv.status.as_ref().map(|s| s.last_backup_name.clone()).unwrap_or_default();
+        let last = bv
+            .status
+            .as_ref()
+            .map(|s| s.last_backup_name.clone())
+            .unwrap_or_default();
         let bv_name = bv.metadata.name.clone().unwrap_or_default();
-        log(&format!("{name}: BackupVolume {bv_name}, last backup {last:?}"));
+        log(&format!(
+            "{name}: BackupVolume {bv_name}, last backup {last:?}"
+        ));
         let backup = wait_for_backup(&backups, name, &last, left(), &stats).await?;
         let status = backup.status.clone().unwrap_or_default();
         let backup_name = backup.metadata.name.clone().unwrap_or_default();
-        log(&format!("{name}: restoring from backup {backup_name} ({})", status.url));
+        log(&format!(
+            "{name}: restoring from backup {backup_name} ({})",
+            status.url
+        ));
 
         let labels = BTreeMap::from([(
             "app.kubernetes.io/managed-by".to_string(),
@@ -136,12 +149,30 @@ pub async fn run(
             &format!("volume {name} to finish restoring"),
             left(),
             &stats,
-            |v: Option<&Volume>| v.and_then(|v| v.status.as_ref()).is_some_and(|s| !s.restore_required && !s.state.is_empty() && s.state != "creating"),
-            |v| format!("{:?}", v.and_then(|v| v.status.as_ref()).map(|s| (&s.state, s.restore_required, &s.robustness))),
+            |v: Option<&Volume>| {
+                v.and_then(|v| v.status.as_ref()).is_some_and(|s| {
+                    !s.restore_required && !s.state.is_empty() && s.state != "creating"
+                })
+            },
+            |v| {
+                format!(
+                    "{:?}",
+                    v.and_then(|v| v.status.as_ref()).map(|s| (
+                        &s.state,
+                        s.restore_required,
+                        &s.robustness
+                    ))
+                )
+            },
         )
         .await?;
         log(&format!("{name}: restored from {backup_name}"));
-        outcomes.insert(name.clone(), VolumeOutcome::Restored { backup: backup_name });
+        outcomes.insert(
+            name.clone(),
+            VolumeOutcome::Restored {
+                backup: backup_name,
+            },
+        );
     }
     log("restore orchestration complete");
     Ok(outcomes)
@@ -241,8 +272,12 @@ pub async fn sync_backup_target(
     let targets: Api<BackupTarget> = Api::namespaced(client.clone(), ns);
     let requested = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let patch = json!({"spec": {"syncRequestedAt": requested}});
-    targets.patch("default", &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    log(&format!("requested a sync of BackupTarget default at {requested}"));
+    targets
+        .patch("default", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    log(&format!(
+        "requested a sync of BackupTarget default at {requested}"
+    ));
     let req = requested.clone();
     wait::wait_for(
         targets,
@@ -250,8 +285,17 @@ pub async fn sync_backup_target(
         "BackupTarget default to sync",
         timeout,
         stats,
-        move |t: Option<&BackupTarget>| t.and_then(|t| t.status.as_ref()).is_some_and(|s| s.available && s.last_synced_at.as_str() >= req.as_str()),
-        |t| format!("{:?}", t.and_then(|t| t.status.as_ref()).map(|s| (&s.available, &s.last_synced_at))),
+        move |t: Option<&BackupTarget>| {
+            t.and_then(|t| t.status.as_ref())
+                .is_some_and(|s| s.available && s.last_synced_at.as_str() >= req.as_str())
+        },
+        |t| {
+            format!(
+                "{:?}",
+                t.and_then(|t| t.status.as_ref())
+                    .map(|s| (&s.available, &s.last_synced_at))
+            )
+        },
     )
     .await?;
     Ok(())
@@ -274,7 +318,9 @@ async fn wait_for_backup(
         } else {
             list.into_iter().find(|b| {
                 b.metadata.name.as_deref() == Some(last)
-                    && b.status.as_ref().is_some_and(|s| s.state == BACKUP_COMPLETED && !s.url.is_empty())
+                    && b.status
+                        .as_ref()
+                        .is_some_and(|s| s.state == BACKUP_COMPLETED && !s.url.is_empty())
             })
         };
         if let Some(b) = found {

@@ -73,7 +73,9 @@ pub fn write_reports(
     previous_metrics: Option<&Path>,
 ) -> Result<ReportPaths, ReportError> {
     let latest = out_dir.join("latest");
-    let previous_file = previous_metrics.map(Path::to_path_buf).unwrap_or_else(|| latest.join("metrics.prom"));
+    let previous_file = previous_metrics
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| latest.join("metrics.prom"));
     let previous = read_last_success(&previous_file);
     let previous_per_volume = prometheus::read_verify_last_success(&previous_file);
     let dir = out_dir.join(&record.run_id);
@@ -90,7 +92,10 @@ pub fn write_reports(
         dir,
     };
     write_atomic(&paths.junit, render_junit(record).as_bytes())?;
-    write_textfile_atomic(&paths.metrics, &prometheus::render_metrics_with(record, previous, &previous_per_volume))?;
+    write_textfile_atomic(
+        &paths.metrics,
+        &prometheus::render_metrics_with(record, previous, &previous_per_volume),
+    )?;
     write_run_json(&paths.run_json, record)?;
     write_atomic(&paths.summary, summary_table(record).as_bytes())?;
     point_latest(out_dir, &record.run_id, &paths.latest)?;

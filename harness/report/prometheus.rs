@@ -36,7 +36,8 @@ pub const BACKUP_VERIFIED_BYTES: &str = "dr_harness_backup_verified_bytes";
 /// Per volume: how long the verification took, seconds.
 pub const BACKUP_VERIFY_SECONDS: &str = "dr_harness_backup_verify_seconds";
 /// Per volume: Unix time of the last successful verification (kept from the previous file on failure).
-pub const BACKUP_VERIFY_LAST_SUCCESS: &str = "dr_harness_backup_verify_last_success_timestamp_seconds";
+pub const BACKUP_VERIFY_LAST_SUCCESS: &str =
+    "dr_harness_backup_verify_last_success_timestamp_seconds";
 
 /// Renders the drill's metrics in the text exposition format (0.0.4).
 ///
@@ -45,7 +46,11 @@ pub const BACKUP_VERIFY_LAST_SUCCESS: &str = "dr_harness_backup_verify_last_succ
 /// recovery" keeps growing instead of resetting. It is omitted when no drill ever passed.
 /// RTO/RPO are omitted when not measured.
 pub fn render_metrics(record: &RunRecord, previous_last_success: Option<f64>) -> String {
-    render_metrics_with(record, previous_last_success, &std::collections::BTreeMap::new())
+    render_metrics_with(
+        record,
+        previous_last_success,
+        &std::collections::BTreeMap::new(),
+    )
 }
 
 /// [`render_metrics`], also keeping each volume's last successful backup verification from the
@@ -167,12 +172,35 @@ pub fn render_metrics_with(
     );
 
     let per_volume = |f: &dyn Fn(&crate::engine::record::BackupVerification) -> f64| {
-        record.backup_verifications.iter().map(|v| (v.volume.clone(), f(v))).collect::<Vec<_>>()
+        record
+            .backup_verifications
+            .iter()
+            .map(|v| (v.volume.clone(), f(v)))
+            .collect::<Vec<_>>()
     };
-    gauge_vec(BACKUP_VERIFY_SUCCESS, "1 if the volume's backup verified from the backup target alone, else 0.", "volume", per_volume(&|v| if v.success { 1.0 } else { 0.0 }));
-    gauge_vec(BACKUP_VERIFIED_BYTES, "Bytes of the volume image verified block by block from the backup target.", "volume", per_volume(&|v| v.verified_bytes as f64));
-    gauge_vec(BACKUP_VERIFY_SECONDS, "Duration of the backup verification of each volume, seconds.", "volume", per_volume(&|v| v.seconds));
-    let finished = record.finished_at.unwrap_or_else(chrono::Utc::now).timestamp_millis() as f64 / 1000.0;
+    gauge_vec(
+        BACKUP_VERIFY_SUCCESS,
+        "1 if the volume's backup verified from the backup target alone, else 0.",
+        "volume",
+        per_volume(&|v| if v.success { 1.0 } else { 0.0 }),
+    );
+    gauge_vec(
+        BACKUP_VERIFIED_BYTES,
+        "Bytes of the volume image verified block by block from the backup target.",
+        "volume",
+        per_volume(&|v| v.verified_bytes as f64),
+    );
+    gauge_vec(
+        BACKUP_VERIFY_SECONDS,
+        "Duration of the backup verification of each volume, seconds.",
+        "volume",
+        per_volume(&|v| v.seconds),
+    );
+    let finished = record
+        .finished_at
+        .unwrap_or_else(chrono::Utc::now)
+        .timestamp_millis() as f64
+        / 1000.0;
     gauge_vec(
         BACKUP_VERIFY_LAST_SUCCESS,
         "Unix time of the last successful backup verification of each volume, seconds.",
@@ -184,7 +212,9 @@ pub fn render_metrics_with(
                 if v.success {
                     Some((v.volume.clone(), finished))
                 } else {
-                    previous_per_volume.get(&v.volume).map(|t| (v.volume.clone(), *t))
+                    previous_per_volume
+                        .get(&v.volume)
+                        .map(|t| (v.volume.clone(), *t))
                 }
             })
             .collect(),
@@ -214,9 +244,18 @@ pub fn read_verify_last_success(path: &Path) -> std::collections::BTreeMap<Strin
     let Ok(text) = std::fs::read_to_string(path) else {
         return out;
     };
-    for line in text.lines().filter(|l| l.starts_with(BACKUP_VERIFY_LAST_SUCCESS)) {
-        let volume = line.split("volume=\"").nth(1).and_then(|r| r.split('"').next());
-        let value = line.rsplit(' ').next().and_then(|v| v.trim().parse::<f64>().ok());
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with(BACKUP_VERIFY_LAST_SUCCESS))
+    {
+        let volume = line
+            .split("volume=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        let value = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.trim().parse::<f64>().ok());
         if let (Some(volume), Some(value)) = (volume, value) {
             out.insert(volume.to_string(), value);
         }

@@ -150,14 +150,23 @@ mod tests {
     use super::*;
 
     fn file(size: u64) -> SentinelFile {
-        SentinelFile { name: "sentinel-1.bin".into(), size }
+        SentinelFile {
+            name: "sentinel-1.bin".into(),
+            size,
+        }
     }
 
     #[test]
     fn content_is_deterministic_and_run_specific() {
-        let a: Vec<u8> = ContentStream::new("run-a", &file(10_000)).flatten().collect();
-        let again: Vec<u8> = ContentStream::new("run-a", &file(10_000)).flatten().collect();
-        let b: Vec<u8> = ContentStream::new("run-b", &file(10_000)).flatten().collect();
+        let a: Vec<u8> = ContentStream::new("run-a", &file(10_000))
+            .flatten()
+            .collect();
+        let again: Vec<u8> = ContentStream::new("run-a", &file(10_000))
+            .flatten()
+            .collect();
+        let b: Vec<u8> = ContentStream::new("run-b", &file(10_000))
+            .flatten()
+            .collect();
         assert_eq!(a.len(), 10_000);
         assert_eq!(a, again);
         assert_ne!(a, b);
@@ -165,7 +174,9 @@ mod tests {
 
     #[test]
     fn every_record_names_run_and_offset() {
-        let data: Vec<u8> = ContentStream::new("run-a", &file(3 * RECORD_BYTES + 10)).flatten().collect();
+        let data: Vec<u8> = ContentStream::new("run-a", &file(3 * RECORD_BYTES + 10))
+            .flatten()
+            .collect();
         for (i, rec) in data.chunks(RECORD_BYTES as usize).take(3).enumerate() {
             let (run, f, off) = parse_record_header(rec).expect("header");
             assert_eq!(run, "run-a");
@@ -182,7 +193,10 @@ mod tests {
         let mut direct = vec![0u8; f.size as usize];
         fill("r", &f.name, 0, &mut direct);
         assert_eq!(streamed, direct);
-        assert_eq!(expected_sha256("r", &f), hex::encode(Sha256::digest(&direct)));
+        assert_eq!(
+            expected_sha256("r", &f),
+            hex::encode(Sha256::digest(&direct))
+        );
     }
 
     #[test]
@@ -192,6 +206,9 @@ mod tests {
         assert_eq!(first_difference("r", &f.name, 0, &data), None);
         data[5000] ^= 0x01;
         assert_eq!(first_difference("r", &f.name, 0, &data), Some(5000));
-        assert_eq!(first_difference("r", &f.name, 4096, &data[4096..]), Some(5000));
+        assert_eq!(
+            first_difference("r", &f.name, 4096, &data[4096..]),
+            Some(5000)
+        );
     }
 }

@@ -48,11 +48,21 @@ mod tests {
 
     #[test]
     fn round_trip_and_binary_mode() {
-        let e = vec![ManifestEntry { sha256: "a".repeat(64), name: "sentinel-1.bin".into(), size: 1 }];
+        let e = vec![ManifestEntry {
+            sha256: "a".repeat(64),
+            name: "sentinel-1.bin".into(),
+            size: 1,
+        }];
         let text = render(&e);
         assert_eq!(text, format!("{}  sentinel-1.bin\n", "a".repeat(64)));
         let (ok, bad) = parse(&format!("{text}{} *x.bin\ngarbage\n", "B".repeat(64)));
-        assert_eq!(ok, vec![("a".repeat(64), "sentinel-1.bin".into()), ("b".repeat(64), "x.bin".into())]);
+        assert_eq!(
+            ok,
+            vec![
+                ("a".repeat(64), "sentinel-1.bin".into()),
+                ("b".repeat(64), "x.bin".into())
+            ]
+        );
         assert_eq!(bad, vec!["garbage".to_string()]);
     }
 }

@@ -17,7 +17,13 @@ pub const TICKS_FILE: &str = "ticks.log";
 /// The sentinel manifests shipped in `fixtures/sentinel/` (namespace, PVC, Deployment), in
 /// apply order.
 pub const MANIFESTS: &[(&str, &str)] = &[
-    ("namespace.yaml", include_str!("../../fixtures/sentinel/namespace.yaml")),
+    (
+        "namespace.yaml",
+        include_str!("../../fixtures/sentinel/namespace.yaml"),
+    ),
     ("pvc.yaml", include_str!("../../fixtures/sentinel/pvc.yaml")),
-    ("deployment.yaml", include_str!("../../fixtures/sentinel/deployment.yaml")),
+    (
+        "deployment.yaml",
+        include_str!("../../fixtures/sentinel/deployment.yaml"),
+    ),
 ];

@@ -22,7 +22,10 @@ pub fn last_tick(log: &str, run_id: &str) -> Option<Tick> {
             let mut parts = line.split(' ');
             let unix_millis = parts.next()?.parse().ok()?;
             let sequence = parts.next()?.parse().ok()?;
-            (parts.next()? == run_id && parts.next().is_none()).then_some(Tick { unix_millis, sequence })
+            (parts.next()? == run_id && parts.next().is_none()).then_some(Tick {
+                unix_millis,
+                sequence,
+            })
         })
         .max_by_key(|t| t.sequence)
 }
@@ -35,11 +38,29 @@ mod tests {
     fn last_tick_of_this_run_wins() {
         let log = format!(
             "{}{}{}1700000009000 9 other-run\n17000000",
-            render(Tick { unix_millis: 1_700_000_000_000, sequence: 1 }, "r"),
-            render(Tick { unix_millis: 1_700_000_001_000, sequence: 2 }, "r"),
+            render(
+                Tick {
+                    unix_millis: 1_700_000_000_000,
+                    sequence: 1
+                },
+                "r"
+            ),
+            render(
+                Tick {
+                    unix_millis: 1_700_000_001_000,
+                    sequence: 2
+                },
+                "r"
+            ),
             "garbage line\n",
         );
-        assert_eq!(last_tick(&log, "r"), Some(Tick { unix_millis: 1_700_000_001_000, sequence: 2 }));
+        assert_eq!(
+            last_tick(&log, "r"),
+            Some(Tick {
+                unix_millis: 1_700_000_001_000,
+                sequence: 2
+            })
+        );
         assert_eq!(last_tick(&log, "nobody"), None);
     }
 }

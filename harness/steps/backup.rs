@@ -21,20 +21,28 @@ use crate::longhorn::{self, Backup, BackupSpec, Snapshot, SnapshotSpec};
 /// Longhorn's own backup names are `backup-<16 hex>`; the drill's follow that form, derived from
 /// the run id so a resumed drill finds its backup again.
 pub fn backup_name(run_id: &str) -> String {
-    let hex: String = run_id.chars().filter(|c| c.is_ascii_hexdigit()).take(16).collect();
+    let hex: String = run_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(16)
+        .collect();
     format!("backup-{hex}")
 }
 
 /// Snapshot name for the drill.
 pub fn snapshot_name(run_id: &str) -> String {
-    let hex: String = run_id.chars().filter(|c| c.is_ascii_hexdigit()).take(8).collect();
+    let hex: String = run_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect();
     format!("dr-harness-{hex}")
 }
 
 pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
-    let volume: String = ctx
-        .fact(facts::VOLUME)
-        .ok_or_else(|| StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before backup"))?;
+    let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| {
+        StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before backup")
+    })?;
     let conn = ctx.conn().await?;
     let ns = ctx.profile.expect.longhorn_namespace.clone();
     let run_id = ctx.record.run_id.clone();
@@ -47,7 +55,11 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
     let snap_name = snapshot_name(&run_id);
     let mut snap = Snapshot::new(
         &snap_name,
-        SnapshotSpec { volume: volume.clone(), create_snapshot: true, labels: BTreeMap::new() },
+        SnapshotSpec {
+            volume: volume.clone(),
+            create_snapshot: true,
+            labels: BTreeMap::new(),
+        },
     );
     snap.metadata.labels = Some(labels.clone());
     if ctx.fact::<i64>(facts::SNAPSHOT_AT_MS).is_none() {
@@ -61,22 +73,37 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
         &format!("snapshot {snap_name} of volume {volume} to be readyToUse"),
         wait_timeout,
         &ctx.stats,
-        |s: Option<&Snapshot>| s.and_then(|s| s.status.as_ref()).is_some_and(|st| st.ready_to_use || !st.error.is_empty()),
+        |s: Option<&Snapshot>| {
+            s.and_then(|s| s.status.as_ref())
+                .is_some_and(|st| st.ready_to_use || !st.error.is_empty())
+        },
         |s| format!("{:?}", s.and_then(|s| s.status.clone())),
     )
     .await?;
     let snap_status = snapshots.get(&snap_name).await?.status.unwrap_or_default();
     if !snap_status.error.is_empty() {
-        return Err(StepFailure::new(format!("Longhorn could not take snapshot {snap_name} of volume {volume}: {}", snap_status.error)));
+        return Err(StepFailure::new(format!(
+            "Longhorn could not take snapshot {snap_name} of volume {volume}: {}",
+            snap_status.error
+        )));
     }
-    ctx.check("snapshot-ready", true, format!("snapshot {snap_name} readyToUse"), format!("created {}", snap_status.creation_time));
+    ctx.check(
+        "snapshot-ready",
+        true,
+        format!("snapshot {snap_name} readyToUse"),
+        format!("created {}", snap_status.creation_time),
+    );
 
     // Backup.
     let backups: Api<Backup> = Api::namespaced(conn.client.clone(), &ns);
     let name = backup_name(&run_id);
     let mut backup = Backup::new(
         &name,
-        BackupSpec { snapshot_name: snap_name.clone(), labels: labels.clone(), backup_mode: None },
+        BackupSpec {
+            snapshot_name: snap_name.clone(),
+            labels: labels.clone(),
+            backup_mode: None,
+        },
     );
     backup.metadata.labels = Some(labels);
     create_or_reuse(&ctx.stats, &backups, &name, &backup).await?;
@@ -107,17 +134,31 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
     if status.state == longhorn::BACKUP_ERROR {
         return Err(StepFailure::new(format!(
             "Longhorn backup {name} of volume {volume} ended in Error: {}",
-            if status.error.is_empty() { "(Longhorn gave no error text)" } else { &status.error }
+            if status.error.is_empty() {
+                "(Longhorn gave no error text)"
+            } else {
+                &status.error
+            }
         ))
         .diagnostic(format!("kubectl -n {ns} get backup {name} -o yaml")));
     }
-    ctx.check("backup-completed", true, format!("backup {name} Completed"), format!("url {}", status.url));
+    ctx.check(
+        "backup-completed",
+        true,
+        format!("backup {name} Completed"),
+        format!("url {}", status.url),
+    );
     ctx.record.backup_url = Some(status.url.clone());
     ctx.set_fact("backup.url", &status.url);
     prove_in_s3(ctx, &volume, &name).await
 }
 
-async fn create_or_reuse<K>(stats: &retry::RetryStats, api: &Api<K>, name: &str, obj: &K) -> StepResult
+async fn create_or_reuse<K>(
+    stats: &retry::RetryStats,
+    api: &Api<K>,
+    name: &str,
+    obj: &K,
+) -> StepResult
 where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -132,14 +173,21 @@ where
                 .labels
                 .as_ref()
                 .and_then(|l| l.get(LABEL_RUN_ID))
-                .is_some_and(|v| Some(v) == obj.meta().labels.as_ref().and_then(|l| l.get(LABEL_RUN_ID)));
+                .is_some_and(|v| {
+                    Some(v) == obj.meta().labels.as_ref().and_then(|l| l.get(LABEL_RUN_ID))
+                });
             if ours {
                 Ok(())
             } else {
-                Err(StepFailure::new(format!("{name} already exists and was not created by this drill; refusing to touch it")))
+                Err(StepFailure::new(format!(
+                    "{name} already exists and was not created by this drill; refusing to touch it"
+                )))
             }
         }
-        Err(kube::Error::Api(s)) => Err(StepFailure::new(format!("creating {name} was refused: {} ({})", s.message, s.reason))),
+        Err(kube::Error::Api(s)) => Err(StepFailure::new(format!(
+            "creating {name} was refused: {} ({})",
+            s.message, s.reason
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -147,7 +195,10 @@ where
 /// Reads the backup target directly: the backup cfg is there and complete, every block it lists
 /// exists, and `volume.cfg` names the backup.
 async fn prove_in_s3(ctx: &mut DrillContext, volume: &str, backup: &str) -> StepResult {
-    let bt = ctx.backup_target().map_err(StepFailure::unreachable)?.clone();
+    let bt = ctx
+        .backup_target()
+        .map_err(StepFailure::unreachable)?
+        .clone();
     let store = bt.backupstore();
     let report = dr_backupstore::verify_structure(&store, volume, backup)
         .await
@@ -157,12 +208,19 @@ async fn prove_in_s3(ctx: &mut DrillContext, volume: &str, backup: &str) -> Step
         "s3-backup-cfg",
         report.complete,
         format!("{} exists with CreatedTime set", report.backup_cfg_key),
-        if report.complete { "complete".to_string() } else { "in progress or missing".to_string() },
+        if report.complete {
+            "complete".to_string()
+        } else {
+            "in progress or missing".to_string()
+        },
     );
     ctx.check(
         "s3-blocks-present",
         report.blocks_missing.is_empty(),
-        format!("all {} blocks listed by the cfg exist", report.blocks_listed),
+        format!(
+            "all {} blocks listed by the cfg exist",
+            report.blocks_listed
+        ),
         format!("{} missing", report.blocks_missing.len()),
     );
     ctx.check(

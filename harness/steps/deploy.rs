@@ -25,9 +25,14 @@ pub async fn run(ctx: &mut DrillContext, step: &DeploySentinelStep) -> StepResul
     let conn = ctx.conn().await?;
     let s = ctx.scenario.sentinel.clone();
     let deployments: Api<Deployment> = Api::namespaced(conn.client.clone(), &s.namespace);
-    let existing = cluster::retry::with_retry(&ctx.stats, "api", || deployments.get_opt(&s.deployment)).await?;
+    let existing =
+        cluster::retry::with_retry(&ctx.stats, "api", || deployments.get_opt(&s.deployment))
+            .await?;
     if existing.is_some() {
-        ctx.say(format!("adopting the existing sentinel deployment {}/{}", s.namespace, s.deployment));
+        ctx.say(format!(
+            "adopting the existing sentinel deployment {}/{}",
+            s.namespace, s.deployment
+        ));
         ctx.set_fact("sentinel.adopted", true);
     } else if step.adopt {
         return Err(StepFailure::new(format!(
@@ -52,7 +57,12 @@ pub async fn run(ctx: &mut DrillContext, step: &DeploySentinelStep) -> StepResul
     .await?
     .ok_or_else(|| StepFailure::new("the PVC disappeared while waiting for it"))?;
     let volume = volume_of(ctx, &conn, &pvc).await?;
-    ctx.check("pvc-bound", true, format!("PVC {} Bound", s.pvc), format!("bound to Longhorn volume {volume}"));
+    ctx.check(
+        "pvc-bound",
+        true,
+        format!("PVC {} Bound", s.pvc),
+        format!("bound to Longhorn volume {volume}"),
+    );
     ctx.set_fact(facts::VOLUME, &volume);
     wait_available(ctx, &deployments, &s.deployment, timeout).await?;
     Ok(())
@@ -61,7 +71,13 @@ pub async fn run(ctx: &mut DrillContext, step: &DeploySentinelStep) -> StepResul
 fn pvc_phase(p: Option<&PersistentVolumeClaim>) -> String {
     p.and_then(|p| p.status.as_ref())
         .and_then(|s| s.phase.clone())
-        .unwrap_or_else(|| if p.is_some() { "Pending".into() } else { "absent".into() })
+        .unwrap_or_else(|| {
+            if p.is_some() {
+                "Pending".into()
+            } else {
+                "absent".into()
+            }
+        })
 }
 
 /// The Longhorn volume name behind a bound PVC: its PV's CSI `volumeHandle` (the PV name when
@@ -75,7 +91,9 @@ pub async fn volume_of(
         .spec
         .as_ref()
         .and_then(|s| s.volume_name.clone())
-        .ok_or_else(|| StepFailure::new("the PVC is Bound but names no volume (spec.volumeName empty)"))?;
+        .ok_or_else(|| {
+            StepFailure::new("the PVC is Bound but names no volume (spec.volumeName empty)")
+        })?;
     let pvs: Api<PersistentVolume> = Api::all(conn.client.clone());
     let pv = cluster::retry::with_retry(&ctx.stats, "api", || pvs.get_opt(&pv_name)).await?;
     Ok(pv
@@ -103,12 +121,20 @@ pub async fn wait_available(
             None => "absent".to_string(),
             Some(d) => format!(
                 "readyReplicas={}",
-                d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+                d.status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0)
             ),
         },
     )
     .await?;
-    ctx.check("deployment-available", true, format!("deployment {name} Available"), "Available=True");
+    ctx.check(
+        "deployment-available",
+        true,
+        format!("deployment {name} Available"),
+        "Available=True",
+    );
     Ok(())
 }
 
@@ -116,7 +142,10 @@ pub async fn wait_available(
 pub fn available(d: Option<&Deployment>) -> bool {
     d.and_then(|d| d.status.as_ref())
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Available" && c.status == "True")
+        })
 }
 
 /// Server-side applies the sentinel manifests, renamed to the scenario's sentinel names and
@@ -125,26 +154,38 @@ async fn apply_manifests(ctx: &mut DrillContext, conn: &cluster::Connection) -> 
     let s = ctx.scenario.sentinel.clone();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for (file, text) in sentinel::MANIFESTS {
-        let mut doc: Value = serde_yaml::from_str(text)
-            .map_err(|e| StepFailure::new(format!("fixtures/sentinel/{file} is not valid YAML: {e}")))?;
+        let mut doc: Value = serde_yaml::from_str(text).map_err(|e| {
+            StepFailure::new(format!("fixtures/sentinel/{file} is not valid YAML: {e}"))
+        })?;
         rename(&mut doc, &s, &ctx.record.run_id);
         let kind = doc["kind"].as_str().unwrap_or_default().to_string();
-        let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = doc["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let patch = Patch::Apply(&doc);
         match kind.as_str() {
             "Namespace" => {
                 let api: Api<Namespace> = Api::all(conn.client.clone());
-                cluster::retry::with_retry(&ctx.stats, "api", || api.patch(&name, &params, &patch)).await?;
+                cluster::retry::with_retry(&ctx.stats, "api", || api.patch(&name, &params, &patch))
+                    .await?;
             }
             "PersistentVolumeClaim" => {
-                let api: Api<PersistentVolumeClaim> = Api::namespaced(conn.client.clone(), &s.namespace);
-                cluster::retry::with_retry(&ctx.stats, "api", || api.patch(&name, &params, &patch)).await?;
+                let api: Api<PersistentVolumeClaim> =
+                    Api::namespaced(conn.client.clone(), &s.namespace);
+                cluster::retry::with_retry(&ctx.stats, "api", || api.patch(&name, &params, &patch))
+                    .await?;
             }
             "Deployment" => {
                 let api: Api<Deployment> = Api::namespaced(conn.client.clone(), &s.namespace);
-                cluster::retry::with_retry(&ctx.stats, "api", || api.patch(&name, &params, &patch)).await?;
+                cluster::retry::with_retry(&ctx.stats, "api", || api.patch(&name, &params, &patch))
+                    .await?;
             }
-            other => return Err(StepFailure::new(format!("fixtures/sentinel/{file}: unexpected kind {other}"))),
+            other => {
+                return Err(StepFailure::new(format!(
+                    "fixtures/sentinel/{file}: unexpected kind {other}"
+                )))
+            }
         }
         ctx.say(format!("applied {kind} {name}"));
     }

@@ -12,24 +12,35 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
-    let recorded = ctx
-        .record
-        .identity
-        .clone()
-        .ok_or_else(|| StepFailure::new("no cluster identity recorded; preflight must run before destroy"))?;
+    let recorded = ctx.record.identity.clone().ok_or_else(|| {
+        StepFailure::new("no cluster identity recorded; preflight must run before destroy")
+    })?;
     // Read the identity anew through a fresh kubeconfig read: a kubeconfig that now points at
     // another cluster must not be destroyed.
     ctx.forget_connection();
     let conn = ctx.conn().await?;
     let now = cluster::identity(&conn, &ctx.stats).await?;
-    if !ctx.check("identity-unchanged", now == recorded, format!("{} / kube-system {}", recorded.api_server, recorded.kube_system_uid), format!("{} / kube-system {}", now.api_server, now.kube_system_uid)) {
+    if !ctx.check(
+        "identity-unchanged",
+        now == recorded,
+        format!(
+            "{} / kube-system {}",
+            recorded.api_server, recorded.kube_system_uid
+        ),
+        format!("{} / kube-system {}", now.api_server, now.kube_system_uid),
+    ) {
         return Err(StepFailure::new(format!(
             "refusing to destroy: the kubeconfig now points at a different cluster ({} with kube-system UID {}) than the one checked at preflight ({} with kube-system UID {}). Nothing was destroyed",
             now.api_server, now.kube_system_uid, recorded.api_server, recorded.kube_system_uid
         )));
     }
     preflight::guard_destroy(ctx, &conn).await?;
-    let spec = ctx.profile.hooks.destroy.clone().ok_or_else(|| StepFailure::new("the profile has no [hooks.destroy]"))?;
+    let spec = ctx
+        .profile
+        .hooks
+        .destroy
+        .clone()
+        .ok_or_else(|| StepFailure::new("the profile has no [hooks.destroy]"))?;
 
     ticks::stop(ctx).await;
     let started = ctx.mark("disaster");
@@ -42,7 +53,9 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     // Trust, then verify: the old cluster must no longer answer as itself.
     ctx.forget_connection();
     let still_up = match tokio::time::timeout(Duration::from_secs(15), async {
-        let conn = cluster::connect(&ctx.kubeconfig, Duration::from_secs(10)).await.ok()?;
+        let conn = cluster::connect(&ctx.kubeconfig, Duration::from_secs(10))
+            .await
+            .ok()?;
         let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(conn.client);
         api.get("kube-system").await.ok()
     })
@@ -51,7 +64,16 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         Ok(Some(ns)) => ns.metadata.uid.as_deref() == Some(recorded.kube_system_uid.as_str()),
         _ => false,
     };
-    if !ctx.check("cluster-gone", !still_up, "the destroyed cluster no longer answers", if still_up { "still answering with the same kube-system UID" } else { "gone" }) {
+    if !ctx.check(
+        "cluster-gone",
+        !still_up,
+        "the destroyed cluster no longer answers",
+        if still_up {
+            "still answering with the same kube-system UID"
+        } else {
+            "gone"
+        },
+    ) {
         return Err(StepFailure::new(format!(
             "the destroy hook exited 0 but the cluster is still up: {} still answers with kube-system UID {}. The hook did not destroy it; check the hook's working directory and state",
             recorded.api_server, recorded.kube_system_uid

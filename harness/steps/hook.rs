@@ -17,16 +17,25 @@ pub fn plan(ctx: &DrillContext, spec: &HookSpec, action: HookAction) -> HookPlan
 
 /// Runs `spec`, streaming its (redacted) output into the log and keeping its tail for the
 /// report. Returns the outcome whatever the exit code; fails only when it could not run.
-pub async fn run_hook(ctx: &mut DrillContext, action: HookAction, spec: &HookSpec) -> Result<HookOutcome, StepFailure> {
+pub async fn run_hook(
+    ctx: &mut DrillContext,
+    action: HookAction,
+    spec: &HookSpec,
+) -> Result<HookOutcome, StepFailure> {
     let which = action.as_str();
     let plan = plan(ctx, spec, action);
     let _ = std::fs::create_dir_all(scratch_dir(ctx));
     hooks::check_tools(&plan).map_err(|e| StepFailure::new(format!("{which} hook: {e}")))?;
     ctx.say(format!("{which} hook: {}", plan.display()));
     let step = which.to_string();
-    let outcome = hooks::run_hook(&plan, &ctx.redactor, ctx.cancel.clone(), move |_stream, line| {
-        tracing::info!(target: "dr_harness::hook", "[{step}] {line}");
-    })
+    let outcome = hooks::run_hook(
+        &plan,
+        &ctx.redactor,
+        ctx.cancel.clone(),
+        move |_stream, line| {
+            tracing::info!(target: "dr_harness::hook", "[{step}] {line}");
+        },
+    )
     .await
     .map_err(|e| StepFailure::new(format!("{which} hook could not run: {e}")))?;
     ctx.output = Some(outcome.tail.join("\n"));
@@ -36,7 +45,15 @@ pub async fn run_hook(ctx: &mut DrillContext, action: HookAction, spec: &HookSpe
 /// A failure message for a hook that did not succeed, or None when it did.
 pub fn hook_failure(which: &str, outcome: &HookOutcome) -> Option<String> {
     let summary = outcome.failure_summary()?;
-    let last = outcome.tail.iter().rev().take(5).rev().cloned().collect::<Vec<_>>().join(" | ");
+    let last = outcome
+        .tail
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" | ");
     Some(if outcome.timed_out {
         format!("{which} {summary} and was stopped (SIGTERM, then SIGKILL); raise `timeout` in [hooks.{which}] if the infrastructure is merely slow")
     } else if !outcome.partial_destroy.is_empty() || !outcome.remaining_resources.is_empty() {

@@ -17,15 +17,15 @@ pub mod hook;
 pub mod pod;
 pub mod preflight;
 pub mod rebuild;
-pub mod system_backup;
-pub mod system_restore;
 pub mod restore_volume;
 pub mod revert;
 pub mod scale;
 pub mod snapshot;
+pub mod system_backup;
+pub mod system_restore;
 pub mod ticks;
-pub mod verify_restore;
 pub mod verify_backup;
+pub mod verify_restore;
 pub mod verify_sentinel;
 pub mod wait_ready;
 pub mod write;
@@ -51,7 +51,15 @@ pub async fn run(ctx: &mut DrillContext, entry: &StepEntry) -> StepResult {
         StepSpec::StartTicks(_) => ticks::start(ctx).await,
         StepSpec::Destroy(_) => destroy::run(ctx).await,
         StepSpec::Rebuild(_) => rebuild::run(ctx).await,
-        StepSpec::WaitReady(_) => wait_ready::run(ctx, entry.timeout.unwrap_or_else(|| entry.spec.default_timeout())).await,
+        StepSpec::WaitReady(_) => {
+            wait_ready::run(
+                ctx,
+                entry
+                    .timeout
+                    .unwrap_or_else(|| entry.spec.default_timeout()),
+            )
+            .await
+        }
         StepSpec::VerifyRestore(_) => verify_restore::run(ctx).await,
         StepSpec::VerifySentinel(_) => verify_sentinel::run(ctx).await,
         StepSpec::Cleanup(_) => cleanup::run(ctx).await,
@@ -74,5 +82,6 @@ pub async fn run(ctx: &mut DrillContext, entry: &StepEntry) -> StepResult {
 
 /// Steps that run even after an earlier step failed (they only tidy up what the drill made).
 pub fn always_runs(spec: &StepSpec) -> bool {
-    matches!(spec, StepSpec::Cleanup(_)) || matches!(spec, StepSpec::DeleteSentinel(d) if d.teardown)
+    matches!(spec, StepSpec::Cleanup(_))
+        || matches!(spec, StepSpec::DeleteSentinel(d) if d.teardown)
 }

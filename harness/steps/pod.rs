@@ -16,14 +16,22 @@ use crate::engine::failure::StepFailure;
 ///
 /// # Errors
 /// A [`StepFailure`] naming the deployment and the pods' phases when none is ready.
-pub async fn sentinel_target(ctx: &mut DrillContext, timeout: Duration) -> Result<(Api<Pod>, ExecTarget), StepFailure> {
+pub async fn sentinel_target(
+    ctx: &mut DrillContext,
+    timeout: Duration,
+) -> Result<(Api<Pod>, ExecTarget), StepFailure> {
     let s = ctx.scenario.sentinel.clone();
     let conn = ctx.conn().await?;
     let deployments: Api<Deployment> = Api::namespaced(conn.client.clone(), &s.namespace);
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), &s.namespace);
     let deployment = retry::with_retry(&ctx.stats, "api", || deployments.get_opt(&s.deployment))
         .await?
-        .ok_or_else(|| StepFailure::new(format!("the sentinel deployment {}/{} does not exist", s.namespace, s.deployment)))?;
+        .ok_or_else(|| {
+            StepFailure::new(format!(
+                "the sentinel deployment {}/{} does not exist",
+                s.namespace, s.deployment
+            ))
+        })?;
     let selector = deployment
         .spec
         .and_then(|sp| sp.selector.match_labels)
@@ -54,7 +62,10 @@ pub async fn sentinel_target(ctx: &mut DrillContext, timeout: Duration) -> Resul
                 .map(|p| format!(
                     "{}: {}",
                     p.metadata.name.clone().unwrap_or_default(),
-                    p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default()
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.phase.clone())
+                        .unwrap_or_default()
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -20,11 +20,21 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let version = cluster::retry::with_retry(&ctx.stats, "api", || conn.client.apiserver_version())
         .await
         .map_err(|e| StepFailure::unreachable(format!("the Kubernetes API at {} does not answer: {e}; check the profile's kubeconfig and that the cluster is up", conn.api_server)))?;
-    ctx.check("api-reachable", true, format!("the API at {} answers", conn.api_server), format!("Kubernetes {}", version.git_version));
+    ctx.check(
+        "api-reachable",
+        true,
+        format!("the API at {} answers", conn.api_server),
+        format!("Kubernetes {}", version.git_version),
+    );
 
     // 2. Who the cluster is; re-checked right before a destroy.
     let identity = cluster::identity(&conn, &ctx.stats).await?;
-    ctx.check("cluster-identity", true, "kube-system namespace UID", identity.kube_system_uid.clone());
+    ctx.check(
+        "cluster-identity",
+        true,
+        "kube-system namespace UID",
+        identity.kube_system_uid.clone(),
+    );
     ctx.record.identity = Some(identity);
 
     // 3. Longhorn and its BackupTarget.
@@ -40,7 +50,10 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         }
         Err(e) => return Err(e.into()),
     };
-    let available = target.as_ref().and_then(|t| t.status.as_ref()).is_some_and(|s| s.available);
+    let available = target
+        .as_ref()
+        .and_then(|t| t.status.as_ref())
+        .is_some_and(|s| s.available);
     let found = match &target {
         None => format!("no BackupTarget `default` in {ns}"),
         Some(t) => format!(
@@ -49,20 +62,36 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
             t.status.as_ref().is_some_and(|s| s.available)
         ),
     };
-    if !ctx.check("longhorn-backup-target-available", available, "BackupTarget `default` available", found.clone()) {
+    if !ctx.check(
+        "longhorn-backup-target-available",
+        available,
+        "BackupTarget `default` available",
+        found.clone(),
+    ) {
         return Err(StepFailure::unreachable(format!(
             "Longhorn's backup target is not available ({found}); look at `kubectl -n {ns} get backuptarget default -o yaml` and the credential secret"
         )));
     }
 
     // 4. The backup target, seen by the harness itself.
-    let target_cfg = ctx.profile.backup_target.resolve().map_err(|e| StepFailure::unreachable(e.to_string()))?;
+    let target_cfg = ctx
+        .profile
+        .backup_target
+        .resolve()
+        .map_err(|e| StepFailure::unreachable(e.to_string()))?;
     let keys = ctx.s3_keys.clone();
     let bt = BackupTarget::connect(&target_cfg, keys, &ctx.redactor)
         .await
         .map_err(|e| StepFailure::unreachable(e.to_string()))?;
-    bt.head_bucket().await.map_err(|e| StepFailure::unreachable(format!("{e}; check the endpoint and the credentials")))?;
-    ctx.check("s3-bucket-reachable", true, format!("HeadBucket {} succeeds", bt.bucket), "ok");
+    bt.head_bucket().await.map_err(|e| {
+        StepFailure::unreachable(format!("{e}; check the endpoint and the credentials"))
+    })?;
+    ctx.check(
+        "s3-bucket-reachable",
+        true,
+        format!("HeadBucket {} succeeds", bt.bucket),
+        "ok",
+    );
     // 5. Guards for destructive scenarios — checked before the first write anywhere.
     if ctx.scenario.destructive {
         guard_destroy(ctx, &conn).await?;
@@ -70,11 +99,22 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 
     // 6. One drill per cluster: the lock lives in the backup target, beside the backups.
     if ctx.lock.is_none() {
-        let lock = crate::engine::lock::DrillLock::acquire(&bt, &ctx.record.cluster, &ctx.record.run_id, &ctx.scenario.name, crate::engine::lock::LOCK_TTL)
-            .await
-            .map_err(|e| StepFailure::new(e.to_string()))?;
+        let lock = crate::engine::lock::DrillLock::acquire(
+            &bt,
+            &ctx.record.cluster,
+            &ctx.record.run_id,
+            &ctx.scenario.name,
+            crate::engine::lock::LOCK_TTL,
+        )
+        .await
+        .map_err(|e| StepFailure::new(e.to_string()))?;
         ctx.lock = Some(lock);
-        ctx.check("drill-lock", true, "no other drill on this cluster", "lock taken");
+        ctx.check(
+            "drill-lock",
+            true,
+            "no other drill on this cluster",
+            "lock taken",
+        );
     }
     ctx.backup_target = Some(bt);
     Ok(())
@@ -84,21 +124,43 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -> StepResult {
     let mut refusals = Vec::new();
     let mut missing_tools = Vec::new();
-    if !ctx.check("allow-destroy-flag", ctx.allow_destroy_flag, "--allow-destroy on the command line", ctx.allow_destroy_flag.to_string()) {
+    if !ctx.check(
+        "allow-destroy-flag",
+        ctx.allow_destroy_flag,
+        "--allow-destroy on the command line",
+        ctx.allow_destroy_flag.to_string(),
+    ) {
         refusals.push("--allow-destroy was not given on the command line".to_string());
     }
     let allowed = ctx.profile.safety.allow_destroy;
-    if !ctx.check("profile-allows-destroy", allowed, "allow_destroy = true in [safety]", allowed.to_string()) {
-        refusals.push(format!("profile `{}` does not set allow_destroy = true in [safety]", ctx.profile.name));
+    if !ctx.check(
+        "profile-allows-destroy",
+        allowed,
+        "allow_destroy = true in [safety]",
+        allowed.to_string(),
+    ) {
+        refusals.push(format!(
+            "profile `{}` does not set allow_destroy = true in [safety]",
+            ctx.profile.name
+        ));
     }
     let marker = ctx.profile.safety.marker.clone();
     let cms: Api<ConfigMap> = Api::namespaced(conn.client.clone(), &marker.namespace);
-    let present = cluster::retry::with_retry(&ctx.stats, "api", || cms.get_opt(&marker.configmap)).await?.is_some();
+    let present = cluster::retry::with_retry(&ctx.stats, "api", || cms.get_opt(&marker.configmap))
+        .await?
+        .is_some();
     if !ctx.check(
         "drill-target-marker",
         present,
-        format!("ConfigMap {}/{} marks the cluster as a drill target", marker.namespace, marker.configmap),
-        if present { "present".to_string() } else { "absent".to_string() },
+        format!(
+            "ConfigMap {}/{} marks the cluster as a drill target",
+            marker.namespace, marker.configmap
+        ),
+        if present {
+            "present".to_string()
+        } else {
+            "absent".to_string()
+        },
     ) {
         refusals.push(format!(
             "the cluster carries no drill-target marker (ConfigMap {}/{}); create it only on clusters that may be destroyed",
@@ -106,8 +168,14 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
         ));
     }
     let hooks = [
-        (crate::hooks::HookAction::Destroy, ctx.profile.hooks.destroy.clone()),
-        (crate::hooks::HookAction::Rebuild, ctx.profile.hooks.rebuild.clone()),
+        (
+            crate::hooks::HookAction::Destroy,
+            ctx.profile.hooks.destroy.clone(),
+        ),
+        (
+            crate::hooks::HookAction::Rebuild,
+            ctx.profile.hooks.rebuild.clone(),
+        ),
     ];
     for (action, spec) in hooks {
         let which = action.as_str();
@@ -117,10 +185,20 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
                 let plan = super::hook::plan(ctx, &spec, action);
                 match crate::hooks::check_tools(&plan) {
                     Ok(()) => {
-                        ctx.check(&format!("{which}-hook-tool"), true, format!("{} on PATH", plan.program()), "found");
+                        ctx.check(
+                            &format!("{which}-hook-tool"),
+                            true,
+                            format!("{} on PATH", plan.program()),
+                            "found",
+                        );
                     }
                     Err(e) => {
-                        ctx.check(&format!("{which}-hook-tool"), false, "hook tool on PATH", e.to_string());
+                        ctx.check(
+                            &format!("{which}-hook-tool"),
+                            false,
+                            "hook tool on PATH",
+                            e.to_string(),
+                        );
                         missing_tools.push(e.to_string());
                     }
                 }

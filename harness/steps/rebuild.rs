@@ -6,7 +6,12 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
-    let spec = ctx.profile.hooks.rebuild.clone().ok_or_else(|| StepFailure::new("the profile has no [hooks.rebuild]"))?;
+    let spec = ctx
+        .profile
+        .hooks
+        .rebuild
+        .clone()
+        .ok_or_else(|| StepFailure::new("the profile has no [hooks.rebuild]"))?;
     let started = ctx.mark("rebuild-start");
     let outcome = hook::run_hook(ctx, crate::hooks::HookAction::Rebuild, &spec).await?;
     ctx.phase("rebuild", started.elapsed());

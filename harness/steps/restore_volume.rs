@@ -51,9 +51,11 @@ pub async fn run(
     })?;
     match parse_backup_url(&url) {
         Some((b, v)) if b == backup_name && v == volume => {}
-        _ => return Err(StepFailure::new(format!(
+        _ => {
+            return Err(StepFailure::new(format!(
             "the recorded backup URL {url} does not name backup {backup_name} of volume {volume}"
-        ))),
+        )))
+        }
     }
     let conn = ctx.conn().await?;
     let ns = ctx.profile.expect.longhorn_namespace.clone();

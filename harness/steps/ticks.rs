@@ -48,10 +48,19 @@ struct TickWriter {
 
 impl TickWriter {
     async fn write(&self, sequence: u64) -> Result<Tick, String> {
-        let tick = Tick { unix_millis: Utc::now().timestamp_millis(), sequence };
+        let tick = Tick {
+            unix_millis: Utc::now().timestamp_millis(),
+            sequence,
+        };
         let line = render(tick, &self.run_id);
-        let script = format!("printf %s {} >> {} && sync", sh_quote(&line), sh_quote(&self.path));
-        let out = exec::run(&self.pods, &self.target, &["sh", "-c", &script]).await.map_err(|e| e.to_string())?;
+        let script = format!(
+            "printf %s {} >> {} && sync",
+            sh_quote(&line),
+            sh_quote(&self.path)
+        );
+        let out = exec::run(&self.pods, &self.target, &["sh", "-c", &script])
+            .await
+            .map_err(|e| e.to_string())?;
         if out.exit_code == 0 {
             Ok(tick)
         } else {
@@ -68,15 +77,27 @@ pub async fn start(ctx: &mut DrillContext) -> StepResult {
     let writer = TickWriter {
         pods,
         target,
-        path: format!("{}/{}/{}", ctx.scenario.sentinel.mount_path.trim_end_matches('/'), DIR_NAME, TICKS_FILE),
+        path: format!(
+            "{}/{}/{}",
+            ctx.scenario.sentinel.mount_path.trim_end_matches('/'),
+            DIR_NAME,
+            TICKS_FILE
+        ),
         run_id: ctx.record.run_id.clone(),
     };
     // The first tick is written synchronously so the measurement never starts empty.
-    let first = writer
-        .write(1)
-        .await
-        .map_err(|e| StepFailure::new(format!("could not write the first tick to {}: {e}", writer.path)))?;
-    ctx.check("first-tick", true, "a tick appended to the sentinel volume", format!("tick 1 at {}", first.unix_millis));
+    let first = writer.write(1).await.map_err(|e| {
+        StepFailure::new(format!(
+            "could not write the first tick to {}: {e}",
+            writer.path
+        ))
+    })?;
+    ctx.check(
+        "first-tick",
+        true,
+        "a tick appended to the sentinel volume",
+        format!("tick 1 at {}", first.unix_millis),
+    );
     ctx.set_fact(facts::LAST_TICK_WRITTEN_MS, first.unix_millis);
     ctx.set_fact(facts::FIRST_TICK_MS, first.unix_millis);
     let last = Arc::new(Mutex::new(Some(first)));

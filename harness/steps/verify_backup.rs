@@ -20,12 +20,19 @@ use crate::engine::record::BackupVerification;
 
 pub async fn run(ctx: &mut DrillContext, step: &VerifyBackupStep) -> StepResult {
     if ctx.backup_target.is_none() {
-        ctx.connect_backup_target().await.map_err(StepFailure::unreachable)?;
+        ctx.connect_backup_target()
+            .await
+            .map_err(StepFailure::unreachable)?;
     }
-    let store = ctx.backup_target().map_err(StepFailure::unreachable)?.backupstore();
+    let store = ctx
+        .backup_target()
+        .map_err(StepFailure::unreachable)?
+        .backupstore();
     let targets = targets(ctx, step, &store).await?;
     if targets.is_empty() {
-        return Err(StepFailure::new("no volume to verify: the backup target holds no volumes (empty result is not a pass)"));
+        return Err(StepFailure::new(
+            "no volume to verify: the backup target holds no volumes (empty result is not a pass)",
+        ));
     }
     let mut failures = Vec::new();
     for (volume, backup) in targets {
@@ -55,12 +62,18 @@ pub async fn run(ctx: &mut DrillContext, step: &VerifyBackupStep) -> StepResult 
             &format!("{}:{volume}", if step.deep { "deep" } else { "structure" }),
             v.success,
             format!("backup {backup} of {volume} restorable from the backup target"),
-            if v.success { format!("{} bytes verified", v.verified_bytes) } else { v.problems.join("; ") },
+            if v.success {
+                format!("{} bytes verified", v.verified_bytes)
+            } else {
+                v.problems.join("; ")
+            },
         );
         if !v.success {
             failures.push(format!("{volume} ({backup}): {}", v.problems.join("; ")));
         }
-        ctx.record.backup_verifications.retain(|o| o.volume != v.volume);
+        ctx.record
+            .backup_verifications
+            .retain(|o| o.volume != v.volume);
         ctx.record.backup_verifications.push(v);
     }
     if failures.is_empty() {
@@ -79,7 +92,9 @@ async fn targets(
     step: &VerifyBackupStep,
     store: &dr_backupstore::BackupStore,
 ) -> Result<Vec<(String, String)>, StepFailure> {
-    let s3_err = |e: dr_backupstore::StoreError| StepFailure::unreachable(format!("reading the backup target: {e}"));
+    let s3_err = |e: dr_backupstore::StoreError| {
+        StepFailure::unreachable(format!("reading the backup target: {e}"))
+    };
     let volumes: Vec<String> = if step.all_volumes {
         store.list_volumes().await.map_err(s3_err)?
     } else if !step.volumes.is_empty() {
@@ -87,7 +102,9 @@ async fn targets(
     } else {
         // The drill's own backup.
         let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| StepFailure::new("no volumes given and no sentinel volume recorded (run it after backup, or set `volumes`)"))?;
-        let backup: String = ctx.fact(facts::BACKUP).ok_or_else(|| StepFailure::new("no volumes given and no backup recorded by this drill"))?;
+        let backup: String = ctx.fact(facts::BACKUP).ok_or_else(|| {
+            StepFailure::new("no volumes given and no backup recorded by this drill")
+        })?;
         return Ok(vec![(volume, backup)]);
     };
     let mut out = Vec::new();
@@ -120,30 +137,49 @@ async fn verify_one(
     step: &VerifyBackupStep,
 ) -> Result<(u64, Vec<String>), String> {
     if !step.deep {
-        let report = dr_backupstore::verify_structure(store, volume, backup).await.map_err(|e| e.to_string())?;
+        let report = dr_backupstore::verify_structure(store, volume, backup)
+            .await
+            .map_err(|e| e.to_string())?;
         return Ok((0, report.problems()));
     }
-    let tmp = tempfile::Builder::new().prefix("dr-harness-verify-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("dr-harness-verify-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
     let image = tmp.path().join(format!("{volume}.img"));
     let mut checks = FileChecks {
         manifest: step.manifest.clone(),
-        paths: step.paths.iter().map(|(p, h)| (p.clone(), h.clone())).collect(),
+        paths: step
+            .paths
+            .iter()
+            .map(|(p, h)| (p.clone(), h.clone()))
+            .collect(),
     };
-    let report = deep_verify_files(store, volume, backup, &image, &checks).await.map_err(|e| e.to_string())?;
+    let report = deep_verify_files(store, volume, backup, &image, &checks)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut problems = report.problems();
-    let bytes = report.blocks.as_ref().map(|b| b.bytes_verified).unwrap_or(0);
+    let bytes = report
+        .blocks
+        .as_ref()
+        .map(|b| b.bytes_verified)
+        .unwrap_or(0);
     // The sentinel manifest is checked when the volume holds one (a drill's volume does).
     if checks.manifest.is_none() && problems.is_empty() {
         let img = image.clone();
-        let has_manifest = tokio::task::spawn_blocking(move || dr_backupstore::ext4::read_file_digest(&img, DEFAULT_MANIFEST_PATH).is_ok())
-            .await
-            .unwrap_or(false);
+        let has_manifest = tokio::task::spawn_blocking(move || {
+            dr_backupstore::ext4::read_file_digest(&img, DEFAULT_MANIFEST_PATH).is_ok()
+        })
+        .await
+        .unwrap_or(false);
         if has_manifest {
             let img = image.clone();
-            let manifest = tokio::task::spawn_blocking(move || dr_backupstore::ext4::verify_manifest(&img, DEFAULT_MANIFEST_PATH))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let manifest = tokio::task::spawn_blocking(move || {
+                dr_backupstore::ext4::verify_manifest(&img, DEFAULT_MANIFEST_PATH)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
             problems.extend(manifest.problems());
             checks.manifest = Some(DEFAULT_MANIFEST_PATH.to_string());
         }

@@ -18,23 +18,39 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let conn = ctx.conn().await?;
     let s = ctx.scenario.sentinel.clone();
     let ns = ctx.profile.expect.longhorn_namespace.clone();
-    let expected_backup: String = ctx
-        .fact(facts::BACKUP)
-        .ok_or_else(|| StepFailure::new("no backup recorded; the backup step must run before verify-restore"))?;
+    let expected_backup: String = ctx.fact(facts::BACKUP).ok_or_else(|| {
+        StepFailure::new("no backup recorded; the backup step must run before verify-restore")
+    })?;
 
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(conn.client.clone(), &s.namespace);
     let pvc = retry::with_retry(&ctx.stats, "api", || pvcs.get_opt(&s.pvc))
         .await?
         .ok_or_else(|| StepFailure::new(format!("the sentinel PVC {}/{} does not exist on the rebuilt cluster; GitOps did not re-create the workload", s.namespace, s.pvc)))?;
-    let phase = pvc.status.as_ref().and_then(|st| st.phase.clone()).unwrap_or_default();
-    if !ctx.check("pvc-bound", phase == "Bound", "sentinel PVC Bound", phase.clone()) {
-        return Err(StepFailure::new(format!("the sentinel PVC {}/{} is {phase}, not Bound", s.namespace, s.pvc)));
+    let phase = pvc
+        .status
+        .as_ref()
+        .and_then(|st| st.phase.clone())
+        .unwrap_or_default();
+    if !ctx.check(
+        "pvc-bound",
+        phase == "Bound",
+        "sentinel PVC Bound",
+        phase.clone(),
+    ) {
+        return Err(StepFailure::new(format!(
+            "the sentinel PVC {}/{} is {phase}, not Bound",
+            s.namespace, s.pvc
+        )));
     }
     let volume_name = volume_of(ctx, &conn, &pvc).await?;
     let volumes: Api<Volume> = Api::namespaced(conn.client.clone(), &ns);
     let volume = retry::with_retry(&ctx.stats, "api", || volumes.get_opt(&volume_name))
         .await?
-        .ok_or_else(|| StepFailure::new(format!("the PVC is bound to volume {volume_name}, but Longhorn has no Volume of that name")))?;
+        .ok_or_else(|| {
+            StepFailure::new(format!(
+                "the PVC is bound to volume {volume_name}, but Longhorn has no Volume of that name"
+            ))
+        })?;
     let status = volume.status.clone().unwrap_or_default();
     let diag = vec![format!(
         "Volume {ns}/{volume_name}: fromBackup={:?} state={} robustness={} restoreRequired={}",
@@ -43,7 +59,12 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 
     let from = volume.spec.from_backup.clone().unwrap_or_default();
     if from.is_empty() {
-        ctx.check("restored-from-backup", false, format!("volume created from backup {expected_backup}"), "a fresh volume (no fromBackup)");
+        ctx.check(
+            "restored-from-backup",
+            false,
+            format!("volume created from backup {expected_backup}"),
+            "a fresh volume (no fromBackup)",
+        );
         let mut f = StepFailure::new(format!(
             "the sentinel PVC is bound to a fresh, empty volume {volume_name} (spec.fromBackup is empty): the restore orchestrator did not restore it from backup {expected_backup}. Look at the orchestrator Job's logs and whether it ran before the workload"
         ))
@@ -55,17 +76,39 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         return Err(f);
     }
     let (restored_backup, _) = parse_backup_url(&from).unwrap_or_default();
-    if !ctx.check("restored-from-drill-backup", restored_backup == expected_backup, format!("fromBackup names {expected_backup}"), from.clone()) {
+    if !ctx.check(
+        "restored-from-drill-backup",
+        restored_backup == expected_backup,
+        format!("fromBackup names {expected_backup}"),
+        from.clone(),
+    ) {
         return Err(StepFailure::new(format!(
             "an older backup was restored: volume {volume_name} was restored from {restored_backup} but this drill's backup is {expected_backup}. The orchestrator picked a stale backup — check that Longhorn had synced the newest backup before the orchestrator ran (longhorn/longhorn#5292)"
         ))
         .with_diagnostics(diag));
     }
-    if !ctx.check("restore-finished", !status.restore_required, "restoreRequired false", status.restore_required.to_string()) {
-        return Err(StepFailure::new(format!("volume {volume_name} is still restoring (restoreRequired true)")).with_diagnostics(diag));
+    if !ctx.check(
+        "restore-finished",
+        !status.restore_required,
+        "restoreRequired false",
+        status.restore_required.to_string(),
+    ) {
+        return Err(StepFailure::new(format!(
+            "volume {volume_name} is still restoring (restoreRequired true)"
+        ))
+        .with_diagnostics(diag));
     }
-    if !ctx.check("volume-healthy", status.robustness == "healthy", "robustness healthy", status.robustness.clone()) {
-        return Err(StepFailure::new(format!("restored volume {volume_name} is {}, not healthy", status.robustness)).with_diagnostics(diag));
+    if !ctx.check(
+        "volume-healthy",
+        status.robustness == "healthy",
+        "robustness healthy",
+        status.robustness.clone(),
+    ) {
+        return Err(StepFailure::new(format!(
+            "restored volume {volume_name} is {}, not healthy",
+            status.robustness
+        ))
+        .with_diagnostics(diag));
     }
     Ok(())
 }

@@ -22,15 +22,32 @@ use crate::sentinel::ticks::last_tick;
 use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE, TICKS_FILE};
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
-    let expected = manifest_of(ctx).ok_or_else(|| StepFailure::new("no sentinel manifest recorded; write-sentinel must run before verify-sentinel"))?;
+    let expected = manifest_of(ctx).ok_or_else(|| {
+        StepFailure::new(
+            "no sentinel manifest recorded; write-sentinel must run before verify-sentinel",
+        )
+    })?;
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(600)).await?;
-    let dir = format!("{}/{}", ctx.scenario.sentinel.mount_path.trim_end_matches('/'), DIR_NAME);
+    let dir = format!(
+        "{}/{}",
+        ctx.scenario.sentinel.mount_path.trim_end_matches('/'),
+        DIR_NAME
+    );
     let run_id = ctx.record.run_id.clone();
 
     // Which run wrote the data?
     let rid = exec::run(&pods, &target, &["cat", &format!("{dir}/{RUN_ID_FILE}")]).await?;
     let found_run = String::from_utf8_lossy(&rid.stdout).trim().to_string();
-    if !ctx.check("run-id", found_run == run_id, run_id.clone(), if rid.exit_code == 0 { found_run.clone() } else { "no RUN_ID file".into() }) {
+    if !ctx.check(
+        "run-id",
+        found_run == run_id,
+        run_id.clone(),
+        if rid.exit_code == 0 {
+            found_run.clone()
+        } else {
+            "no RUN_ID file".into()
+        },
+    ) {
         return Err(StepFailure::new(if rid.exit_code != 0 {
             format!("the restored volume holds no sentinel data ({dir}/{RUN_ID_FILE} is missing): the volume is empty or was not restored from this drill's backup")
         } else {
@@ -43,16 +60,28 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let script = format!(
         "cd {} && sha256sum {}",
         sh_quote(&dir),
-        names.iter().map(|n| sh_quote(n)).collect::<Vec<_>>().join(" ")
+        names
+            .iter()
+            .map(|n| sh_quote(n))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let out = exec::run(&pods, &target, &["sh", "-c", &script]).await?;
     let (actual, _) = manifest::parse(&String::from_utf8_lossy(&out.stdout));
     let mut problems = Vec::new();
     let mut verified = 0u64;
     for e in &expected {
-        let got = actual.iter().find(|(_, n)| *n == e.name).map(|(h, _)| h.clone());
+        let got = actual
+            .iter()
+            .find(|(_, n)| *n == e.name)
+            .map(|(h, _)| h.clone());
         let ok = got.as_deref() == Some(e.sha256.as_str());
-        ctx.check(&format!("sha256:{}", e.name), ok, e.sha256.clone(), got.clone().unwrap_or_else(|| "missing".into()));
+        ctx.check(
+            &format!("sha256:{}", e.name),
+            ok,
+            e.sha256.clone(),
+            got.clone().unwrap_or_else(|| "missing".into()),
+        );
         if ok {
             verified += e.size;
             continue;
@@ -60,14 +89,32 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         match got {
             None => problems.push(format!("{} is missing from the restored volume", e.name)),
             Some(_) => {
-                let detail = locate_difference(&pods, &target, &dir, &run_id, &e.name, e.size).await;
-                problems.push(format!("{}: sha256 differs from the manifest kept outside the cluster; {detail}", e.name));
+                let detail =
+                    locate_difference(&pods, &target, &dir, &run_id, &e.name, e.size).await;
+                problems.push(format!(
+                    "{}: sha256 differs from the manifest kept outside the cluster; {detail}",
+                    e.name
+                ));
             }
         }
     }
     // The in-volume manifest must agree as well (a second, independent check by sha256sum -c).
-    let c = exec::run(&pods, &target, &["sh", "-c", &format!("cd {} && sha256sum -c {MANIFEST_FILE}", sh_quote(&dir))]).await?;
-    ctx.check("sha256sum-c", c.exit_code == 0, "sha256sum -c MANIFEST.sha256 passes in the pod", String::from_utf8_lossy(&c.stdout).trim().to_string());
+    let c = exec::run(
+        &pods,
+        &target,
+        &[
+            "sh",
+            "-c",
+            &format!("cd {} && sha256sum -c {MANIFEST_FILE}", sh_quote(&dir)),
+        ],
+    )
+    .await?;
+    ctx.check(
+        "sha256sum-c",
+        c.exit_code == 0,
+        "sha256sum -c MANIFEST.sha256 passes in the pod",
+        String::from_utf8_lossy(&c.stdout).trim().to_string(),
+    );
     if c.exit_code != 0 && problems.is_empty() {
         // The files match the manifest kept outside the cluster, so the copy inside is what broke.
         problems.push(format!(
@@ -77,7 +124,10 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     }
     ctx.record.verified_bytes = verified;
     if !problems.is_empty() {
-        return Err(StepFailure::new(format!("the restored sentinel data is not what was backed up: {}", problems.join("; "))));
+        return Err(StepFailure::new(format!(
+            "the restored sentinel data is not what was backed up: {}",
+            problems.join("; ")
+        )));
     }
 
     // RTO: disaster → data verified.
@@ -85,11 +135,18 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         let rto = disaster.elapsed();
         ctx.record.rto_seconds = Some(rto.as_secs_f64());
         if let Some(rebuilt) = ctx.marks.get("rebuild-done").copied() {
-            ctx.phase("data-verified", rebuilt.elapsed().saturating_sub(sum_after_rebuild(ctx)));
+            ctx.phase(
+                "data-verified",
+                rebuilt.elapsed().saturating_sub(sum_after_rebuild(ctx)),
+            );
         }
-    } else if let Some(at) = ctx.fact::<String>(facts::DISASTER_AT).and_then(|s| DateTime::parse_from_rfc3339(&s).ok()) {
+    } else if let Some(at) = ctx
+        .fact::<String>(facts::DISASTER_AT)
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+    {
         // Resumed in another process: only the wall clock spans the gap.
-        ctx.record.rto_seconds = Some((Utc::now() - at.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0);
+        ctx.record.rto_seconds =
+            Some((Utc::now() - at.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0);
     }
 
     // RPO: disaster time minus the newest tick that survived.
@@ -114,18 +171,32 @@ async fn measure_rpo(
         return Ok(()); // no disaster in this scenario: nothing to measure
     };
     let ticks = exec::run(pods, target, &["cat", &format!("{dir}/{TICKS_FILE}")]).await?;
-    let log = if ticks.exit_code == 0 { String::from_utf8_lossy(&ticks.stdout).into_owned() } else { String::new() };
+    let log = if ticks.exit_code == 0 {
+        String::from_utf8_lossy(&ticks.stdout).into_owned()
+    } else {
+        String::new()
+    };
     let snapshot_ms: Option<i64> = ctx.fact(facts::SNAPSHOT_AT_MS);
     let first_tick_ms: Option<i64> = ctx.fact(facts::FIRST_TICK_MS);
     match last_tick(&log, run_id) {
         Some(tick) => {
             let rpo = (disaster_ms - tick.unix_millis).max(0) as f64 / 1000.0;
             ctx.record.rpo_seconds = Some(rpo);
-            ctx.check("rpo-measured", true, "a tick of this drill survived the restore", format!("tick {} → RPO {rpo:.1}s", tick.sequence));
+            ctx.check(
+                "rpo-measured",
+                true,
+                "a tick of this drill survived the restore",
+                format!("tick {} → RPO {rpo:.1}s", tick.sequence),
+            );
             Ok(())
         }
         None if first_tick_ms.zip(snapshot_ms).is_some_and(|(t, s)| t < s) => {
-            ctx.check("rpo-measured", false, "a tick written before the snapshot survived the restore", "no tick of this drill");
+            ctx.check(
+                "rpo-measured",
+                false,
+                "a tick written before the snapshot survived the restore",
+                "no tick of this drill",
+            );
             Err(StepFailure::new(
                 "no tick of this drill survived the restore, although ticks were written before the backup's snapshot: data the backup should hold was lost",
             ))
@@ -134,7 +205,12 @@ async fn measure_rpo(
             if let Some(s) = snapshot_ms {
                 let rpo = (disaster_ms - s).max(0) as f64 / 1000.0;
                 ctx.record.rpo_seconds = Some(rpo);
-                ctx.check("rpo-measured", true, "RPO bounded by the snapshot time (no ticks before it)", format!("RPO {rpo:.1}s"));
+                ctx.check(
+                    "rpo-measured",
+                    true,
+                    "RPO bounded by the snapshot time (no ticks before it)",
+                    format!("RPO {rpo:.1}s"),
+                );
             }
             Ok(())
         }
@@ -144,16 +220,37 @@ async fn measure_rpo(
 /// Phases after the rebuild already recorded, so `data-verified` counts only its own time.
 fn sum_after_rebuild(ctx: &DrillContext) -> Duration {
     let skip = ["destroy", "rebuild", "data-verified"];
-    Duration::from_secs_f64(ctx.record.phases.iter().filter(|p| !skip.contains(&p.phase.as_str())).map(|p| p.seconds).sum())
+    Duration::from_secs_f64(
+        ctx.record
+            .phases
+            .iter()
+            .filter(|p| !skip.contains(&p.phase.as_str()))
+            .map(|p| p.seconds)
+            .sum(),
+    )
 }
 
 /// Streams a file back and compares it with the content re-derived from the run id; says where
 /// the first difference is and whose data sits there.
-async fn locate_difference(pods: &kube::Api<k8s_openapi::api::core::v1::Pod>, target: &ExecTarget, dir: &str, run_id: &str, name: &str, size: u64) -> String {
+async fn locate_difference(
+    pods: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    target: &ExecTarget,
+    dir: &str,
+    run_id: &str,
+    name: &str,
+    size: u64,
+) -> String {
     let mut scan = DiffScan::new(run_id, name);
     let path = format!("{dir}/{name}");
     let mut on_chunk = |chunk: &[u8]| scan.feed(chunk);
-    let result = exec::exec::<std::iter::Empty<Vec<u8>>>(pods, target, &["cat", &path], None, Some(&mut on_chunk)).await;
+    let result = exec::exec::<std::iter::Empty<Vec<u8>>>(
+        pods,
+        target,
+        &["cat", &path],
+        None,
+        Some(&mut on_chunk),
+    )
+    .await;
     match (result, scan.first) {
         (Err(e), _) => format!("could not read it back: {e}"),
         (Ok(_), Some(at)) => format!(
@@ -181,7 +278,14 @@ struct DiffScan {
 
 impl DiffScan {
     fn new(run_id: &str, file: &str) -> Self {
-        DiffScan { run_id: run_id.into(), file: file.into(), offset: 0, first: None, record: Vec::new(), tail: Vec::new() }
+        DiffScan {
+            run_id: run_id.into(),
+            file: file.into(),
+            offset: 0,
+            first: None,
+            record: Vec::new(),
+            tail: Vec::new(),
+        }
     }
 
     fn feed(&mut self, chunk: &[u8]) {
@@ -197,7 +301,8 @@ impl DiffScan {
             }
         } else if self.record.len() < 256 {
             let need = 256 - self.record.len();
-            self.record.extend_from_slice(&chunk[..chunk.len().min(need)]);
+            self.record
+                .extend_from_slice(&chunk[..chunk.len().min(need)]);
         }
         if self.first.is_none() {
             self.tail.extend_from_slice(chunk);
@@ -224,7 +329,15 @@ mod tests {
     use crate::sentinel::content::{ContentStream, SentinelFile};
 
     fn data(run: &str, size: u64) -> Vec<u8> {
-        ContentStream::new(run, &SentinelFile { name: "f".into(), size }).flatten().collect()
+        ContentStream::new(
+            run,
+            &SentinelFile {
+                name: "f".into(),
+                size,
+            },
+        )
+        .flatten()
+        .collect()
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     let conn = loop {
         ctx.forget_connection();
         if let Ok(conn) = ctx.conn().await {
-            let req = http::Request::get("/readyz").body(Vec::new()).map_err(|e| StepFailure::new(e.to_string()))?;
+            let req = http::Request::get("/readyz")
+                .body(Vec::new())
+                .map_err(|e| StepFailure::new(e.to_string()))?;
             if let Ok(text) = conn.client.request_text(req).await {
                 if text.trim() == "ok" {
                     break conn;
@@ -47,7 +49,12 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     ctx.phase("api-ready", gate.elapsed());
-    ctx.check("api-ready", true, "/readyz answers ok", conn.api_server.clone());
+    ctx.check(
+        "api-ready",
+        true,
+        "/readyz answers ok",
+        conn.api_server.clone(),
+    );
 
     // Nodes.
     if let Some(expected) = ctx.profile.expect.nodes {
@@ -76,11 +83,24 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         wait::wait_for_set(
             pods,
             watcher::Config::default(),
-            &format!("system pods {} Running in kube-system", system_pods.join(", ")),
+            &format!(
+                "system pods {} Running in kube-system",
+                system_pods.join(", ")
+            ),
             left(),
             &ctx.stats,
-            move |ps: &[Pod]| wanted.iter().all(|w| ps.iter().any(|p| running_with_prefix(p, w))),
-            |ps| format!("{} pods, running: {}", ps.len(), ps.iter().filter(|p| running_with_prefix(p, "")).count()),
+            move |ps: &[Pod]| {
+                wanted
+                    .iter()
+                    .all(|w| ps.iter().any(|p| running_with_prefix(p, w)))
+            },
+            |ps| {
+                format!(
+                    "{} pods, running: {}",
+                    ps.len(),
+                    ps.iter().filter(|p| running_with_prefix(p, "")).count()
+                )
+            },
         )
         .await?;
         ctx.phase("system-pods", gate.elapsed());
@@ -115,10 +135,16 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         "Longhorn's BackupTarget `default` available",
         left(),
         &ctx.stats,
-        |t: Option<&BackupTarget>| t.and_then(|t| t.status.as_ref()).is_some_and(|s| s.available),
+        |t: Option<&BackupTarget>| {
+            t.and_then(|t| t.status.as_ref())
+                .is_some_and(|s| s.available)
+        },
         |t| match t {
             None => "no BackupTarget yet (Longhorn not installed yet?)".into(),
-            Some(t) => format!("available={}", t.status.as_ref().is_some_and(|s| s.available)),
+            Some(t) => format!(
+                "available={}",
+                t.status.as_ref().is_some_and(|s| s.available)
+            ),
         },
     )
     .await?;
@@ -148,7 +174,9 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
 
     // The restore orchestrator Job.
     if let Some(job_ref) = ctx.profile.expect.orchestrator_job.clone() {
-        let (job_ns, job_name) = job_ref.split_once('/').unwrap_or((ns.as_str(), job_ref.as_str()));
+        let (job_ns, job_name) = job_ref
+            .split_once('/')
+            .unwrap_or((ns.as_str(), job_ref.as_str()));
         let (job_ns, job_name) = (job_ns.to_string(), job_name.to_string());
         let gate = Instant::now();
         let jobs: Api<Job> = Api::namespaced(conn.client.clone(), &job_ns);
@@ -160,14 +188,22 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
             &ctx.stats,
             |j: Option<&Job>| job_finished(j).is_some(),
             |j| match j {
-                None => "the Job does not exist (is the orchestrator part of the bootstrap?)".into(),
-                Some(j) => format!("active={}", j.status.as_ref().and_then(|s| s.active).unwrap_or(0)),
+                None => {
+                    "the Job does not exist (is the orchestrator part of the bootstrap?)".into()
+                }
+                Some(j) => format!(
+                    "active={}",
+                    j.status.as_ref().and_then(|s| s.active).unwrap_or(0)
+                ),
             },
         )
         .await?;
         if job_finished(job.as_ref()) == Some(false) {
             let logs = job_logs(&conn, &job_ns, &job_name).await;
-            return Err(StepFailure::new(format!("the restore orchestrator Job {job_ns}/{job_name} failed")).with_diagnostics(logs));
+            return Err(StepFailure::new(format!(
+                "the restore orchestrator Job {job_ns}/{job_name} failed"
+            ))
+            .with_diagnostics(logs));
         }
         ctx.phase("orchestrator-done", gate.elapsed());
     }
@@ -182,10 +218,17 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
             &format!("Longhorn volume {volume} to exist and finish restoring"),
             left(),
             &ctx.stats,
-            |v: Option<&Volume>| v.and_then(|v| v.status.as_ref()).is_some_and(|s| !s.restore_required && !s.state.is_empty() && s.state != "creating"),
+            |v: Option<&Volume>| {
+                v.and_then(|v| v.status.as_ref()).is_some_and(|s| {
+                    !s.restore_required && !s.state.is_empty() && s.state != "creating"
+                })
+            },
             |v| match v.and_then(|v| v.status.as_ref()) {
                 None => "absent".into(),
-                Some(s) => format!("state {}, restoreRequired {}, robustness {}", s.state, s.restore_required, s.robustness),
+                Some(s) => format!(
+                    "state {}, restoreRequired {}, robustness {}",
+                    s.state, s.restore_required, s.robustness
+                ),
             },
         )
         .await?;
@@ -215,13 +258,19 @@ fn ready_nodes(nodes: &[Node]) -> usize {
 }
 
 fn running_with_prefix(p: &Pod, prefix: &str) -> bool {
-    p.metadata.name.as_deref().is_some_and(|n| n.starts_with(prefix))
+    p.metadata
+        .name
+        .as_deref()
+        .is_some_and(|n| n.starts_with(prefix))
         && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
 fn condition_true(obj: Option<&DynamicObject>, type_: &str) -> bool {
     obj.and_then(|o| o.data["status"]["conditions"].as_array().cloned())
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == type_ && c["status"] == "True")
+        })
 }
 
 fn describe_condition(obj: Option<&DynamicObject>, type_: &str) -> String {
@@ -237,7 +286,12 @@ fn describe_condition(obj: Option<&DynamicObject>, type_: &str) -> String {
 
 /// Whether a BackupVolume belongs to `volume` under either Longhorn naming.
 pub fn backup_volume_of(bv: &BackupVolume, volume: &str) -> bool {
-    bv.metadata.labels.as_ref().and_then(|l| l.get(longhorn::LABEL_BACKUP_VOLUME)).map(String::as_str) == Some(volume)
+    bv.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(longhorn::LABEL_BACKUP_VOLUME))
+        .map(String::as_str)
+        == Some(volume)
         || bv.spec.volume_name.as_deref() == Some(volume)
         || bv.metadata.name.as_deref() == Some(volume)
 }
@@ -245,9 +299,15 @@ pub fn backup_volume_of(bv: &BackupVolume, volume: &str) -> bool {
 /// Some(true) when the Job completed, Some(false) when it failed, None while it runs.
 pub fn job_finished(job: Option<&Job>) -> Option<bool> {
     let conds = job?.status.as_ref()?.conditions.as_ref()?;
-    if conds.iter().any(|c| c.type_ == "Complete" && c.status == "True") {
+    if conds
+        .iter()
+        .any(|c| c.type_ == "Complete" && c.status == "True")
+    {
         Some(true)
-    } else if conds.iter().any(|c| c.type_ == "Failed" && c.status == "True") {
+    } else if conds
+        .iter()
+        .any(|c| c.type_ == "Failed" && c.status == "True")
+    {
         Some(false)
     } else {
         None
@@ -257,13 +317,19 @@ pub fn job_finished(job: Option<&Job>) -> Option<bool> {
 /// The last lines of the logs of a Job's pods, for a failure's diagnostics.
 pub async fn job_logs(conn: &cluster::Connection, ns: &str, job: &str) -> Vec<String> {
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
-    let Ok(list) = pods.list(&ListParams::default().labels(&format!("job-name={job}"))).await else {
+    let Ok(list) = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+    else {
         return vec![format!("could not list the pods of Job {ns}/{job}")];
     };
     let mut out = Vec::new();
     for p in list.items {
         let name = p.metadata.name.unwrap_or_default();
-        let params = LogParams { tail_lines: Some(20), ..Default::default() };
+        let params = LogParams {
+            tail_lines: Some(20),
+            ..Default::default()
+        };
         match pods.logs(&name, &params).await {
             Ok(text) => out.push(format!("logs of pod {ns}/{name}:\n{text}")),
             Err(e) => out.push(format!("logs of pod {ns}/{name} unavailable: {e}")),

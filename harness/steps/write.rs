@@ -20,13 +20,29 @@ use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE};
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(300)).await?;
-    let dir = format!("{}/{}", ctx.scenario.sentinel.mount_path.trim_end_matches('/'), DIR_NAME);
+    let dir = format!(
+        "{}/{}",
+        ctx.scenario.sentinel.mount_path.trim_end_matches('/'),
+        DIR_NAME
+    );
     let run_id = ctx.record.run_id.clone();
 
     // The directory is the harness's own: earlier drills' files are replaced.
-    let prep = exec::run(&pods, &target, &["sh", "-c", &format!("rm -rf {d} && mkdir -p {d}", d = sh_quote(&dir))]).await?;
+    let prep = exec::run(
+        &pods,
+        &target,
+        &[
+            "sh",
+            "-c",
+            &format!("rm -rf {d} && mkdir -p {d}", d = sh_quote(&dir)),
+        ],
+    )
+    .await?;
     if prep.exit_code != 0 {
-        return Err(StepFailure::new(format!("could not prepare {dir} in the sentinel volume: {}", prep.stderr.trim())));
+        return Err(StepFailure::new(format!(
+            "could not prepare {dir} in the sentinel volume: {}",
+            prep.stderr.trim()
+        )));
     }
 
     let mut entries = Vec::new();
@@ -34,16 +50,39 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         let path = format!("{dir}/{}", file.name);
         let mut hasher = Sha256::new();
         let chunks = ContentStream::new(&run_id, &file).inspect(|c| hasher.update(c));
-        let out = exec::exec(&pods, &target, &["sh", "-c", &format!("cat > {}", sh_quote(&path))], Some(chunks), None).await?;
+        let out = exec::exec(
+            &pods,
+            &target,
+            &["sh", "-c", &format!("cat > {}", sh_quote(&path))],
+            Some(chunks),
+            None,
+        )
+        .await?;
         if out.exit_code != 0 {
-            return Err(StepFailure::new(format!("writing {path} failed (exit {}): {}", out.exit_code, out.stderr.trim())));
+            return Err(StepFailure::new(format!(
+                "writing {path} failed (exit {}): {}",
+                out.exit_code,
+                out.stderr.trim()
+            )));
         }
         let sha256 = hex::encode(hasher.finalize());
-        ctx.say(format!("wrote {} ({} bytes, sha256 {})", file.name, file.size, &sha256[..12]));
-        entries.push(ManifestEntry { sha256, name: file.name.clone(), size: file.size });
+        ctx.say(format!(
+            "wrote {} ({} bytes, sha256 {})",
+            file.name,
+            file.size,
+            &sha256[..12]
+        ));
+        entries.push(ManifestEntry {
+            sha256,
+            name: file.name.clone(),
+            size: file.size,
+        });
     }
     let manifest_text = manifest::render(&entries);
-    for (name, body) in [(MANIFEST_FILE, manifest_text.clone()), (RUN_ID_FILE, format!("{run_id}\n"))] {
+    for (name, body) in [
+        (MANIFEST_FILE, manifest_text.clone()),
+        (RUN_ID_FILE, format!("{run_id}\n")),
+    ] {
         let path = format!("{dir}/{name}");
         let out = exec::exec(
             &pods,
@@ -54,12 +93,32 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         )
         .await?;
         if out.exit_code != 0 {
-            return Err(StepFailure::new(format!("writing {path} failed: {}", out.stderr.trim())));
+            return Err(StepFailure::new(format!(
+                "writing {path} failed: {}",
+                out.stderr.trim()
+            )));
         }
     }
-    let check = exec::run(&pods, &target, &["sh", "-c", &format!("sync && cd {} && sha256sum -c {MANIFEST_FILE}", sh_quote(&dir))]).await?;
+    let check = exec::run(
+        &pods,
+        &target,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "sync && cd {} && sha256sum -c {MANIFEST_FILE}",
+                sh_quote(&dir)
+            ),
+        ],
+    )
+    .await?;
     let stdout = String::from_utf8_lossy(&check.stdout).into_owned();
-    if !ctx.check("written-data-checks", check.exit_code == 0, "sha256sum -c of the fresh manifest passes in the pod", stdout.trim().to_string()) {
+    if !ctx.check(
+        "written-data-checks",
+        check.exit_code == 0,
+        "sha256sum -c of the fresh manifest passes in the pod",
+        stdout.trim().to_string(),
+    ) {
         return Err(StepFailure::new(format!(
             "the data just written does not match its manifest inside the pod (sha256sum -c exit {}): {} {}",
             check.exit_code,

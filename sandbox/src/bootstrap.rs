@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api::resources::{
-    CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, FLUX_KUSTOMIZATIONS, LH_BACKUPTARGETS, LH_SETTINGS,
-    NAMESPACES, NODES, SECRETS, STORAGECLASSES,
+    CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, FLUX_KUSTOMIZATIONS, LH_BACKUPTARGETS, LH_RECURRINGJOBS,
+    LH_SETTINGS, NAMESPACES, NODES, SECRETS, STORAGECLASSES,
 };
 use crate::api::{ApiError, ResourceType, Store};
 use crate::controllers::events::{record, EventKind};
@@ -341,6 +341,19 @@ fn install_longhorn(ctx: &Ctx, opts: &BootstrapOptions) -> Result<(), ApiError> 
             }),
         )?;
     }
+    // The platform's recurring backup job (seed longhorn-minio-backup-restore): volumes opt in by
+    // the group label `recurring-job-group.longhorn.io/backup-daily: enabled`. Stored, not run
+    // on a schedule (see FIDELITY.md).
+    create(
+        store,
+        &LH_RECURRINGJOBS,
+        json!({
+            "apiVersion": "longhorn.io/v1beta2", "kind": "RecurringJob",
+            "metadata": {"name": "backup-daily", "namespace": LONGHORN_NAMESPACE, "labels": labels},
+            "spec": {"name": "backup-daily", "task": "backup", "cron": "0 2 * * *", "groups": ["backup-daily"],
+                     "retain": 7, "concurrency": 2, "labels": {}},
+        }),
+    )?;
     let workload = |kind: &str, name: &str, image: &str| {
         let mut obj = json!({
             "apiVersion": "apps/v1", "kind": kind,

@@ -275,8 +275,15 @@ async fn backup_survives_destroy_and_restores_after_rebuild() {
     // apply: BackupVolume discovered with 1.8 naming, Backup synced, restore works
     let url_before = sandbox.api_url();
     sandbox.apply().await.expect("apply");
-    assert_eq!(sandbox.api_url(), url_before, "a rebuild serves the same URL");
-    nodes.list(&ListParams::default()).await.expect("the old kubeconfig works again after apply");
+    assert_eq!(
+        sandbox.api_url(),
+        url_before,
+        "a rebuild serves the same URL"
+    );
+    nodes
+        .list(&ListParams::default())
+        .await
+        .expect("the old kubeconfig works again after apply");
     let err = sandbox.apply().await.expect_err("apply twice");
     assert!(err.to_string().contains("cluster exists"));
     let client = sandbox_support::client(&sandbox).await;

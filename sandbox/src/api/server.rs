@@ -252,8 +252,16 @@ async fn dispatch(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
 /// backend answers.
 async fn serve_proxy(ctx: &Ctx, ns: &str, seg: &str, prefix: &str, req: Request) -> Response {
     let (name, port) = super::proxy::parse_service_segment(seg);
-    if ctx.store.get(&super::resources::SERVICES, Some(ns), &name).is_none() {
-        return error_response(&ApiError::new(404, "NotFound", format!("services \"{name}\" not found")));
+    if ctx
+        .store
+        .get(&super::resources::SERVICES, Some(ns), &name)
+        .is_none()
+    {
+        return error_response(&ApiError::new(
+            404,
+            "NotFound",
+            format!("services \"{name}\" not found"),
+        ));
     }
     let backend = ctx
         .services
@@ -270,15 +278,29 @@ async fn serve_proxy(ctx: &Ctx, ns: &str, seg: &str, prefix: &str, req: Request)
         ));
     };
     let method = req.method().to_string();
-    let path = req.uri().path().strip_prefix(prefix).unwrap_or("").to_string();
+    let path = req
+        .uri()
+        .path()
+        .strip_prefix(prefix)
+        .unwrap_or("")
+        .to_string();
     let query = req.uri().query().map(str::to_string);
     let body = match read_body(req.into_body()).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
-    let path = if path.is_empty() { "/".to_string() } else { path };
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path
+    };
     let answer = backend
-        .handle(super::proxy::ProxyRequest { method, path, query, body })
+        .handle(super::proxy::ProxyRequest {
+            method,
+            path,
+            query,
+            body,
+        })
         .await;
     json_response(answer.status, &answer.body)
 }

@@ -304,11 +304,16 @@ fn largest_file(dir: &Path) -> Result<Option<PathBuf>, DataPlaneError> {
         for entry in entries {
             let entry = entry.map_err(|e| DataPlaneError::io("listing", &d, e))?;
             let path = entry.path();
-            let ty = entry.file_type().map_err(|e| DataPlaneError::io("inspecting", &path, e))?;
+            let ty = entry
+                .file_type()
+                .map_err(|e| DataPlaneError::io("inspecting", &path, e))?;
             if ty.is_dir() {
                 stack.push(path);
             } else if ty.is_file() {
-                let len = entry.metadata().map_err(|e| DataPlaneError::io("measuring", &path, e))?.len();
+                let len = entry
+                    .metadata()
+                    .map_err(|e| DataPlaneError::io("measuring", &path, e))?
+                    .len();
                 let better = match &best {
                     None => len > 0,
                     Some((l, p)) => len > *l || (len == *l && path < *p),
