@@ -504,3 +504,117 @@ async fn bad_input_exits_2_or_3_without_a_mutating_request() {
     assert!(mutating.is_empty(), "{mutating:?}");
     sb.sandbox.shutdown().await;
 }
+
+/// Turns S3 into a 503 SlowDown responder for `for_` when `at` starts.
+struct S3OutageAt<'a> {
+    at: &'a str,
+    s3: &'a dr_sandbox::s3::S3Server,
+    for_: Duration,
+    done: bool,
+}
+
+impl EventSink for S3OutageAt<'_> {
+    fn on_event(&mut self, event: &DrillEvent) {
+        if let EventKind::StepStarted { step, .. } = &event.kind {
+            if step == self.at && !self.done {
+                self.done = true;
+                self.s3.faults().slow_down_for(self.for_);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drill_rides_through_s3_throttling_and_counts_the_retries() {
+    let sb = TestSandbox::start().await;
+    let out = tempfile::tempdir().unwrap();
+    let req = dr_harness::drill::DrillRequest {
+        profile: sb.profile(),
+        scenario: scenario("full-rebuild"),
+        allow_destroy: true,
+        out_dir: out.path().to_path_buf(),
+        s3_keys: Some(sb.keys()),
+        resume: None,
+        redactor: Redactor::new(),
+        cancel: CancellationToken::new(),
+    };
+    let mut outage = S3OutageAt {
+        at: "verify-backup",
+        s3: sb.sandbox.s3(),
+        for_: Duration::from_millis(1500),
+        done: false,
+    };
+    let record = dr_harness::drill::run_drill(req, &mut outage).await;
+    sb.sandbox.shutdown().await;
+    assert_eq!(
+        record.outcome,
+        Outcome::Passed,
+        "{:#?}",
+        record.failing_step()
+    );
+    assert!(
+        record.retries.get("s3-retry").copied().unwrap_or(0) > 0,
+        "S3 retries are counted: {:?}",
+        record.retries
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigint_stops_the_drill_writes_reports_and_exits_130() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("reports");
+    let mut child = std::process::Command::new(harness_bin())
+        .args([
+            "run",
+            "full-rebuild",
+            "--allow-destroy",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(work.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dr-harness starts");
+    // Wait until the drill has written its sentinel (the run state says so), then interrupt.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let state = loop {
+        let found = std::fs::read_dir(&out).ok().and_then(|d| {
+            d.flatten().map(|e| e.path().join("run.json")).find(|p| {
+                std::fs::read_to_string(p)
+                    .is_ok_and(|t| t.contains("\"write-sentinel\"") && t.contains("\"passed\""))
+            })
+        });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drill never got to write-sentinel"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT sent");
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let dir = state.parent().unwrap();
+    let record = dr_harness::report::runjson::read_run_json(&dir.join("run.json")).unwrap();
+    assert_eq!(record.outcome, Outcome::Interrupted);
+    assert!(record
+        .steps
+        .iter()
+        .any(|s| s.status == dr_harness::engine::record::StepStatus::Interrupted));
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("JUnit written after SIGINT");
+    assert!(junit.contains("<testsuite"), "{junit}");
+    assert!(dir.join("metrics.prom").is_file());
+}

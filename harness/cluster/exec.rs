@@ -34,6 +34,9 @@ pub struct ExecOutput {
 
 const STDERR_CAP: usize = 64 * 1024;
 
+/// A consumer of stdout chunks, for commands whose output is streamed rather than collected.
+pub type StdoutSink<'a> = &'a mut (dyn FnMut(&[u8]) + Send);
+
 /// Runs `argv` in the target container. `stdin` chunks are written in order and then closed;
 /// stdout goes to `on_stdout` chunk by chunk when given, else it is collected.
 ///
@@ -44,7 +47,7 @@ pub async fn exec<I>(
     target: &ExecTarget,
     argv: &[&str],
     stdin: Option<I>,
-    mut on_stdout: Option<&mut (dyn FnMut(&[u8]) + Send)>,
+    mut on_stdout: Option<StdoutSink<'_>>,
 ) -> Result<ExecOutput, ClusterError>
 where
     I: Iterator<Item = Vec<u8>> + Send,

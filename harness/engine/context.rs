@@ -143,9 +143,14 @@ impl DrillContext {
             .backup_target
             .resolve()
             .map_err(|e| e.to_string())?;
-        let bt = BackupTarget::connect(&cfg, self.s3_keys.clone(), &self.redactor)
-            .await
-            .map_err(|e| e.to_string())?;
+        let bt = BackupTarget::connect_counting(
+            &cfg,
+            self.s3_keys.clone(),
+            &self.redactor,
+            self.stats.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         bt.head_bucket().await.map_err(|e| e.to_string())?;
         self.backup_target = Some(bt);
         Ok(())

@@ -5,6 +5,7 @@
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::Client;
 
+use crate::cluster::RetryStats;
 use crate::config::profile::{BackupTarget as TargetConfig, Credentials as CredentialSource};
 use crate::engine::record::RunRecord;
 use crate::redact::Redactor;
@@ -44,6 +45,34 @@ impl std::fmt::Debug for BackupTarget {
     }
 }
 
+/// Counts S3 retries: the SDK retries throttling, 5xx and connection errors itself (standard
+/// mode, bounded exponential backoff); this interceptor sees every attempt after the first and
+/// counts it as `s3-retry`, so the report shows what a pass had to ride through.
+#[derive(Debug)]
+struct CountRetries(RetryStats);
+
+impl aws_sdk_s3::config::Intercept for CountRetries {
+    fn name(&self) -> &'static str {
+        "dr-harness-count-retries"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_s3::config::RuntimeComponents,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::retries::RequestAttempts;
+        if cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1)
+        {
+            self.0.count("s3-retry");
+        }
+        Ok(())
+    }
+}
+
 /// Static credentials handed in by the caller (the embedded sandbox), redacted in Debug.
 #[derive(Clone)]
 pub struct StaticKeys {
@@ -67,6 +96,19 @@ impl BackupTarget {
         cfg: &TargetConfig,
         keys: Option<StaticKeys>,
         redactor: &Redactor,
+    ) -> Result<BackupTarget, TargetError> {
+        Self::connect_counting(cfg, keys, redactor, RetryStats::default()).await
+    }
+
+    /// [`BackupTarget::connect`], counting the SDK's retries into `stats`.
+    ///
+    /// # Errors
+    /// As [`BackupTarget::connect`].
+    pub async fn connect_counting(
+        cfg: &TargetConfig,
+        keys: Option<StaticKeys>,
+        redactor: &Redactor,
+        stats: RetryStats,
     ) -> Result<BackupTarget, TargetError> {
         let region = Region::new(cfg.url.region.clone());
         let mut loader =
@@ -107,7 +149,13 @@ impl BackupTarget {
             loader = loader.endpoint_url(endpoint);
         }
         let shared = loader.load().await;
+        // Bounded exponential backoff, generous enough to ride through a short outage of the target.
+        let retry = aws_sdk_s3::config::retry::RetryConfig::standard()
+            .with_max_attempts(6)
+            .with_initial_backoff(std::time::Duration::from_millis(200))
+            .with_max_backoff(std::time::Duration::from_secs(5));
         let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .retry_config(retry)
             .force_path_style(cfg.path_style())
             .request_checksum_calculation(
                 aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
@@ -115,6 +163,7 @@ impl BackupTarget {
             .response_checksum_validation(
                 aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
             )
+            .interceptor(CountRetries(stats))
             .build();
         Ok(BackupTarget {
             client: Client::from_conf(s3_config),
@@ -219,7 +268,7 @@ impl BackupTarget {
         dr_backupstore::BackupStore::new(
             self.client.clone(),
             &self.bucket,
-            &format!("{}backupstore/", self.prefix),
+            format!("{}backupstore/", self.prefix),
         )
     }
 }

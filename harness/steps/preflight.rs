@@ -80,7 +80,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         .resolve()
         .map_err(|e| StepFailure::unreachable(e.to_string()))?;
     let keys = ctx.s3_keys.clone();
-    let bt = BackupTarget::connect(&target_cfg, keys, &ctx.redactor)
+    let bt = BackupTarget::connect_counting(&target_cfg, keys, &ctx.redactor, ctx.stats.clone())
         .await
         .map_err(|e| StepFailure::unreachable(e.to_string()))?;
     bt.head_bucket().await.map_err(|e| {

@@ -48,24 +48,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let mut entries = Vec::new();
     for file in files_for_sizes(&ctx.scenario.sentinel.file_sizes) {
         let path = format!("{dir}/{}", file.name);
-        let mut hasher = Sha256::new();
-        let chunks = ContentStream::new(&run_id, &file).inspect(|c| hasher.update(c));
-        let out = exec::exec(
-            &pods,
-            &target,
-            &["sh", "-c", &format!("cat > {}", sh_quote(&path))],
-            Some(chunks),
-            None,
-        )
-        .await?;
-        if out.exit_code != 0 {
-            return Err(StepFailure::new(format!(
-                "writing {path} failed (exit {}): {}",
-                out.exit_code,
-                out.stderr.trim()
-            )));
-        }
-        let sha256 = hex::encode(hasher.finalize());
+        let sha256 = stream_file(&pods, &target, &path, &run_id, &file).await?;
         ctx.say(format!(
             "wrote {} ({} bytes, sha256 {})",
             file.name,
@@ -157,4 +140,36 @@ pub fn manifest_of(ctx: &DrillContext) -> Option<Vec<ManifestEntry>> {
             })
         })
         .collect()
+}
+
+/// Streams the deterministic content of `file` (seeded by `seed`) into `path` in the pod through
+/// exec stdin, hashing it on the way; returns its SHA-256 (lowercase hex).
+///
+/// # Errors
+/// A [`StepFailure`] naming the path when the write fails.
+pub async fn stream_file(
+    pods: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    target: &exec::ExecTarget,
+    path: &str,
+    seed: &str,
+    file: &crate::sentinel::content::SentinelFile,
+) -> Result<String, StepFailure> {
+    let mut hasher = Sha256::new();
+    let chunks = ContentStream::new(seed, file).inspect(|c| hasher.update(c));
+    let out = exec::exec(
+        pods,
+        target,
+        &["sh", "-c", &format!("cat > {}", sh_quote(path))],
+        Some(chunks),
+        None,
+    )
+    .await?;
+    if out.exit_code != 0 {
+        return Err(StepFailure::new(format!(
+            "writing {path} failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(hex::encode(hasher.finalize()))
 }

@@ -8,14 +8,12 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::pod::{sentinel_target, sh_quote};
 use crate::cluster::exec;
 use crate::config::scenario::{VerifyRevertStep, WriteGenerationStep};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::sentinel::content::{files_for_sizes, ContentStream, SentinelFile};
+use crate::sentinel::content::{files_for_sizes, SentinelFile};
 use crate::sentinel::manifest::{self, ManifestEntry};
 use crate::sentinel::DIR_NAME;
 
@@ -58,25 +56,9 @@ pub async fn run(ctx: &mut DrillContext, step: &WriteGenerationStep) -> StepResu
     let mut entries = Vec::new();
     for file in generation_files(&ctx.scenario.sentinel.file_sizes, &step.generation) {
         let path = format!("{dir}/{}", file.name);
-        let mut hasher = Sha256::new();
-        let chunks = ContentStream::new(&seed, &file).inspect(|c| hasher.update(c));
-        let out = exec::exec(
-            &pods,
-            &target,
-            &["sh", "-c", &format!("cat > {}", sh_quote(&path))],
-            Some(chunks),
-            None,
-        )
-        .await?;
-        if out.exit_code != 0 {
-            return Err(StepFailure::new(format!(
-                "writing {path} failed (exit {}): {}",
-                out.exit_code,
-                out.stderr.trim()
-            )));
-        }
+        let sha256 = super::write::stream_file(&pods, &target, &path, &seed, &file).await?;
         entries.push(ManifestEntry {
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
             name: file.name.clone(),
             size: file.size,
         });

@@ -188,7 +188,8 @@ async fn rebuilt_cluster_discovers_system_backup_and_restore_brings_volume_back(
         .as_str()
         .is_some_and(|u| u.contains("volume=dr-exercise-data")));
     // the PVC is back and the redeployed workload reads the data of before the disaster
-    for doc in [include_str!("../../fixtures/sentinel/deployment.yaml")] {
+    {
+        let doc = include_str!("../../fixtures/sentinel/deployment.yaml");
         let obj: Value = serde_yaml::from_str(doc).expect("fixture yaml");
         sandbox
             .store()

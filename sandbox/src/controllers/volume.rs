@@ -75,8 +75,13 @@ impl Controller for VolumeController {
                     } else {
                         "healthy"
                     };
-                    let detach =
-                        state == "attached" && !restore_required && !in_use.contains_key(&vol);
+                    // a longhorn-manager API attachment (`spec.nodeID`, e.g. maintenance mode
+                    // for a revert) holds the volume until its detach, as Longhorn's ticket does
+                    let api_attached = str_at(v, "/spec/nodeID").is_some_and(|n| !n.is_empty());
+                    let detach = state == "attached"
+                        && !restore_required
+                        && !api_attached
+                        && !in_use.contains_key(&vol);
                     // a Running pod's volume that got detached (e.g. after its restore) comes back
                     let reattach = state == "detached"
                         && !restore_required
