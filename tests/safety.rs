@@ -565,7 +565,7 @@ async fn sigint_stops_the_drill_writes_reports_and_exits_130() {
     use nix::unistd::Pid;
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("reports");
-    let mut child = std::process::Command::new(harness_bin())
+    let child = std::process::Command::new(harness_bin())
         .args([
             "run",
             "full-rebuild",

@@ -118,10 +118,11 @@ async fn backup_deleted_from_the_target_fails_the_restore_with_its_key() {
     let store = sb.sandbox.store().clone();
     let s3 = sb.sandbox.s3().client();
     let bucket = sb.sandbox.s3().bucket().to_string();
+    let deleted_keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = deleted_keys.clone();
     let saboteur = tokio::spawn(async move {
         let mut seen = false;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-        while std::time::Instant::now() < deadline {
+        loop {
             let present = store
                 .get(&LH_VOLUMES, Some("longhorn-system"), VOLUME)
                 .is_some();
@@ -134,7 +135,6 @@ async fn backup_deleted_from_the_target_fails_the_restore_with_its_key() {
                     .send()
                     .await
                     .expect("list");
-                let mut deleted = Vec::new();
                 for o in listed.contents() {
                     let key = o.key().unwrap_or_default().to_string();
                     if key.contains(&format!("/{VOLUME}/backups/backup_")) {
@@ -144,22 +144,25 @@ async fn backup_deleted_from_the_target_fails_the_restore_with_its_key() {
                             .send()
                             .await
                             .expect("delete");
-                        deleted.push(key);
+                        sink.lock().unwrap().push(key);
                     }
                 }
-                return deleted;
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        Vec::new()
     });
     let record = drill(&sb, scenario("volume-restore"), out.path()).await;
-    let deleted = saboteur.await.expect("saboteur");
+    // The saboteur acts only once the volume is gone; a drill that never got there ends it.
+    saboteur.abort();
+    let deleted = deleted_keys.lock().unwrap().clone();
     sb.sandbox.shutdown().await;
     assert_eq!(
         deleted.len(),
         1,
-        "exactly the drill's backup cfg was deleted: {deleted:?}"
+        "exactly the drill's backup cfg was deleted: {deleted:?}; drill: {:?} at {:#?}",
+        record.outcome,
+        record.failing_step()
     );
     let backup: String =
         serde_json::from_value(record.facts[facts::BACKUP].clone()).expect("backup fact");

@@ -333,6 +333,8 @@ pub async fn push_to_gateway(
         url: target.clone(),
         message,
     };
+    // reqwest is built without a TLS provider of its own: use the process-wide one.
+    crate::cluster::connect::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()

@@ -103,7 +103,7 @@ pub async fn volume_of(
         .unwrap_or(pv_name))
 }
 
-/// Waits for a Deployment's `Available` condition.
+/// Waits for a Deployment to be Available for its current spec (see [`available`]).
 pub async fn wait_available(
     ctx: &mut DrillContext,
     deployments: &Api<Deployment>,
@@ -138,14 +138,22 @@ pub async fn wait_available(
     Ok(())
 }
 
-/// Whether a Deployment reports `Available=True`.
+/// Whether a Deployment is Available *for its current spec*: `Available=True`, the controller
+/// has observed the latest generation, and as many replicas are ready as the spec asks. A
+/// Deployment scaled to 0 stays `Available=True`, so the condition alone would let a scale-up
+/// "pass" before its pod runs.
 pub fn available(d: Option<&Deployment>) -> bool {
-    d.and_then(|d| d.status.as_ref())
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c.type_ == "Available" && c.status == "True")
-        })
+    let Some(d) = d else { return false };
+    let Some(status) = d.status.as_ref() else {
+        return false;
+    };
+    let condition = status.conditions.as_ref().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c.type_ == "Available" && c.status == "True")
+    });
+    let observed = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    condition && observed && status.ready_replicas.unwrap_or(0) >= wanted
 }
 
 /// Server-side applies the sentinel manifests, renamed to the scenario's sentinel names and

@@ -22,7 +22,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let now = cluster::identity(&conn, &ctx.stats).await?;
     if !ctx.check(
         "identity-unchanged",
-        now == recorded,
+        same_cluster(&ctx.redactor, &now, &recorded),
         format!(
             "{} / kube-system {}",
             recorded.api_server, recorded.kube_system_uid
@@ -80,4 +80,15 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         )));
     }
     Ok(())
+}
+
+/// Whether two identities name the same cluster. The recorded one may come from a redacted run
+/// state (a resumed drill), so both URLs are compared with secrets redacted.
+fn same_cluster(
+    redactor: &crate::redact::Redactor,
+    a: &crate::engine::record::ClusterIdentity,
+    b: &crate::engine::record::ClusterIdentity,
+) -> bool {
+    a.kube_system_uid == b.kube_system_uid
+        && redactor.redact(&a.api_server) == redactor.redact(&b.api_server)
 }

@@ -59,6 +59,15 @@ impl Controller for JobController {
     fn reconcile(&mut self, ctx: &Arc<Ctx>) {
         let store = &ctx.store;
         for job in store.list(&JOBS, None) {
+            if job.pointer("/spec/selector").is_none_or(Value::is_null) {
+                // The API server defaults a Job's selector to its controller-uid label
+                // (manualSelector unset); kubectl finds a Job's pods (`logs job/x`) through it.
+                let job_uid = uid(&job).to_string();
+                let _ = store.modify(&JOBS, namespace(&job), name(&job), |o| {
+                    o["spec"]["selector"] =
+                        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": job_uid}});
+                });
+            }
             if job_finished(&job) {
                 continue;
             }

@@ -7,7 +7,8 @@
 //! (`RestoreInProgress`), is `attached` to a node while the data plane restores the backup from
 //! S3, and ends `detached`/`healthy` with `restoreRequired: false`; a failed restore leaves
 //! condition reason `RestoreFailure`, robustness `faulted` and the error message. Volumes no
-//! Running pod uses detach. The `volume-degraded` fault turns a volume's robustness `degraded`.
+//! Running pod uses and no longhorn-manager API attachment (`spec.nodeID`) holds detach. The
+//! `volume-degraded` fault turns a volume's robustness `degraded`.
 //! Deleting the object deletes the volume's data.
 
 use std::collections::{HashMap, HashSet};
