@@ -109,19 +109,28 @@ impl BackupTargetUrl {
             "{HINT_SEP}write it as s3://<bucket>@<region>/ or s3://<bucket>@<region>/<folder>/ (Longhorn needs the region and the trailing slash)"
         );
         let bad = |why: &str| format!("invalid backup target URL `{url}`: {why}{hint}");
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| bad("only s3:// targets are supported"))?;
-        if rest.contains('?') || rest.contains('#') {
-            return Err(bad("a target URL takes no query"));
-        }
-        let (bucket_region, prefix) = match rest.split_once('/') {
-            Some((br, p)) => (br, p),
-            None => return Err(bad("missing the trailing `/`")),
-        };
-        let (bucket, region) = bucket_region
-            .split_once('@')
-            .ok_or_else(|| bad("missing `@<region>` after the bucket"))?;
+        // The layout rules are the backupstore crate's (one parser for the whole project); the
+        // profile adds S3's bucket naming rule, which is worth catching before any request.
+        use dr_backupstore::TargetError as E;
+        let parsed = dr_backupstore::BackupTargetUrl::parse(url).map_err(|e| {
+            bad(match e {
+                E::WrongScheme { .. } => "only s3:// targets are supported",
+                E::MissingRegion { .. } => "missing `@<region>` after the bucket",
+                E::EmptyBucketOrRegion { .. } => "missing bucket or region",
+                E::MissingTrailingSlash { .. } if url.contains('?') || url.contains('#') => {
+                    "a target URL takes no query"
+                }
+                E::MissingTrailingSlash { .. } => {
+                    "missing the trailing `/` (after the region, or after the folder)"
+                }
+                _ => "not a backup target URL",
+            })
+        })?;
+        let (bucket, region, prefix) = (
+            parsed.bucket.as_str(),
+            parsed.region.as_str(),
+            parsed.prefix.as_str(),
+        );
         let bucket_ok = (3..=63).contains(&bucket.len())
             && bucket
                 .chars()
@@ -131,11 +140,8 @@ impl BackupTargetUrl {
                 "the bucket name must be 3-63 lowercase letters, digits, `.` or `-`",
             ));
         }
-        if region.is_empty() || region.contains(char::is_whitespace) {
+        if region.contains(char::is_whitespace) {
             return Err(bad("missing region"));
-        }
-        if !prefix.is_empty() && !prefix.ends_with('/') {
-            return Err(bad("the folder must end with `/`"));
         }
         Ok(BackupTargetUrl {
             url: url.to_string(),

@@ -17,12 +17,22 @@ use tokio_tungstenite::tungstenite::Message;
 async fn exec_v4(env: &Env, command: &[&str]) -> (String, Vec<u8>, Value) {
     let base = env.server.url().replace("http://", "ws://");
     let query: String = command.iter().map(|c| format!("command={c}&")).collect();
-    let mut req = format!("{base}/api/v1/namespaces/default/pods/sentinel/exec?{query}stdout=true&stderr=true")
-        .into_client_request()
-        .expect("request");
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "v4.channel.k8s.io".parse().unwrap());
-    req.headers_mut().insert("Authorization", format!("Bearer {}", support::TOKEN).parse().unwrap());
-    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
+    let mut req = format!(
+        "{base}/api/v1/namespaces/default/pods/sentinel/exec?{query}stdout=true&stderr=true"
+    )
+    .into_client_request()
+    .expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v4.channel.k8s.io".parse().unwrap(),
+    );
+    req.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {}", support::TOKEN).parse().unwrap(),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
     let protocol = resp
         .headers()
         .get("sec-websocket-protocol")
@@ -50,7 +60,10 @@ async fn v4_exec_streams_stdout_then_a_success_status() {
     let env = Env::start().await;
     env.running_pod("default", "sentinel");
     let (protocol, stdout, status) = exec_v4(&env, &["echo", "hi"]).await;
-    assert_eq!(protocol, "v4.channel.k8s.io", "the server echoes the only protocol offered");
+    assert_eq!(
+        protocol, "v4.channel.k8s.io",
+        "the server echoes the only protocol offered"
+    );
     assert_eq!(stdout, b"hi\n");
     assert_eq!(status["status"], "Success", "{status}");
 }
