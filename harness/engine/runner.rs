@@ -147,8 +147,11 @@ pub async fn run_steps(
                     ))),
                 ),
                 _ = cancel.cancelled() => {
-                    // Let the step see the token and stop its hooks gracefully.
-                    let _ = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
+                    // A hook step sees the token and stops its process group gracefully
+                    // (SIGTERM, grace, SIGKILL): let it. Any other step is dropped at once.
+                    if crate::steps::runs_hooks(&entry.spec) {
+                        let _ = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
+                    }
                     (StepStatus::Interrupted, Some(super::failure::StepFailure::new(
                         format!("interrupted while running step `{}`; resume with `dr-harness run --resume {run_id}`", entry.name),
                     )))

@@ -80,6 +80,11 @@ pub async fn run(ctx: &mut DrillContext, entry: &StepEntry) -> StepResult {
     }
 }
 
+/// Steps that run infrastructure hooks, which must be stopped gracefully on interruption.
+pub fn runs_hooks(spec: &StepSpec) -> bool {
+    matches!(spec, StepSpec::Destroy(_) | StepSpec::Rebuild(_))
+}
+
 /// Steps that run even after an earlier step failed (they only tidy up what the drill made).
 pub fn always_runs(spec: &StepSpec) -> bool {
     matches!(spec, StepSpec::Cleanup(_))
