@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
 use kube::Api;
 
 use crate::cluster::exec::{self, ExecTarget};
@@ -41,36 +40,12 @@ pub async fn run(ctx: &mut DrillContext, spec: &CheckStep) -> StepResult {
                         spec.namespace
                     ))
                 })?;
-            let sel = dep
-                .spec
-                .and_then(|s| s.selector.match_labels)
-                .unwrap_or_default()
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let sel = super::pod::selector_of(&dep);
             (sel, format!("deployment {}/{d}", spec.namespace))
         }
     };
-    let lp = ListParams::default().labels(&selector);
-    let list = retry::with_retry(&ctx.stats, "api", || pods.list(&lp)).await?;
-    let pod = list.items.iter().find(|p| is_ready(p)).ok_or_else(|| {
-        StepFailure::new(format!(
-            "no Running and Ready pod for {what} to run the check in; pods: [{}]",
-            list.items
-                .iter()
-                .map(|p| format!(
-                    "{}: {}",
-                    p.metadata.name.clone().unwrap_or_default(),
-                    p.status
-                        .as_ref()
-                        .and_then(|s| s.phase.clone())
-                        .unwrap_or_default()
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
+    let what = format!("{what} to run the check in");
+    let pod = super::pod::ready_pod(ctx, &pods, &selector, &what).await?;
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let container = spec
         .container
@@ -148,16 +123,6 @@ fn quote(s: &str) -> String {
     } else {
         format!("{}…", s.chars().take(QUOTE_MAX).collect::<String>())
     }
-}
-
-fn is_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status.as_ref().is_some_and(|s| {
-            s.phase.as_deref() == Some("Running")
-                && s.conditions
-                    .as_ref()
-                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
 }
 
 #[cfg(test)]

@@ -32,48 +32,70 @@ pub async fn sentinel_target(
                 s.namespace, s.deployment
             ))
         })?;
-    let selector = deployment
+    let selector = selector_of(&deployment);
+    let what = format!(
+        "deployment {}/{} (selector {selector})",
+        s.namespace, s.deployment
+    );
+    let pod = ready_pod(ctx, &pods, &selector, &what).await?;
+    Ok((
+        pods.clone(),
+        ExecTarget {
+            namespace: s.namespace.clone(),
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            container: s.container.clone(),
+            timeout,
+        },
+    ))
+}
+
+/// The label selector of a Deployment's pods (`spec.selector.matchLabels`), as `k=v,…`.
+pub fn selector_of(deployment: &Deployment) -> String {
+    deployment
         .spec
-        .and_then(|sp| sp.selector.match_labels)
+        .as_ref()
+        .and_then(|sp| sp.selector.match_labels.clone())
         .unwrap_or_default()
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join(",");
-    let lp = ListParams::default().labels(&selector);
-    let list = retry::with_retry(&ctx.stats, "api", || pods.list(&lp)).await?;
-    let ready = list.items.iter().find(|p| is_ready(p));
-    match ready {
-        Some(p) => Ok((
-            pods.clone(),
-            ExecTarget {
-                namespace: s.namespace.clone(),
-                pod: p.metadata.name.clone().unwrap_or_default(),
-                container: s.container.clone(),
-                timeout,
-            },
-        )),
-        None => Err(StepFailure::new(format!(
-            "no Running and Ready pod for deployment {}/{} (selector {selector}); pods: [{}]",
-            s.namespace,
-            s.deployment,
-            list.items
-                .iter()
-                .map(|p| format!(
-                    "{}: {}",
-                    p.metadata.name.clone().unwrap_or_default(),
-                    p.status
-                        .as_ref()
-                        .and_then(|s| s.phase.clone())
-                        .unwrap_or_default()
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+        .join(",")
 }
 
-fn is_ready(p: &Pod) -> bool {
+/// A Running, Ready pod matching `selector`; the failure lists every matching pod's phase.
+///
+/// # Errors
+/// A [`StepFailure`] naming `what` when none is ready.
+pub async fn ready_pod(
+    ctx: &DrillContext,
+    pods: &Api<Pod>,
+    selector: &str,
+    what: &str,
+) -> Result<Pod, StepFailure> {
+    let lp = ListParams::default().labels(selector);
+    let list = retry::with_retry(&ctx.stats, "api", || pods.list(&lp)).await?;
+    if let Some(p) = list.items.iter().find(|p| is_ready(p)) {
+        return Ok(p.clone());
+    }
+    Err(StepFailure::new(format!(
+        "no Running and Ready pod for {what}; pods: [{}]",
+        list.items
+            .iter()
+            .map(|p| format!(
+                "{}: {}",
+                p.metadata.name.clone().unwrap_or_default(),
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_default()
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+/// Running, Ready and not being deleted.
+pub fn is_ready(p: &Pod) -> bool {
     let status = match &p.status {
         Some(s) => s,
         None => return false,
