@@ -21,21 +21,13 @@ use crate::longhorn::{self, Backup, BackupSpec, Snapshot, SnapshotSpec};
 /// Longhorn's own backup names are `backup-<16 hex>`; the drill's follow that form, derived from
 /// the run id so a resumed drill finds its backup again.
 pub fn backup_name(run_id: &str) -> String {
-    let hex: String = run_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(16)
-        .collect();
+    let hex = super::run_hex(run_id, 16);
     format!("backup-{hex}")
 }
 
 /// Snapshot name for the drill.
 pub fn snapshot_name(run_id: &str) -> String {
-    let hex: String = run_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
+    let hex = super::run_hex(run_id, 8);
     format!("dr-harness-{hex}")
 }
 

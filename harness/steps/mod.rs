@@ -41,6 +41,16 @@ pub const LABEL_RUN_ID: &str = "dr-harness.io/run-id";
 /// Field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "dr-harness";
 
+/// The first `n` hex digits of a run id: the drill's object names derive from it, so a resumed
+/// drill finds the objects it created before.
+pub fn run_hex(run_id: &str, n: usize) -> String {
+    run_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(n)
+        .collect()
+}
+
 /// Runs one step.
 pub async fn run(ctx: &mut DrillContext, entry: &StepEntry) -> StepResult {
     match &entry.spec {

@@ -24,11 +24,7 @@ pub const REVERT_SNAPSHOT: &str = "revert.snapshot";
 /// The revert point's name: `dr-harness-rp-<8 hex of the run id>` (Longhorn snapshot names
 /// follow Kubernetes object-name rules).
 pub fn revert_snapshot_name(run_id: &str) -> String {
-    let hex: String = run_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
+    let hex = super::run_hex(run_id, 8);
     format!("dr-harness-rp-{hex}")
 }
 

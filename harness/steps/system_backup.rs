@@ -29,11 +29,7 @@ pub const FACT_VERSION: &str = "system_backup.version";
 
 /// The drill's SystemBackup name, derived from the run id so a resumed drill finds it again.
 pub fn system_backup_name(run_id: &str) -> String {
-    let hex: String = run_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
+    let hex = super::run_hex(run_id, 8);
     format!("dr-harness-{hex}")
 }
 
