@@ -1,11 +1,19 @@
 //! The two JSON metadata files of Longhorn's backupstore: `volume.cfg` ([`VolumeCfg`]) and
 //! `backup_<name>.cfg` ([`BackupCfg`]), with Go's field names and encodings.
 //!
-//! Go writes `int64` fields tagged `json:",string"` as strings of digits and may write `string`
-//! fields tagged `json:",string"` as JSON inside a string (`"\"lz4\""`). Reading accepts both
-//! forms (and plain numbers); writing uses the forms Longhorn's own reader accepts: digit strings
-//! for integers, plain strings for text. Source: longhorn/backupstore `backupstore.go` (`Volume`,
-//! `Backup`), `deltablock.go` (`BlockMapping`), Longhorn v1.10 `backup-block-size` parameter.
+//! Go writes `int64` fields tagged `json:",string"` as strings of digits and `string` fields
+//! tagged `json:",string"` as JSON inside a string (`"\"lz4\""`); Go's reader then *requires*
+//! that double encoding (`json: invalid use of ,string struct tag, trying to unmarshal "lz4" into
+//! string`). In `volume.cfg` these are `BackingImageName`, `BackingImageChecksum`,
+//! `CompressionMethod`, `StorageClassName` and `DataEngine`; the backup cfg has none. We read both
+//! forms (and plain numbers) and write exactly what Longhorn writes, in Go's field order, with
+//! `null` for an empty map (Go's nil map).
+//!
+//! Sources (identical at every supported version): longhorn/longhorn-engine@v1.7.3, @v1.8.2,
+//! @v1.9.1, @v1.10.1:vendor/github.com/longhorn/backupstore/backupstore.go (`Volume`, `Backup`),
+//! …/deltablock.go (`BlockMapping`, `performBackup`: `backup.Size = len(Blocks) × block size`),
+//! …/config.go (`loadVolume`: empty `CompressionMethod` → gzip, empty `DataEngine` → v1); the
+//! v1.10 `backup-block-size` parameter: longhorn/longhorn-engine@v1.10.1:app/cmd/backup.go.
 
 use std::collections::BTreeMap;
 
@@ -61,11 +69,15 @@ pub enum CfgError {
 pub struct VolumeCfg {
     /// Volume name.
     pub name: String,
-    /// Volume size in bytes (a digit string in JSON).
+    /// Volume size in bytes (a digit string in JSON). This, not the backup cfg's `Size`, is the
+    /// size of a restored image: Longhorn's restore truncates the device to it and refuses a
+    /// size that is 0 or not a multiple of the block size
+    /// (longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
+    /// `RestoreDeltaBlockBackup`).
     #[serde(with = "int_string")]
     pub size: u64,
-    /// Volume labels.
-    #[serde(deserialize_with = "null_as_default")]
+    /// Volume labels (`null` in JSON when empty).
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub labels: BTreeMap<String, String>,
     /// When the first backup created this volume folder (RFC3339 UTC).
     pub created_time: String,
@@ -77,18 +89,21 @@ pub struct VolumeCfg {
     #[serde(with = "int_string")]
     pub block_count: u64,
     /// Backing image name, if any.
-    #[serde(deserialize_with = "go_string")]
+    #[serde(with = "go_string")]
     pub backing_image_name: String,
     /// Backing image checksum, if any.
-    #[serde(deserialize_with = "go_string")]
+    #[serde(with = "go_string")]
     pub backing_image_checksum: String,
-    /// Compression of this volume's blocks; missing/empty means gzip.
+    /// Compression of this volume's blocks, fixed at its first backup (every later backup uses
+    /// it, whatever the Volume's spec says now); missing/empty means gzip (Longhorn's legacy
+    /// default). Double-encoded in JSON (`"\"lz4\""`).
+    #[serde(with = "go_compression")]
     pub compression_method: CompressionMethod,
     /// StorageClass the restored PV should use.
-    #[serde(deserialize_with = "go_string")]
+    #[serde(with = "go_string")]
     pub storage_class_name: String,
-    /// `v1` or `v2` data engine.
-    #[serde(deserialize_with = "go_string")]
+    /// `v1` or `v2` data engine; Longhorn reads an empty one as `v1`.
+    #[serde(with = "go_string")]
     pub data_engine: String,
 }
 
@@ -129,14 +144,19 @@ pub struct BackupCfg {
     pub snapshot_created_at: String,
     /// Backup completion time (RFC3339 UTC); empty while the backup is in progress.
     pub created_time: String,
-    /// Logical volume size in bytes (a digit string in JSON).
+    /// Bytes of data this backup lists: **listed blocks × block size** (a digit string in JSON),
+    /// not the volume size — that is [`VolumeCfg::size`]. `"0"` for an empty volume and while
+    /// the backup is in progress. Longhorn never reads it back to bound offsets.
+    /// Source: longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
+    /// (`performBackup`: `backup.Size = int64(len(backup.Blocks)) * DEFAULT_BLOCK_SIZE`; v1.10.1:
+    /// `* blockSize`).
     #[serde(with = "int_string")]
     pub size: u64,
-    /// Backup labels.
-    #[serde(deserialize_with = "null_as_default")]
+    /// Backup labels (`null` in JSON when empty).
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub labels: BTreeMap<String, String>,
-    /// Backup parameters such as `backup-mode` and `backup-block-size`.
-    #[serde(deserialize_with = "null_as_default")]
+    /// Backup parameters such as `backup-mode` and `backup-block-size` (`null` when empty).
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub parameters: BTreeMap<String, String>,
     /// Whether blocks of an earlier backup were reused.
     pub is_incremental: bool,
@@ -148,8 +168,9 @@ pub struct BackupCfg {
     /// Compressed bytes re-uploaded by a full backup over existing blocks (a digit string).
     #[serde(with = "int_string")]
     pub re_uploaded_data_size: u64,
-    /// Longhorn-internal progress bookkeeping; kept verbatim when present.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Longhorn-internal progress bookkeeping, always written: `{}` by a backup made without a
+    /// previous one (full), `null` by an incremental one (its cfg is the merged map, built
+    /// without it) and while in progress. Source: …/deltablock.go `mergeSnapshotMap`.
     pub processing_blocks: Option<serde_json::Value>,
     /// The complete block map, sorted by offset; offsets not listed are zero.
     #[serde(
@@ -222,9 +243,14 @@ impl BackupCfg {
         !self.created_time.is_empty()
     }
 
-    /// Logical volume size in bytes (`Size`).
+    /// The cfg's `Size` in bytes: listed blocks × block size, *not* the volume size.
     pub fn size_bytes(&self) -> u64 {
         self.size
+    }
+
+    /// The `Size` Longhorn writes for this block map: listed blocks × `block_size`.
+    pub fn expected_size(&self, block_size: u64) -> u64 {
+        self.blocks.len() as u64 * block_size
     }
 }
 
@@ -299,15 +325,53 @@ mod int_string {
     }
 }
 
-/// Go `string` with `json:",string"`: the value may be JSON inside a string (`"\"x\""`).
-fn go_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+/// Go `string` with `json:",string"`: written as JSON inside a string (`"\"x\""`, Longhorn's
+/// form); read from that or from a plain string.
+mod go_string {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+        let inner = serde_json::to_string(v).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&inner)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+        Ok(unquote(s))
+    }
+}
+
+/// Strips one level of JSON string encoding when `s` is a JSON string literal.
+fn unquote(s: String) -> String {
     if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
         if let Ok(inner) = serde_json::from_str::<String>(&s) {
-            return Ok(inner);
+            return inner;
         }
     }
-    Ok(s)
+    s
+}
+
+/// `volume.cfg`'s `CompressionMethod`: a Go `json:",string"` string holding the method name.
+mod go_compression {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &CompressionMethod, s: S) -> Result<S::Ok, S::Error> {
+        super::go_string::serialize(v.as_str(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CompressionMethod, D::Error> {
+        let s = super::go_string::deserialize(d)?;
+        CompressionMethod::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Go writes a nil map as `null`; an empty map is written the same way.
+fn empty_as_null<S: Serializer>(v: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        v.serialize(s)
+    }
 }
 
 /// Go writes a nil map or slice as `null`.
@@ -343,7 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn accepts_double_encoded_string_fields_and_writes_plain() {
+    fn accepts_double_encoded_string_fields_and_writes_them_double_encoded() {
         let json = r#"{"Name":"v","Size":"10","CompressionMethod":"\"lz4\"",
             "BackingImageName":"\"\"","DataEngine":"\"v1\"","StorageClassName":"longhorn",
             "BlockCount":3}"#;
@@ -355,10 +419,42 @@ mod tests {
         assert_eq!(v.block_count, 3);
         let out: serde_json::Value =
             serde_json::from_slice(&v.to_json("volume.cfg").expect("ser")).expect("json");
-        assert_eq!(out["CompressionMethod"], "lz4");
-        assert_eq!(out["DataEngine"], "v1");
+        // Longhorn's reader rejects the plain form: write what Go's `json:",string"` writes.
+        assert_eq!(out["CompressionMethod"], "\"lz4\"");
+        assert_eq!(out["DataEngine"], "\"v1\"");
+        assert_eq!(out["BackingImageName"], "\"\"");
+        assert_eq!(out["StorageClassName"], "\"longhorn\"");
+        assert_eq!(out["Labels"], serde_json::Value::Null);
         assert_eq!(out["Size"], "10");
         assert_eq!(out["BlockCount"], "3");
+    }
+
+    #[test]
+    fn writes_longhorn_form_byte_for_byte() {
+        // Longhorn's form (longhorn-engine@v1.9.1 backupstore.go field order and tags): the
+        // five `json:",string"` strings double-encoded, numbers as digit strings, nil maps null.
+        let volume = r#"{"Name":"v-a","Size":"4194304","Labels":null,"CreatedTime":"2026-01-02T03:04:05Z","LastBackupName":"b9","LastBackupAt":"2026-01-02T03:04:06Z","BlockCount":"2","BackingImageName":"\"\"","BackingImageChecksum":"\"\"","CompressionMethod":"\"gzip\"","StorageClassName":"\"\"","DataEngine":"\"v1\""}"#;
+        let v = VolumeCfg::from_json("volume.cfg", volume.as_bytes()).expect("parse");
+        assert_eq!(v.compression_method, CompressionMethod::Gzip);
+        assert_eq!(
+            String::from_utf8(v.to_json("volume.cfg").expect("ser")).expect("utf8"),
+            volume
+        );
+        let backup = r#"{"Name":"b9","VolumeName":"v-a","SnapshotName":"s","SnapshotCreatedAt":"2026-01-02T03:04:06Z","CreatedTime":"2026-01-02T03:04:07Z","Size":"2097152","Labels":{"k":"v"},"Parameters":null,"IsIncremental":true,"CompressionMethod":"gzip","NewlyUploadedDataSize":"10","ReUploadedDataSize":"0","ProcessingBlocks":null,"Blocks":[{"Offset":2097152,"BlockChecksum":"ab"}],"SingleFile":{"FilePath":""}}"#;
+        let b = BackupCfg::from_json("k", backup.as_bytes()).expect("parse");
+        assert_eq!(b.expected_size(BLOCK_SIZE_2MI), b.size_bytes());
+        assert_eq!(
+            String::from_utf8(b.to_json("k").expect("ser")).expect("utf8"),
+            backup
+        );
+        // An in-progress cfg has no Blocks key (Go `omitempty`) and Size "0".
+        let inflight = r#"{"Name":"b9","VolumeName":"v-a","SnapshotName":"","SnapshotCreatedAt":"","CreatedTime":"","Size":"0","Labels":null,"Parameters":null,"IsIncremental":false,"CompressionMethod":"lz4","NewlyUploadedDataSize":"0","ReUploadedDataSize":"0","ProcessingBlocks":null,"SingleFile":{"FilePath":""}}"#;
+        let b = BackupCfg::from_json("k", inflight.as_bytes()).expect("parse");
+        assert!(!b.is_complete());
+        assert_eq!(
+            String::from_utf8(b.to_json("k").expect("ser")).expect("utf8"),
+            inflight
+        );
     }
 
     #[test]

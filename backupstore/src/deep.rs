@@ -7,8 +7,10 @@
 //! offsets, and then which files the damage reaches: a drill report should say everything that
 //! is wrong in one run. Each distinct block is downloaded once and written at every offset that
 //! uses it. Memory stays at `block size × concurrency` (plus ext4-view's fixed block cache).
-//! Source of the block rules: longhorn/backupstore `deltablock.go` (`restoreBlockToFile`),
-//! `util/util.go` (`GetChecksum`, `DecompressAndVerifyWithFallback`).
+//! Source of the block rules: longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/
+//! backupstore/deltablock.go (`RestoreDeltaBlockBackup`: image size = `volume.cfg` `Size`;
+//! `restoreBlockToFile`: exactly one block size per block), `util/util.go` (`GetChecksum`,
+//! `DecompressAndVerify`).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
@@ -81,10 +83,13 @@ pub enum BlockFault {
         /// SHA-512/64 hex of the decompressed content.
         actual: String,
     },
-    /// The plaintext does not fit between the offset and the volume size.
-    TooLong {
+    /// The plaintext is not exactly one block size long (Longhorn's restore copies exactly
+    /// one block size per block and fails on less).
+    WrongLength {
         /// Plaintext length in bytes.
         len: u64,
+        /// Block size in bytes.
+        block_size: u64,
     },
     /// Downloading the object failed for a reason other than absence.
     Fetch {
@@ -119,8 +124,8 @@ impl BlockProblem {
             BlockFault::ChecksumMismatch { actual } => {
                 format!("checksum mismatch, content hashes to {actual}")
             }
-            BlockFault::TooLong { len } => {
-                format!("decompresses to {len} bytes, more than fit before the volume end")
+            BlockFault::WrongLength { len, block_size } => {
+                format!("decompresses to {len} bytes, not the block size {block_size}")
             }
             BlockFault::Fetch { message } => format!("cannot be downloaded: {message}"),
         };
@@ -131,7 +136,8 @@ impl BlockProblem {
 /// What the block pass of [`deep_verify_files`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BlockPass {
-    /// Volume size in bytes (length of the reassembled image).
+    /// Volume size in bytes (length of the reassembled image): `volume.cfg`'s `Size`, or, when
+    /// `volume.cfg` is missing (the structure reports it), the end of the last listed block.
     pub size: u64,
     /// Block size in bytes.
     pub block_size: u64,
@@ -274,7 +280,14 @@ pub async fn deep_verify_files_with(
             })?;
     let blocks = match structure.block_size {
         Some(block_size) => {
-            Some(block_pass(store, vol, &cfg, block_size, image, opts.concurrency).await?)
+            let size = structure.volume_size.unwrap_or_else(|| {
+                cfg.blocks
+                    .iter()
+                    .map(|b| b.offset.saturating_add(block_size))
+                    .max()
+                    .unwrap_or(0)
+            });
+            Some(block_pass(store, vol, &cfg, block_size, size, image, opts.concurrency).await?)
         }
         None => None,
     };
@@ -318,15 +331,18 @@ async fn block_pass(
     vol: &str,
     cfg: &BackupCfg,
     block_size: u64,
+    size: u64,
     image: &Path,
     concurrency: usize,
 ) -> Result<BlockPass, VerifyError> {
-    let size = cfg.size;
     // Entries the structure already reports as unusable (bad checksum text, misaligned, beyond
     // the volume) are not written: they could only damage the image further.
     let mut by_checksum: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for b in &cfg.blocks {
-        if is_checksum(&b.block_checksum) && b.offset % block_size == 0 && b.offset < size {
+        if is_checksum(&b.block_checksum)
+            && b.offset % block_size == 0
+            && b.offset.saturating_add(block_size) <= size
+        {
             let offsets = by_checksum.entry(&b.block_checksum).or_default();
             if !offsets.contains(&b.offset) {
                 offsets.push(b.offset);
@@ -368,12 +384,6 @@ async fn block_pass(
                     }
                 };
                 let downloaded = stored.len() as u64;
-                // The shortest room before the volume end bounds the plaintext for all offsets.
-                let room = offsets
-                    .iter()
-                    .map(|o| block_size.min(size - o))
-                    .min()
-                    .unwrap_or(block_size);
                 let max_len = usize::try_from(block_size).unwrap_or(usize::MAX);
                 let expected = cs.to_string();
                 let offsets_w = offsets.clone();
@@ -390,9 +400,10 @@ async fn block_pass(
                     if actual != expected {
                         return Ok(Err(BlockFault::ChecksumMismatch { actual }));
                     }
-                    if plain.len() as u64 > room {
-                        return Ok(Err(BlockFault::TooLong {
+                    if plain.len() as u64 != block_size {
+                        return Ok(Err(BlockFault::WrongLength {
                             len: plain.len() as u64,
+                            block_size,
                         }));
                     }
                     for off in &offsets_w {

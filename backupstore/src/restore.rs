@@ -4,7 +4,11 @@
 //!
 //! This is both the sandbox's restore and the harness's deep verification: a block that restores
 //! here is a block Longhorn would restore. Memory stays at `block size × concurrency`.
-//! Source: longhorn/backupstore `deltablock.go` (`RestoreDeltaBlockBackup`, `restoreBlockToFile`).
+//! Source: longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
+//! (`RestoreDeltaBlockBackup`: the image is truncated to `volume.cfg`'s `Size`, which must be a
+//! positive multiple of the block size; `restoreBlockToFile`: `io.CopyN(dev, r, blockSize)`, so
+//! every block holds exactly one block size of plaintext). The same at v1.7.3, v1.8.2, v1.10.1
+//! (v1.10.1 with the backup's own block size).
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -48,6 +52,36 @@ pub enum RestoreError {
         key: String,
         /// Offset in bytes.
         offset: u64,
+        /// Block size in bytes.
+        block_size: u64,
+    },
+    /// `volume.cfg` does not exist: it holds the volume size, so nothing can be restored.
+    #[error("volume.cfg {key} not found: the volume size of backup {backup} is unknown")]
+    VolumeCfgMissing {
+        /// Expected key of `volume.cfg`.
+        key: String,
+        /// Backup name.
+        backup: String,
+    },
+    /// `volume.cfg`'s `Size` is 0 or not a multiple of the block size (Longhorn refuses too).
+    #[error("volume.cfg {key}: invalid volume size {size}, not a positive multiple of the block size {block_size}")]
+    InvalidVolumeSize {
+        /// Key of `volume.cfg`.
+        key: String,
+        /// The size found, in bytes.
+        size: u64,
+        /// Block size in bytes.
+        block_size: u64,
+    },
+    /// A block decompressed to fewer bytes than the block size (Longhorn's `io.CopyN` fails).
+    #[error("block {key} at offset {offset} holds {len} bytes, not the block size {block_size}")]
+    ShortBlock {
+        /// Block key.
+        key: String,
+        /// Offset in bytes.
+        offset: u64,
+        /// Plaintext length found.
+        len: u64,
         /// Block size in bytes.
         block_size: u64,
     },
@@ -115,7 +149,7 @@ pub enum RestoreError {
 /// Result of a restore.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RestoreSummary {
-    /// Volume size in bytes (length of the output file).
+    /// Volume size in bytes from `volume.cfg` (length of the output file).
     pub size: u64,
     /// Block map entries restored and verified.
     pub blocks: u64,
@@ -138,15 +172,16 @@ pub async fn restore_image<P: Fn(u64, u64)>(
     restore_image_with(store, vol, cfg, out, DEFAULT_CONCURRENCY, progress).await
 }
 
-/// Restores backup `cfg` of volume `vol` into `out`, a new sparse file of `cfg.size` bytes
-/// (created or truncated), fetching at most `concurrency` blocks at once.
+/// Restores backup `cfg` of volume `vol` into `out`, a new sparse file of the volume size read
+/// from `volume.cfg` (created or truncated), fetching at most `concurrency` blocks at once.
 ///
 /// Every block is decompressed (declared method, else the method its magic bytes show), checked
 /// against its SHA-512/64 name and written at its offset; offsets not in the map stay zero.
 /// `progress(done_bytes, total_bytes)` counts plaintext bytes of mapped blocks.
 ///
 /// # Errors
-/// [`RestoreError::InProgress`] for an incomplete backup; per block
+/// [`RestoreError::InProgress`] for an incomplete backup; [`RestoreError::VolumeCfgMissing`],
+/// [`RestoreError::InvalidVolumeSize`]; per block [`RestoreError::ShortBlock`],
 /// [`RestoreError::MissingBlock`], [`RestoreError::Decompress`],
 /// [`RestoreError::ChecksumMismatch`], [`RestoreError::Misaligned`],
 /// [`RestoreError::OutOfRange`] (each naming key and offset); S3 and output I/O errors.
@@ -169,7 +204,23 @@ pub async fn restore_image_with<P: Fn(u64, u64)>(
         backup: cfg.name.clone(),
         source,
     })?;
-    let size = cfg.size;
+    let volume_key = store.volume_cfg_key(vol);
+    let volume =
+        store
+            .get_volume_cfg(vol)
+            .await?
+            .ok_or_else(|| RestoreError::VolumeCfgMissing {
+                key: volume_key.clone(),
+                backup: cfg.name.clone(),
+            })?;
+    let size = volume.size;
+    if size == 0 || size % block_size != 0 {
+        return Err(RestoreError::InvalidVolumeSize {
+            key: volume_key,
+            size,
+            block_size,
+        });
+    }
     // Check the whole map before touching the output, so a bad cfg leaves no half image.
     let mut total = 0u64;
     for b in &cfg.blocks {
@@ -181,14 +232,14 @@ pub async fn restore_image_with<P: Fn(u64, u64)>(
                 block_size,
             });
         }
-        if b.offset >= size {
+        if b.offset.saturating_add(block_size) > size {
             return Err(RestoreError::OutOfRange {
                 key: key(),
                 offset: b.offset,
                 size,
             });
         }
-        total += block_size.min(size - b.offset);
+        total += block_size;
     }
 
     let io_err = |source| RestoreError::Io {
@@ -214,7 +265,7 @@ pub async fn restore_image_with<P: Fn(u64, u64)>(
                         key: key.clone(),
                         offset,
                     })?;
-                let max_len = usize::try_from(block_size.min(size - offset)).unwrap_or(usize::MAX);
+                let max_len = usize::try_from(block_size).unwrap_or(usize::MAX);
                 let expected = b.block_checksum.clone();
                 tokio::task::spawn_blocking(move || {
                     let plain = decompress(compression, &stored, max_len).map_err(|source| {
@@ -230,6 +281,14 @@ pub async fn restore_image_with<P: Fn(u64, u64)>(
                             key,
                             offset,
                             actual,
+                        });
+                    }
+                    if (plain.len() as u64) < block_size {
+                        return Err(RestoreError::ShortBlock {
+                            key,
+                            offset,
+                            len: plain.len() as u64,
+                            block_size,
                         });
                     }
                     file.write_all_at(&plain, offset)

@@ -103,6 +103,8 @@ pub enum StoreError {
 /// - `path_style`: `true` for most non-AWS servers (Longhorn uses path style when
 ///   `AWS_ENDPOINTS` is set and `VIRTUAL_HOSTED_STYLE` is not `"true"`).
 /// - `creds`: `(access key id, secret access key)`; `None` uses the default AWS credential chain.
+/// - `region`: empty means the region of the environment (`AWS_REGION`, the AWS profile), as
+///   Longhorn does for a target URL without `@region` (s3/s3_service.go `newService`).
 ///
 /// Request checksums and response validation are only used "when required", because the SDK's
 /// default aws-chunked CRC32 trailers are rejected by some S3 servers (Longhorn issue #12676).
@@ -113,8 +115,10 @@ pub async fn s3_client(
     path_style: bool,
     creds: Option<(&str, &str)>,
 ) -> Client {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if !region.is_empty() {
+        loader = loader.region(Region::new(region.to_string()));
+    }
     if let Some((access_key, secret_key)) = creds {
         loader = loader.credentials_provider(Credentials::new(
             access_key,

@@ -16,20 +16,28 @@ pub enum TargetError {
         /// The URL as given.
         url: String,
     },
-    /// The host part lacks `@region` (Longhorn requires `s3://bucket@region/`).
+    /// Kept for callers' exhaustive matches; no longer produced: Longhorn accepts
+    /// `s3://bucket/path` and then takes the region from `AWS_REGION`.
     #[error("backup target {url:?} has no @region after the bucket name")]
     MissingRegion {
         /// The URL as given.
         url: String,
     },
-    /// The bucket or region is empty.
+    /// The bucket, or a region given with `@`, is empty.
     #[error("backup target {url:?} has an empty bucket or region")]
     EmptyBucketOrRegion {
         /// The URL as given.
         url: String,
     },
-    /// The path does not end with `/` (Longhorn requires the trailing slash).
-    #[error("backup target {url:?} must end with '/'")]
+    /// The URL has no path at all (`s3://bucket@region`): Longhorn refuses it ("invalid URL.
+    /// Must be either s3://bucket@region/path/, or s3://bucket/path").
+    #[error("backup target {url:?} has no path: write at least s3://bucket@region/")]
+    MissingPath {
+        /// The URL as given.
+        url: String,
+    },
+    /// A target URL carries a query or fragment.
+    #[error("backup target {url:?} must not carry a query or fragment")]
     MissingTrailingSlash {
         /// The URL as given.
         url: String,
@@ -55,26 +63,34 @@ pub enum TargetError {
 
 /// A parsed S3 backup target, e.g. `s3://backups@us-east-1/cluster-a/`.
 ///
-/// Source: longhorn/backupstore `s3/s3.go` (`parseURL`, `updatePath`).
+/// Longhorn's rules (longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/
+/// s3/s3.go `initFunc`, `updatePath`; s3/s3_service.go `newService`): the URL is parsed by Go's
+/// `url.Parse` (percent-escapes decoded); `bucket@region` names both, a bare `bucket` leaves the
+/// region to `AWS_REGION`; the path must be non-empty, its leading `/`s are dropped, and every
+/// key is `filepath.Join(path, key)` — cleaned, so `a//b/./c`, `a/b` and `a/b/` are one prefix.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BackupTargetUrl {
     /// S3 bucket name.
     pub bucket: String,
-    /// S3 region (the part after `@`).
+    /// S3 region (the part after `@`); empty when the URL names none (Longhorn then uses the
+    /// `AWS_REGION` environment variable).
     pub region: String,
-    /// Key prefix without a leading `/`, ending in `/` when non-empty (e.g. `"cluster-a/"`), or `""`.
+    /// Key prefix: the cleaned path (as Go's `filepath.Clean`) without a leading `/`, ending in
+    /// `/` when non-empty (e.g. `"cluster-a/"`), or `""`.
     pub prefix: String,
 }
 
 impl BackupTargetUrl {
-    /// Parses `s3://bucket@region/` or `s3://bucket@region/some/prefix/`.
+    /// Parses `s3://bucket@region/`, `s3://bucket@region/some/prefix[/]` or
+    /// `s3://bucket/prefix` (no region).
     ///
     /// # Errors
-    /// [`TargetError::WrongScheme`], [`TargetError::MissingRegion`],
-    /// [`TargetError::EmptyBucketOrRegion`] or [`TargetError::MissingTrailingSlash`].
+    /// [`TargetError::WrongScheme`], [`TargetError::EmptyBucketOrRegion`],
+    /// [`TargetError::MissingPath`] or, for a query or fragment,
+    /// [`TargetError::MissingTrailingSlash`].
     pub fn parse(url: &str) -> Result<Self, TargetError> {
         let (target, query) = split_query(url);
-        if query.is_some() {
+        if query.is_some() || target.contains('#') {
             // A target URL never carries a query; treat it as a malformed path.
             return Err(TargetError::MissingTrailingSlash {
                 url: url.to_string(),
@@ -84,35 +100,46 @@ impl BackupTargetUrl {
     }
 
     fn parse_target(target: &str, url: &str) -> Result<Self, TargetError> {
-        let rest = target
-            .strip_prefix("s3://")
-            .ok_or_else(|| TargetError::WrongScheme {
+        let rest =
+            strip_prefix_ignore_case(target, "s3://").ok_or_else(|| TargetError::WrongScheme {
                 url: url.to_string(),
             })?;
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        let (bucket, region) = host
-            .split_once('@')
-            .ok_or_else(|| TargetError::MissingRegion {
-                url: url.to_string(),
-            })?;
-        if bucket.is_empty() || region.is_empty() {
+        // Go's url.Parse: userinfo ends at the last '@'; Longhorn reads it as the bucket.
+        let (bucket, region) = match host.rsplit_once('@') {
+            Some((bucket, region)) => {
+                if region.is_empty() {
+                    return Err(TargetError::EmptyBucketOrRegion {
+                        url: url.to_string(),
+                    });
+                }
+                (percent_decode_path(bucket), percent_decode_path(region))
+            }
+            None => (percent_decode_path(host), String::new()),
+        };
+        if bucket.is_empty() {
             return Err(TargetError::EmptyBucketOrRegion {
                 url: url.to_string(),
             });
         }
-        if !path.ends_with('/') {
-            return Err(TargetError::MissingTrailingSlash {
+        if path.is_empty() {
+            return Err(TargetError::MissingPath {
                 url: url.to_string(),
             });
         }
-        let prefix = path.trim_start_matches('/');
+        let cleaned = go_clean(percent_decode_path(path).trim_start_matches('/'));
+        let prefix = if cleaned.is_empty() {
+            String::new()
+        } else {
+            format!("{cleaned}/")
+        };
         Ok(Self {
-            bucket: bucket.to_string(),
-            region: region.to_string(),
-            prefix: prefix.to_string(),
+            bucket,
+            region,
+            prefix,
         })
     }
 
@@ -123,9 +150,14 @@ impl BackupTargetUrl {
         format!("{}backupstore/", self.prefix)
     }
 
-    /// The URL in Longhorn's canonical form, `s3://bucket@region/prefix/`.
+    /// The URL in Longhorn's canonical form, `s3://bucket@region/prefix/` (`s3://bucket/prefix/`
+    /// without a region).
     pub fn to_url(&self) -> String {
-        format!("s3://{}@{}/{}", self.bucket, self.region, self.prefix)
+        if self.region.is_empty() {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        } else {
+            format!("s3://{}@{}/{}", self.bucket, self.region, self.prefix)
+        }
     }
 }
 
@@ -199,8 +231,44 @@ fn split_query(url: &str) -> (&str, Option<&str>) {
     }
 }
 
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Decodes `%XX` escapes of a URL path or host (Go's `url.Parse`: `+` stays `+` there).
+fn percent_decode_path(s: &str) -> String {
+    percent_decode_with(s, false)
+}
+
+/// Go's `filepath.Clean` for a relative path: empty and `.` segments dropped, `..` pops a
+/// segment (kept at the start, as Go keeps a leading `..`); `""` for the empty result (Go's
+/// `"."`, which `filepath.Join` then drops).
+fn go_clean(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    out.join("/")
+}
+
 /// Decodes `%XX` escapes and `+`, as Go's `url.Values.Encode` may produce them.
 fn percent_decode(s: &str) -> String {
+    percent_decode_with(s, true)
+}
+
+fn percent_decode_with(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -221,7 +289,7 @@ fn percent_decode(s: &str) -> String {
                     }
                 }
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -256,17 +324,63 @@ mod tests {
     }
 
     #[test]
+    fn accepts_what_longhorn_accepts() {
+        // Longhorn: s3://bucket@region/path/ or s3://bucket/path (region from AWS_REGION);
+        // keys are filepath.Join(path, key), so a missing trailing slash changes nothing.
+        let t = BackupTargetUrl::parse("s3://bucket/prefix").expect("no region");
+        assert_eq!((t.bucket.as_str(), t.region.as_str()), ("bucket", ""));
+        assert_eq!(t.root(), "prefix/backupstore/");
+        assert_eq!(t.to_url(), "s3://bucket/prefix/");
+        let t = BackupTargetUrl::parse("s3://bucket@us-east-1/prefix").expect("no slash");
+        assert_eq!(t.prefix, "prefix/");
+        assert_eq!(t.root(), "prefix/backupstore/");
+        let t = BackupTargetUrl::parse("s3://bucket/").expect("no region, no prefix");
+        assert_eq!(t.root(), "backupstore/");
+    }
+
+    #[test]
+    fn joins_keys_like_filepath_join() {
+        for (url, root) in [
+            ("s3://b@r//a//b/./c/", "a/b/c/backupstore/"),
+            ("s3://b@r/a/b/../c", "a/c/backupstore/"),
+            ("s3://b@r/./", "backupstore/"),
+            ("s3://b@r///", "backupstore/"),
+            ("s3://b@r/x/..", "backupstore/"),
+        ] {
+            assert_eq!(
+                BackupTargetUrl::parse(url).expect(url).root(),
+                root,
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn percent_decodes_like_go_url_parse() {
+        let t =
+            BackupTargetUrl::parse("s3://my%2Dbucket@us%2Deast-1/a%20b/c%2Bd+e/").expect("escaped");
+        assert_eq!(t.bucket, "my-bucket");
+        assert_eq!(t.region, "us-east-1");
+        // In a path `+` is literal and %20 a space (Go's url.Parse).
+        assert_eq!(t.prefix, "a b/c+d+e/");
+        assert!(
+            BackupTargetUrl::parse("S3://b@r/").is_ok(),
+            "scheme is case-insensitive"
+        );
+    }
+
+    #[test]
     fn rejects_bad_targets() {
         assert!(matches!(
-            BackupTargetUrl::parse("s3://bucket/"),
-            Err(TargetError::MissingRegion { .. })
-        ));
-        assert!(matches!(
             BackupTargetUrl::parse("s3://bucket@us-east-1"),
-            Err(TargetError::MissingTrailingSlash { .. })
+            Err(TargetError::MissingPath { .. })
         ));
         assert!(matches!(
-            BackupTargetUrl::parse("s3://bucket@us-east-1/prefix"),
+            BackupTargetUrl::parse("s3://bucket@/"),
+            Err(TargetError::EmptyBucketOrRegion { .. })
+        ));
+        assert!(matches!(
+            BackupTargetUrl::parse("s3://bucket@us-east-1/p/?x=1"),
             Err(TargetError::MissingTrailingSlash { .. })
         ));
         assert!(matches!(
@@ -277,10 +391,10 @@ mod tests {
             BackupTargetUrl::parse("s3://@us-east-1/"),
             Err(TargetError::EmptyBucketOrRegion { .. })
         ));
-        let msg = BackupTargetUrl::parse("s3://bucket/")
-            .expect_err("no region")
+        let msg = BackupTargetUrl::parse("s3://bucket")
+            .expect_err("no path")
             .to_string();
-        assert!(msg.contains("@region"), "{msg}");
+        assert!(msg.contains("no path"), "{msg}");
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! blocks, with HEADs only for blocks the listing lacks (listings may be partial or stale) or for
 //! all blocks when listing fails. [`deep_verify`] goes further and restores every block into an
 //! image, checking each block's SHA-512/64 name against its decompressed content.
+//!
+//! Sizes follow Longhorn: the volume size (and so the range offsets must lie in) is
+//! `volume.cfg`'s `Size`; the backup cfg's `Size` is only listed blocks × block size and bounds
+//! nothing (longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
+//! `performBackup`, `RestoreDeltaBlockBackup`; the same at v1.7.3, v1.8.2, v1.10.1).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -60,10 +65,16 @@ pub struct StructuralReport {
     pub block_size: Option<u64>,
     /// Raw `backup-block-size` parameter, if present.
     pub block_size_param: Option<String>,
-    /// The cfg's `Size` in bytes.
+    /// The backup cfg's `Size` in bytes (listed blocks × block size in what Longhorn writes).
     pub size: u64,
-    /// Whether `Size` is positive and a multiple of the 512-byte sector.
-    pub size_ok: bool,
+    /// Whether `Size` equals listed blocks × block size, as Longhorn writes it. Informational:
+    /// Longhorn never reads `Size` back, so a mismatch is not a problem.
+    pub size_matches_blocks: bool,
+    /// The volume size in bytes from `volume.cfg`, `None` when `volume.cfg` is missing.
+    pub volume_size: Option<u64>,
+    /// Whether the volume size is positive and a multiple of the block size (Longhorn's restore
+    /// refuses anything else: "invalid volume size").
+    pub volume_size_ok: bool,
     /// Entries in the cfg's block map.
     pub blocks_listed: usize,
     /// Distinct block checksums in the map.
@@ -74,7 +85,7 @@ pub struct StructuralReport {
     pub invalid_checksums: Vec<(u64, String)>,
     /// Offsets not aligned to the block size.
     pub misaligned: Vec<u64>,
-    /// Offsets at or beyond `Size`.
+    /// Offsets whose block does not fit inside the volume size of `volume.cfg`.
     pub out_of_range: Vec<u64>,
     /// Offsets listed more than once.
     pub duplicate_offsets: Vec<u64>,
@@ -107,10 +118,12 @@ impl StructuralReport {
                 self.backup_cfg_key
             ));
         }
-        if !self.size_ok {
+        if let (Some(size), false) = (self.volume_size, self.volume_size_ok) {
             p.push(format!(
-                "Size {} in {} is not a positive multiple of 512 bytes",
-                self.size, self.backup_cfg_key
+                "volume.cfg of volume {} has Size {size}, not a positive multiple of the block \
+                 size {}: Longhorn refuses to restore it",
+                self.volume,
+                self.block_size.unwrap_or(crate::cfg::BLOCK_SIZE_2MI)
             ));
         }
         for (offset, key) in &self.blocks_missing {
@@ -125,7 +138,11 @@ impl StructuralReport {
             p.push(format!("offset {offset} is not aligned to the block size"));
         }
         for offset in &self.out_of_range {
-            p.push(format!("offset {offset} lies beyond Size {}", self.size));
+            p.push(format!(
+                "offset {offset} in {} lies beyond the volume size {} of volume.cfg",
+                self.backup_cfg_key,
+                self.volume_size.unwrap_or(0)
+            ));
         }
         for offset in &self.duplicate_offsets {
             p.push(format!("offset {offset} is listed more than once"));
@@ -162,6 +179,7 @@ pub async fn verify_structure(
             })?;
     let volume_cfg = store.get_volume_cfg(vol).await?;
     let block_size = cfg.block_size().ok();
+    let volume_size = volume_cfg.as_ref().map(|v| v.size);
 
     let mut seen_offsets = HashSet::new();
     let mut duplicate_offsets = Vec::new();
@@ -177,7 +195,8 @@ pub async fn verify_structure(
         if block_size.is_some_and(|bs| b.offset % bs != 0) {
             misaligned.push(b.offset);
         }
-        if b.offset >= cfg.size {
+        // Bound by the volume size (volume.cfg), never by the backup cfg's Size.
+        if volume_size.is_some_and(|size| b.offset.saturating_add(block_size.unwrap_or(1)) > size) {
             out_of_range.push(b.offset);
         }
         if is_checksum(&b.block_checksum) {
@@ -217,7 +236,12 @@ pub async fn verify_structure(
         block_size,
         block_size_param: cfg.parameters.get(crate::cfg::PARAM_BLOCK_SIZE).cloned(),
         size: cfg.size,
-        size_ok: cfg.size > 0 && cfg.size % 512 == 0,
+        size_matches_blocks: block_size.is_some_and(|bs| cfg.size == cfg.expected_size(bs)),
+        volume_size,
+        volume_size_ok: match (volume_size, block_size) {
+            (Some(size), Some(bs)) => size > 0 && size % bs == 0,
+            _ => true,
+        },
         blocks_listed: cfg.blocks.len(),
         unique_blocks: by_checksum.len() + invalid_checksums.len(),
         blocks_missing,
@@ -277,7 +301,7 @@ pub struct DeepReport {
 }
 
 /// Downloads, decompresses and checks every block of backup `backup` of `vol`, reassembling the
-/// volume image at `out_image` (a sparse file of the volume size).
+/// volume image at `out_image` (a sparse file of the volume size from `volume.cfg`).
 ///
 /// # Errors
 /// [`VerifyError::BackupNotFound`]; [`VerifyError::Restore`] for the first bad block (missing,

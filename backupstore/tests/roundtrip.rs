@@ -5,7 +5,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use common::{pattern, seven_mib_image, sha512_64, write_image, TestS3, BUCKET, MI};
+use common::{
+    padded, pattern, seven_mib_image, sha512_64, write_image, write_image_allocated, TestS3,
+    BUCKET, MI,
+};
 use dr_backupstore::{
     restore_image, upload_image, BackupCfg, BackupStore, BackupTargetUrl, CompressionMethod,
     UploadOptions, BLOCK_SIZE_16MI,
@@ -68,9 +71,10 @@ async fn round_trip(compression: CompressionMethod, magic: &[u8]) {
     .await
     .expect("upload");
 
-    // Exact layout: one volume.cfg, one backup cfg, two distinct blocks (hole skipped, copy deduped).
+    // Exact layout: one volume.cfg, one backup cfg, two distinct blocks (hole skipped, copy
+    // deduped, the 1 MiB tail zero-padded to a full 2 MiB block as Longhorn's always are).
     let b0 = sha512_64(&image[..(2 * MI) as usize]);
-    let b3 = sha512_64(&image[(6 * MI) as usize..]);
+    let b3 = sha512_64(&padded(&image[(6 * MI) as usize..], 2 * MI));
     let mut expected = vec![
         format!("{}volume.cfg", vol_dir(VOL)),
         format!("{}backups/backup_backup-1.cfg", vol_dir(VOL)),
@@ -101,8 +105,10 @@ async fn round_trip(compression: CompressionMethod, magic: &[u8]) {
     assert_eq!(raw["VolumeName"], VOL);
     assert_eq!(raw["SnapshotName"], "snap-1");
     assert_eq!(raw["SnapshotCreatedAt"], "2025-05-01T10:00:00Z");
-    assert_eq!(raw["Size"], (7 * MI).to_string());
+    // Longhorn's rule: listed blocks × block size (3 × 2 MiB), not the volume size.
+    assert_eq!(raw["Size"], (6 * MI).to_string());
     assert_eq!(raw["CompressionMethod"], compression.as_str());
+    assert_eq!(raw["ProcessingBlocks"], serde_json::json!({}));
     assert_eq!(raw["IsIncremental"], false);
     assert_eq!(raw["Labels"]["drill"], "test");
     assert_eq!(raw["Parameters"]["backup-block-size"], "2097152");
@@ -137,9 +143,15 @@ async fn round_trip(compression: CompressionMethod, magic: &[u8]) {
     assert_eq!(vraw["Name"], VOL);
     assert_eq!(vraw["LastBackupName"], "backup-1");
     assert_eq!(vraw["LastBackupAt"], "2025-05-01T10:00:00Z");
-    assert_eq!(vraw["Size"], (7 * MI).to_string());
+    // The volume size: the image rounded up to whole blocks.
+    assert_eq!(vraw["Size"], (8 * MI).to_string());
     assert_eq!(vraw["BlockCount"], "2");
-    assert_eq!(vraw["CompressionMethod"], compression.as_str());
+    // Double-encoded, as Go's `json:",string"` writes it.
+    assert_eq!(
+        vraw["CompressionMethod"],
+        format!("\"{}\"", compression.as_str())
+    );
+    assert_eq!(vraw["DataEngine"], "\"v1\"");
     assert!(!vraw["CreatedTime"].as_str().unwrap_or("").is_empty());
 
     // Restore from what S3 holds (re-read the cfg) and compare byte for byte.
@@ -154,8 +166,132 @@ async fn round_trip(compression: CompressionMethod, magic: &[u8]) {
         .await
         .expect("restore");
     assert_eq!(summary.blocks, 3);
-    assert_eq!(summary.bytes_verified, 2 * MI + 2 * MI + MI);
-    assert_eq!(std::fs::read(&out).expect("read restored"), image);
+    assert_eq!(summary.bytes_verified, 3 * 2 * MI);
+    assert_eq!(summary.size, 8 * MI);
+    assert_eq!(
+        std::fs::read(&out).expect("read restored"),
+        padded(&image, 2 * MI)
+    );
+}
+
+/// Longhorn backs up every *allocated* block, all-zero ones included, and skips holes
+/// (longhorn-engine@v1.9.1 vendor/…/backupstore/deltablock.go `backupMapping`: the mappings are
+/// the snapshot's data extents). The all-zero 2 MiB block's name is Longhorn's
+/// `731859…26d86b0`.
+#[tokio::test]
+async fn allocated_zero_blocks_are_backed_up_and_holes_are_not() {
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.img");
+    // Block 0 data, block 1 written zeros (allocated), blocks 2-3 a hole, block 4 data.
+    let mut image = pattern(5, (2 * MI) as usize);
+    image.extend(std::iter::repeat_n(0u8, (6 * MI) as usize));
+    image.extend(pattern(6, (2 * MI) as usize));
+    write_image(&src, &image);
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&src)
+            .expect("open");
+        f.write_all_at(&vec![0u8; (2 * MI) as usize], 2 * MI)
+            .expect("write zeros");
+        f.sync_all().expect("sync");
+    }
+    let cfg = upload_image(
+        &store,
+        VOL,
+        "backup-z",
+        &src,
+        opts(CompressionMethod::Lz4),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("upload");
+    const ZERO_2MI: &str = "731859029215873fdac1c9f2f8bd25a334abf0f3a9e1b057cf2cacc2826d86b0";
+    assert_eq!(
+        cfg.blocks
+            .iter()
+            .map(|b| (b.offset, b.block_checksum.as_str() == ZERO_2MI))
+            .collect::<Vec<_>>(),
+        vec![(0, false), (2 * MI, true), (8 * MI, false)]
+    );
+    assert_eq!(cfg.size, 3 * 2 * MI);
+    assert!(store
+        .head(&blk_key(VOL, ZERO_2MI))
+        .await
+        .expect("head")
+        .is_some());
+    let out = dir.path().join("out.img");
+    restore_image(&store, VOL, &cfg, &out, |_, _| {})
+        .await
+        .expect("restore");
+    assert_eq!(std::fs::read(&out).expect("read"), image);
+
+    // A fully allocated image: every block is backed up, zeros included.
+    let full = dir.path().join("full.img");
+    write_image_allocated(&full, &image);
+    let cfg = upload_image(
+        &store,
+        VOL,
+        "backup-f",
+        &full,
+        opts(CompressionMethod::Lz4),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("upload");
+    assert_eq!(cfg.blocks.len(), 5);
+    assert_eq!(cfg.size, 10 * MI);
+}
+
+/// The compression of a volume is fixed by its first backup: a later request for another
+/// method writes the volume's (longhorn-engine@v1.9.1 deltablock.go `CreateDeltaBlockBackup`:
+/// `config.Volume.CompressionMethod = volume.CompressionMethod`).
+#[tokio::test]
+async fn compression_is_fixed_by_the_volumes_first_backup() {
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.img");
+    write_image(&src, &seven_mib_image());
+    upload_image(
+        &store,
+        VOL,
+        "backup-1",
+        &src,
+        opts(CompressionMethod::Gzip),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("first");
+    write_image(&src, &pattern(9, (4 * MI) as usize));
+    let second = upload_image(
+        &store,
+        VOL,
+        "backup-2",
+        &src,
+        opts(CompressionMethod::Lz4),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("second");
+    assert_eq!(second.compression_method, CompressionMethod::Gzip);
+    for b in &second.blocks {
+        let bytes = store
+            .get_object(&blk_key(VOL, &b.block_checksum))
+            .await
+            .expect("get")
+            .expect("block");
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+    }
+    let vol = store.get_volume_cfg(VOL).await.expect("get").expect("cfg");
+    assert_eq!(vol.compression_method, CompressionMethod::Gzip);
 }
 
 #[tokio::test]
@@ -197,14 +333,18 @@ async fn second_backup_uploads_only_changed_blocks_and_lists_the_complete_map() 
         VOL,
         "backup-2",
         &src,
-        opts(CompressionMethod::Lz4),
+        UploadOptions {
+            // A new snapshot: Longhorn makes a full backup of the snapshot it last backed up.
+            snapshot_name: "snap-2".into(),
+            ..opts(CompressionMethod::Lz4)
+        },
         Some(&first),
         |_, _| {},
     )
     .await
     .expect("second upload");
 
-    let new_cs = sha512_64(&changed[(6 * MI) as usize..]);
+    let new_cs = sha512_64(&padded(&changed[(6 * MI) as usize..], 2 * MI));
     let new_obj = store
         .get_object(&blk_key(VOL, &new_cs))
         .await
@@ -232,7 +372,12 @@ async fn second_backup_uploads_only_changed_blocks_and_lists_the_complete_map() 
         restore_image(&store, VOL, cfg, &out, |_, _| {})
             .await
             .expect("restore");
-        assert_eq!(&std::fs::read(&out).expect("read"), want, "{}", cfg.name);
+        assert_eq!(
+            std::fs::read(&out).expect("read"),
+            padded(want, 2 * MI),
+            "{}",
+            cfg.name
+        );
     }
 
     // Without a previous cfg, HEAD finds the existing blocks: nothing new is uploaded.
@@ -288,7 +433,8 @@ async fn block_size_16mi_round_trip() {
     let s3 = TestS3::start().await;
     let store = s3.store();
     let dir = tempfile::tempdir().expect("tempdir");
-    // 16 MiB of data, a 16 MiB hole, then 4 MiB of data: 36 MiB, last block partial.
+    // 16 MiB of data, a 16 MiB hole, then 4 MiB of data: 36 MiB, last block partial (stored
+    // zero-padded to 16 MiB; the volume is 48 MiB).
     let mut image = pattern(7, (16 * MI) as usize);
     image.extend(std::iter::repeat_n(0u8, (16 * MI) as usize));
     image.extend(pattern(8, (4 * MI) as usize));
@@ -317,11 +463,12 @@ async fn block_size_16mi_round_trip() {
         .expect("get")
         .expect("cfg");
     assert_eq!(read_back.parameters["backup-block-size"], "16777216");
+    assert_eq!(read_back.size, 2 * 16 * MI, "listed blocks × 16 MiB");
     let out = dir.path().join("out.img");
     restore_image(&store, VOL, &read_back, &out, |_, _| {})
         .await
         .expect("restore");
-    assert_eq!(std::fs::read(&out).expect("read"), image);
+    assert_eq!(std::fs::read(&out).expect("read"), padded(&image, 16 * MI));
 }
 
 #[tokio::test]
@@ -361,7 +508,7 @@ async fn restore_falls_back_when_lz4_blocks_are_declared_gzip() {
     restore_image(&store, VOL, &cfg, &out, |_, _| {})
         .await
         .expect("restore with fallback");
-    assert_eq!(std::fs::read(&out).expect("read"), image);
+    assert_eq!(std::fs::read(&out).expect("read"), padded(&image, 2 * MI));
 }
 
 #[tokio::test]
@@ -422,9 +569,13 @@ async fn progress_reports_every_byte_once() {
     .await
     .expect("upload");
     let seen = seen.into_inner().expect("lock");
-    assert_eq!(seen.len(), 4, "one call per block");
+    assert_eq!(
+        seen.len(),
+        3,
+        "one call per allocated block (the hole is not read)"
+    );
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
-    assert_eq!(seen.last().copied(), Some((7 * MI, 7 * MI)));
+    assert_eq!(seen.last().copied(), Some((6 * MI, 6 * MI)));
 
     let restore_seen = Mutex::new(Vec::new());
     restore_image(&store, VOL, &cfg, &dir.path().join("o.img"), |d, t| {
@@ -433,7 +584,7 @@ async fn progress_reports_every_byte_once() {
     .await
     .expect("restore");
     let restore_seen = restore_seen.into_inner().expect("lock");
-    assert_eq!(restore_seen.last().copied(), Some((5 * MI, 5 * MI)));
+    assert_eq!(restore_seen.last().copied(), Some((6 * MI, 6 * MI)));
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@ mod common;
 
 use common::{seven_mib_image, write_image, TestS3, MI};
 use dr_backupstore::{
-    compress, deep_verify, upload_image, verify_structure, BackupCfg, BackupStore, BlockMapping,
-    CompressionMethod, RestoreError, UploadOptions, VerifyError,
+    compress, deep_verify, restore_image, upload_image, verify_structure, BackupCfg, BackupStore,
+    BlockMapping, CompressionMethod, RestoreError, UploadOptions, VerifyError,
 };
 
 const VOL: &str = "pvc-sentinel";
@@ -46,9 +46,111 @@ async fn clean_backup_passes_structural_and_deep_verification() {
 
     let out = dir.path().join("deep.img");
     let deep = deep_verify(&store, VOL, BACKUP, &out).await.expect("deep");
-    assert_eq!(deep.restore.bytes_verified, 5 * MI);
+    assert_eq!(deep.restore.bytes_verified, 6 * MI);
     assert_eq!(deep.restore.blocks, cfg.blocks.len() as u64);
-    assert_eq!(std::fs::read(&out).expect("read"), seven_mib_image());
+    assert_eq!(
+        std::fs::read(&out).expect("read"),
+        common::padded(&seven_mib_image(), 2 * MI)
+    );
+}
+
+/// A sparse backup lists few blocks, so its cfg `Size` (listed blocks × block size, Longhorn's
+/// rule) is far below the offsets of its blocks; the bound is the volume size of `volume.cfg`.
+/// An empty volume's backup (`Size "0"`, no blocks) is legitimate too.
+#[tokio::test]
+async fn sparse_backup_with_blocks_beyond_its_size_and_an_empty_backup_verify_clean() {
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.img");
+    let mut image = vec![0u8; (14 * MI) as usize];
+    image.extend(common::pattern(4, (2 * MI) as usize));
+    write_image(&src, &image);
+    let cfg = upload_image(
+        &store,
+        VOL,
+        "sparse",
+        &src,
+        UploadOptions::default(),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("upload");
+    assert_eq!(cfg.size, 2 * MI);
+    assert_eq!(cfg.blocks[0].offset, 14 * MI);
+    let report = verify_structure(&store, VOL, "sparse")
+        .await
+        .expect("verify");
+    assert!(report.is_ok(), "{:?}", report.problems());
+    assert_eq!(report.volume_size, Some(16 * MI));
+    let out = dir.path().join("sparse.img");
+    let deep = deep_verify(&store, VOL, "sparse", &out)
+        .await
+        .expect("deep");
+    assert_eq!(deep.restore.size, 16 * MI);
+    assert_eq!(std::fs::read(&out).expect("read"), image);
+
+    let empty = dir.path().join("empty.img");
+    write_image(&empty, &vec![0u8; (4 * MI) as usize]);
+    let cfg = upload_image(
+        &store,
+        "vol-empty",
+        "empty-1",
+        &empty,
+        UploadOptions::default(),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("upload empty");
+    assert!(cfg.blocks.is_empty());
+    assert_eq!(cfg.size, 0);
+    let raw = store
+        .get_object(&store.backup_cfg_key("vol-empty", "empty-1"))
+        .await
+        .expect("get")
+        .expect("cfg");
+    assert!(
+        String::from_utf8_lossy(&raw).contains(r#""Size":"0""#),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    let report = verify_structure(&store, "vol-empty", "empty-1")
+        .await
+        .expect("verify");
+    assert!(report.is_ok(), "{:?}", report.problems());
+    let deep = deep_verify(&store, "vol-empty", "empty-1", &dir.path().join("e.img"))
+        .await
+        .expect("deep empty");
+    assert_eq!(deep.restore.size, 4 * MI);
+}
+
+/// A block beyond the volume size of volume.cfg is out of range, in verification and restore.
+#[tokio::test]
+async fn block_beyond_the_volume_size_is_out_of_range() {
+    let (_s3, store, mut cfg, dir) = backed_up().await;
+    let cs = cfg.blocks[0].block_checksum.clone();
+    cfg.blocks.push(BlockMapping {
+        offset: 8 * MI,
+        block_checksum: cs,
+    });
+    store.put_backup_cfg(&cfg).await.expect("put");
+    let report = verify_structure(&store, VOL, BACKUP).await.expect("verify");
+    assert_eq!(report.out_of_range, vec![8 * MI]);
+    let problems = report.problems().join("\n");
+    assert!(
+        problems.contains("offset 8388608") && problems.contains("volume size 8388608"),
+        "{problems}"
+    );
+    let err = restore_image(&store, VOL, &cfg, &dir.path().join("o"), |_, _| {})
+        .await
+        .expect_err("out of range")
+        .to_string();
+    assert!(
+        err.contains("offset 8388608") && err.contains(".blk"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -5,11 +5,13 @@
 //! the code the sandbox exercises. The data directory sits outside the cluster state, so a
 //! sandbox `destroy` loses the cluster but never the backups — like a real off-cluster target.
 //!
-//! Two things are added in front of s3s-fs:
+//! Three things are added in front of s3s-fs:
 //! - **Atomic `If-None-Match: *`**: s3s-fs checks the condition and writes the object in two
 //!   steps, so concurrent conditional PUTs of one key can all "win" (measured: 2–3 of 16, see
 //!   shared/sandbox-notes.md). A per-key async mutex held across the inner call serialises
 //!   conditional writers of one key, giving exactly one winner as on AWS S3 or moto.
+//! - **Empty delimiter = none**: s3s-fs 0.14.1 panics on `ListObjects` with `delimiter=`, which
+//!   Longhorn sends (see `EmptyDelimiterFix`).
 //! - **Faults** ([`S3Faults`]): runtime switches that answer `503 SlowDown` or drop connections,
 //!   so drills can prove they survive a flaky backup target.
 
@@ -28,7 +30,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rand::distr::{Alphanumeric, SampleString};
 use s3s::auth::SimpleAuth;
+use s3s::dto;
 use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::S3 as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -217,6 +221,163 @@ fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// s3s-fs behind one correction: an **empty delimiter** means "no delimiter", as on AWS S3.
+///
+/// Why: s3s-fs 0.14.1 treats `delimiter=` as a real, empty delimiter (`remaining.find("")` is
+/// always 0) and panics slicing an empty remainder (`s3.rs:1316`). Longhorn sends exactly that
+/// request — `service.DeleteObjects` lists with `ListObjects(key, "")` before deleting
+/// (longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/s3/s3_service.go),
+/// and every `Remove` of the S3 driver (s3/s3.go) goes through it: releasing a lock, deleting
+/// a backup cfg, garbage-collecting blocks. No s3s release fixing it builds on rustc 1.95 (0.15+ need
+/// 1.96). Normalising the parsed input, after s3s checked the SigV4 signature over the raw
+/// query, keeps signatures valid. Every other operation is passed through unchanged.
+struct EmptyDelimiterFix(s3s_fs::FileSystem);
+
+/// `Some("")` → `None`; any other delimiter unchanged.
+fn normalise_delimiter(delimiter: &mut Option<String>) {
+    if delimiter.as_deref() == Some("") {
+        *delimiter = None;
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::S3 for EmptyDelimiterFix {
+    async fn list_objects(
+        &self,
+        mut req: s3s::S3Request<dto::ListObjectsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::ListObjectsOutput>> {
+        normalise_delimiter(&mut req.input.delimiter);
+        self.0.list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        mut req: s3s::S3Request<dto::ListObjectsV2Input>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::ListObjectsV2Output>> {
+        normalise_delimiter(&mut req.input.delimiter);
+        self.0.list_objects_v2(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: s3s::S3Request<dto::CreateBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::CreateBucketOutput>> {
+        self.0.create_bucket(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: s3s::S3Request<dto::CopyObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::CopyObjectOutput>> {
+        self.0.copy_object(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: s3s::S3Request<dto::DeleteBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::DeleteBucketOutput>> {
+        self.0.delete_bucket(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: s3s::S3Request<dto::DeleteObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::DeleteObjectOutput>> {
+        self.0.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: s3s::S3Request<dto::DeleteObjectsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::DeleteObjectsOutput>> {
+        self.0.delete_objects(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: s3s::S3Request<dto::GetBucketLocationInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::GetBucketLocationOutput>> {
+        self.0.get_bucket_location(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: s3s::S3Request<dto::GetObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::GetObjectOutput>> {
+        self.0.get_object(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: s3s::S3Request<dto::HeadBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::HeadBucketOutput>> {
+        self.0.head_bucket(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: s3s::S3Request<dto::HeadObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::HeadObjectOutput>> {
+        self.0.head_object(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: s3s::S3Request<dto::ListBucketsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::ListBucketsOutput>> {
+        self.0.list_buckets(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: s3s::S3Request<dto::PutObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::PutObjectOutput>> {
+        self.0.put_object(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: s3s::S3Request<dto::CreateMultipartUploadInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::CreateMultipartUploadOutput>> {
+        self.0.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: s3s::S3Request<dto::UploadPartInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::UploadPartOutput>> {
+        self.0.upload_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: s3s::S3Request<dto::UploadPartCopyInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::UploadPartCopyOutput>> {
+        self.0.upload_part_copy(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: s3s::S3Request<dto::ListPartsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::ListPartsOutput>> {
+        self.0.list_parts(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: s3s::S3Request<dto::CompleteMultipartUploadInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::CompleteMultipartUploadOutput>> {
+        self.0.complete_multipart_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: s3s::S3Request<dto::AbortMultipartUploadInput>,
+    ) -> s3s::S3Result<s3s::S3Response<dto::AbortMultipartUploadOutput>> {
+        self.0.abort_multipart_upload(req).await
+    }
+}
+
 /// Everything needed to (re)start the server identically: same data, port and credentials.
 #[derive(Clone)]
 struct Settings {
@@ -299,7 +460,7 @@ impl S3Server {
         let fs = s3s_fs::FileSystem::new(&settings.data_dir).map_err(|e| {
             io::Error::other(format!("s3s-fs on {}: {e:?}", settings.data_dir.display()))
         })?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(EmptyDelimiterFix(fs));
         builder.set_auth(SimpleAuth::from_single(
             settings.access_key.clone(),
             settings.secret_key.clone(),

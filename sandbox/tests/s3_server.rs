@@ -316,3 +316,74 @@ async fn start_on_reuses_recorded_port_and_keys() {
         .expect("object survived");
     assert_eq!(head.content_length(), Some(2));
 }
+
+/// Longhorn's S3 driver lists with an **empty delimiter** before every delete (`DeleteObjects`
+/// → `ListObjects(key, "")`, longhorn-engine@v1.9.1 vendor/…/backupstore/s3/s3_service.go):
+/// releasing a lock, deleting a backup cfg, garbage-collecting blocks. s3s-fs 0.14.1 panicked on
+/// it; an empty delimiter must list like no delimiter (every key under the prefix), in ListObjects
+/// v1 (what Longhorn's aws-sdk-go sends) and v2.
+#[tokio::test]
+async fn empty_delimiter_lists_like_no_delimiter() {
+    let (_dir, s3) = server().await;
+    let c = no_retry_client(&s3);
+    let lock = "backupstore/volumes/f4/65/v/locks/lock-adba23c3363f42ab.lck";
+    let keys = [
+        lock,
+        "backupstore/volumes/f4/65/v/backups/backup_b1.cfg",
+        "backupstore/volumes/f4/65/v/blocks/ab/cd/abcd.blk",
+    ];
+    for key in keys {
+        c.put_object()
+            .bucket(s3.bucket())
+            .key(key)
+            .body(ByteStream::from_static(b"{}"))
+            .send()
+            .await
+            .expect("put");
+    }
+    // The exact-key prefix Longhorn uses to remove one file, then a folder prefix.
+    for (prefix, want) in [
+        (lock, vec![lock]),
+        ("backupstore/volumes/f4/65/v/", {
+            let mut all = keys.to_vec();
+            all.sort();
+            all
+        }),
+    ] {
+        let v1 = c
+            .list_objects()
+            .bucket(s3.bucket())
+            .prefix(prefix)
+            .delimiter("")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListObjects v1 delimiter='' prefix={prefix}: {e:?}"));
+        let mut got: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
+        got.sort();
+        assert_eq!(got, want, "v1 prefix {prefix}");
+        assert!(v1.common_prefixes().is_empty(), "v1 prefix {prefix}");
+
+        let v2 = c
+            .list_objects_v2()
+            .bucket(s3.bucket())
+            .prefix(prefix)
+            .delimiter("")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListObjectsV2 delimiter='' prefix={prefix}: {e:?}"));
+        let mut got: Vec<&str> = v2.contents().iter().filter_map(|o| o.key()).collect();
+        got.sort();
+        assert_eq!(got, want, "v2 prefix {prefix}");
+        assert!(v2.common_prefixes().is_empty(), "v2 prefix {prefix}");
+    }
+    // A real delimiter still groups.
+    let grouped = c
+        .list_objects()
+        .bucket(s3.bucket())
+        .prefix("backupstore/volumes/f4/65/v/")
+        .delimiter("/")
+        .send()
+        .await
+        .expect("list with /");
+    assert_eq!(grouped.common_prefixes().len(), 3);
+}

@@ -122,8 +122,9 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// The 7 MiB test image with 2 MiB blocks:
-/// block 0 = pattern(1), block 1 = zeros (a hole), block 2 = copy of block 0 (deduplicated),
-/// block 3 = 1 MiB partial block, pattern(2) with its first 4 KiB zero.
+/// block 0 = pattern(1), block 1 = zeros (a hole once written by [`write_image`]), block 2 =
+/// copy of block 0 (deduplicated), block 3 = 1 MiB partial block, pattern(2) with its first
+/// 4 KiB zero (backed up zero-padded to a full 2 MiB block, as Longhorn's blocks always are).
 pub fn seven_mib_image() -> Vec<u8> {
     let b0 = pattern(1, (2 * MI) as usize);
     let mut img = Vec::with_capacity((7 * MI) as usize);
@@ -136,8 +137,33 @@ pub fn seven_mib_image() -> Vec<u8> {
     img
 }
 
+/// Writes `data` as a **sparse** file: 4 KiB pages of zeros are left as holes, as a replica's
+/// snapshot file leaves never-written ranges (the writer backs up allocated extents only).
 pub fn write_image(path: &Path, data: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::create(path).expect("create image");
+    f.set_len(data.len() as u64).expect("set image length");
+    for (i, page) in data.chunks(4096).enumerate() {
+        if page.iter().any(|&b| b != 0) {
+            f.write_all_at(page, (i * 4096) as u64)
+                .expect("write image");
+        }
+    }
+}
+
+/// Writes `data` fully allocated (zeros written out, no holes).
+pub fn write_image_allocated(path: &Path, data: &[u8]) {
     std::fs::write(path, data).expect("write image");
+}
+
+/// `data` zero-padded to a multiple of `block` bytes (what a restore of it gives back).
+pub fn padded(data: &[u8], block: u64) -> Vec<u8> {
+    let mut v = data.to_vec();
+    v.resize(
+        (data.len() as u64).div_ceil(block) as usize * block as usize,
+        0,
+    );
+    v
 }
 
 /// SHA-512 hex truncated to 64, computed independently of the crate.
