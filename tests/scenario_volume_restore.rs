@@ -70,7 +70,7 @@ async fn passes_on_longhorn_1_8_naming() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn passes_on_longhorn_1_7_naming() {
     let sb =
-        TestSandbox::start_with(|o| o.longhorn_naming = dr_sandbox::LonghornNaming::V1_7).await;
+        TestSandbox::start_with(|o| o.longhorn_version = dr_sandbox::LonghornVersion::V1_7_3).await;
     let out = tempfile::tempdir().unwrap();
     let record = drill(&sb, scenario("volume-restore"), out.path()).await;
     assert_passed_with_rto(&record);

@@ -87,6 +87,10 @@ pub struct TargetArgs {
     /// Sandbox only: keep the sandbox's state here instead of a temporary folder.
     #[arg(long, value_name = "DIR")]
     pub sandbox_state: Option<PathBuf>,
+    /// Sandbox only: the Longhorn release the sandbox imitates (1.7.1, 1.7.3, 1.8.2, 1.9.1,
+    /// 1.10.1; default the newest). On a real cluster the version is read from the cluster.
+    #[arg(long, value_name = "VERSION")]
+    pub longhorn_version: Option<dr_sandbox::LonghornVersion>,
 }
 
 #[derive(Debug, Args)]
@@ -116,9 +120,10 @@ pub enum SandboxCommand {
         state: PathBuf,
         #[arg(long, default_value = "fast", value_parser = ["fast", "realistic"])]
         timing: String,
-        /// Name BackupVolumes the Longhorn 1.7 way (= volume name) instead of 1.8+ (<vol>-<8hex>).
-        #[arg(long)]
-        longhorn_1_7: bool,
+        /// The Longhorn release to imitate: 1.7.1, 1.7.3, 1.8.2, 1.9.1, 1.10.1 (`v` prefix
+        /// optional; default the newest).
+        #[arg(long, value_name = "VERSION", default_value_t = dr_sandbox::LonghornVersion::default())]
+        longhorn_version: dr_sandbox::LonghornVersion,
     },
     /// Lose the cluster: API state and volume data gone, S3 kept (a destroy hook).
     Destroy {
@@ -143,7 +148,7 @@ pub enum SandboxCommand {
     /// Inject a fault into a running sandbox, e.g. `backup-error`, `api-unavailable 5`,
     /// `node-not-ready node-2`, `volume-degraded dr-exercise-data`; `clear` removes all.
     ///
-    /// Faults: backup-error, backup-stuck, block-missing, block-corrupted, orchestrator-skipped,
+    /// Faults: backup-error, backup-stuck, backup-unknown, restore-failure, block-missing, block-corrupted, orchestrator-skipped,
     /// older-backup-restored, restored-byte-flipped, backupvolume-never-discovered,
     /// api-unavailable SECONDS, watches-dropped SECONDS, rebuild-slow SECONDS,
     /// destroy-leaves-cluster, rebuild-fails, kubeconfig-rotated, node-not-ready NODE,

@@ -26,6 +26,12 @@ struct Target {
 async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
     match &args.profile {
         Some(path) => match Profile::load(path) {
+            Ok(profile) if args.longhorn_version.is_some() => {
+                // a real cluster's version is read from the cluster, never assumed
+                eprintln!("error: --longhorn-version is for the built-in sandbox only; drop it or --profile");
+                drop(profile);
+                Err(EXIT_USAGE)
+            }
             Ok(profile) => Ok(Target {
                 profile,
                 keys: None,
@@ -37,12 +43,16 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
             }
         },
         None => {
-            let sandbox = EmbeddedSandbox::start(args.sandbox_state.clone(), &args.timing)
-                .await
-                .map_err(|e| {
-                    eprintln!("error: could not start the built-in sandbox: {e}");
-                    EXIT_UNREACHABLE
-                })?;
+            let sandbox = EmbeddedSandbox::start(
+                args.sandbox_state.clone(),
+                &args.timing,
+                args.longhorn_version.unwrap_or_default(),
+            )
+            .await
+            .map_err(|e| {
+                eprintln!("error: could not start the built-in sandbox: {e}");
+                EXIT_UNREACHABLE
+            })?;
             let keys = sandbox.keys();
             redactor.add(&keys.secret_key);
             Ok(Target {

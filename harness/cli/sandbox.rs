@@ -21,7 +21,11 @@ pub struct EmbeddedSandbox {
 
 impl EmbeddedSandbox {
     /// Starts a sandbox in `state` (a temporary folder when None).
-    pub async fn start(state: Option<PathBuf>, timing: &str) -> Result<EmbeddedSandbox, String> {
+    pub async fn start(
+        state: Option<PathBuf>,
+        timing: &str,
+        longhorn_version: dr_sandbox::LonghornVersion,
+    ) -> Result<EmbeddedSandbox, String> {
         let (tmp, state) = match state {
             Some(s) => (None, s),
             None => {
@@ -37,6 +41,7 @@ impl EmbeddedSandbox {
         let mut opts = SandboxOptions::new(&state);
         opts.timing = timing;
         opts.harness_bin = std::env::current_exe().ok();
+        opts.longhorn_version = longhorn_version;
         let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
         wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
         Ok(EmbeddedSandbox {
@@ -113,8 +118,8 @@ pub async fn sandbox(cmd: SandboxCommand) -> i32 {
         SandboxCommand::Up {
             state,
             timing,
-            longhorn_1_7,
-        } => up(state, &timing, longhorn_1_7).await,
+            longhorn_version,
+        } => up(state, &timing, longhorn_version).await,
         SandboxCommand::Destroy { state } => {
             control_call(&state, control::ControlCommand::Destroy).await
         }
@@ -141,7 +146,7 @@ pub async fn sandbox(cmd: SandboxCommand) -> i32 {
     }
 }
 
-async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
+async fn up(state: PathBuf, timing: &str, longhorn_version: dr_sandbox::LonghornVersion) -> i32 {
     let timing: Timing = match timing.parse() {
         Ok(t) => t,
         Err(e) => {
@@ -152,9 +157,7 @@ async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
     let mut opts = SandboxOptions::new(&state);
     opts.timing = timing;
     opts.harness_bin = std::env::current_exe().ok();
-    if longhorn_1_7 {
-        opts.longhorn_naming = dr_sandbox::LonghornNaming::V1_7;
-    }
+    opts.longhorn_version = longhorn_version;
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,
         Err(e) => {
@@ -165,7 +168,10 @@ async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
     if let Err(e) = wait_bootstrapped(&sandbox, std::time::Duration::from_secs(300)).await {
         eprintln!("warning: {e}");
     }
-    println!("sandbox up; state in {}", state.display());
+    println!(
+        "sandbox up (Longhorn {longhorn_version}); state in {}",
+        state.display()
+    );
     println!("  export KUBECONFIG={}", state.join("kubeconfig").display());
     println!(
         "  source {}   # S3 endpoint and keys",

@@ -21,7 +21,6 @@ use crate::api::resources::{
 };
 use crate::api::{ApiError, ResourceType, Store};
 use crate::controllers::events::{record, EventKind};
-use crate::controllers::naming::LonghornNaming;
 use crate::controllers::nodes::{is_ready, node_manifest, NODE_NAMES};
 use crate::controllers::object::{condition, str_at};
 use crate::controllers::workloads::{daemonset_ready, deployment_available};
@@ -170,7 +169,11 @@ pub async fn run(ctx: Arc<Ctx>, opts: BootstrapOptions) -> Result<(), ApiError> 
                 "backupTargetURL": ctx.target.url,
                 "credentialSecret": CREDENTIAL_SECRET,
                 "pollInterval": "300s",
+                "syncRequestedAt": null,
             },
+            // before the first sync: Go's nil slice and zero metav1.Time marshal as null
+            // (longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backuptarget.go)
+            "status": {"ownerID": "", "available": false, "conditions": null, "lastSyncedAt": null},
         }),
     )?;
     let available = wait(&ctx, || {
@@ -275,7 +278,7 @@ fn coredns() -> Value {
 
 fn install_longhorn(ctx: &Ctx, opts: &BootstrapOptions) -> Result<(), ApiError> {
     let store = &ctx.store;
-    let labels = json!({"app.kubernetes.io/name": "longhorn", "app.kubernetes.io/instance": "longhorn", "app.kubernetes.io/version": "v1.8.1"});
+    let labels = json!({"app.kubernetes.io/name": "longhorn", "app.kubernetes.io/instance": "longhorn", "app.kubernetes.io/version": ctx.version.to_string()});
     create(
         store,
         &STORAGECLASSES,
@@ -318,12 +321,21 @@ fn install_longhorn(ctx: &Ctx, opts: &BootstrapOptions) -> Result<(), ApiError> 
             },
         }),
     )?;
+    let version = ctx.version;
+    // `current-longhorn-version` carries the running release as `v1.9.1`
+    // (longhorn-manager@v1.9.1:types/setting.go `SettingNameCurrentLonghornVersion`); the
+    // harness reads the version from it on a real cluster
     let mut settings: Vec<(&str, String)> = vec![
+        ("current-longhorn-version", version.to_string()),
         ("default-replica-count", "3".into()),
         ("backup-compression-method", "lz4".into()),
         ("storage-over-provisioning-percentage", "100".into()),
     ];
-    if ctx.naming == LonghornNaming::V1_7 {
+    if version.supports_backup_block_size() {
+        // MiB, choices 2 and 16 (longhorn-manager@v1.10.1:types/setting.go)
+        settings.push(("default-backup-block-size", "2".into()));
+    }
+    if !version.multiple_backup_targets() {
         // 1.7 configures the target by Settings; 1.8+ by the BackupTarget object alone
         settings.push(("backup-target", ctx.target.url.clone()));
         settings.push(("backup-target-credential-secret", CREDENTIAL_SECRET.into()));
@@ -375,11 +387,7 @@ fn install_longhorn(ctx: &Ctx, opts: &BootstrapOptions) -> Result<(), ApiError> 
     create(
         store,
         &DAEMONSETS,
-        workload(
-            "DaemonSet",
-            "longhorn-manager",
-            "longhornio/longhorn-manager:v1.8.1",
-        ),
+        workload("DaemonSet", "longhorn-manager", &version.manager_image()),
     )?;
     create(
         store,
@@ -387,13 +395,13 @@ fn install_longhorn(ctx: &Ctx, opts: &BootstrapOptions) -> Result<(), ApiError> 
         workload(
             "Deployment",
             "longhorn-driver-deployer",
-            "longhornio/longhorn-manager:v1.8.1",
+            &version.manager_image(),
         ),
     )?;
     create(
         store,
         &DEPLOYMENTS,
-        workload("Deployment", "longhorn-ui", "longhornio/longhorn-ui:v1.8.1"),
+        workload("Deployment", "longhorn-ui", &version.ui_image()),
     )?;
     Ok(())
 }

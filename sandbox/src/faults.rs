@@ -29,6 +29,15 @@ pub enum Fault {
     BackupError,
     /// Every new backup stays `InProgress` forever (Longhorn issues #9417/#9168).
     BackupStuck,
+    /// Every new backup ends in the final state `Unknown` (the engine reported a state the
+    /// backup monitor does not know: longhorn-manager@v1.9.1:engineapi/backups.go
+    /// `ConvertEngineBackupState`); nothing is uploaded.
+    BackupUnknown,
+    /// Every restore fails as when all replicas fail to restore: Volume condition `Restore`
+    /// `False` reason `RestoreFailure` "All replica restore failed and the volume became
+    /// Faulted", robustness `faulted`, state `detached`, `restoreRequired` left `true`
+    /// (longhorn-manager@v1.9.1:controller/volume_controller.go `closeVolumeDependentResources`).
+    RestoreFailure,
     /// After the next backup completes, one of its blocks is deleted from S3 (one-shot).
     BlockMissing,
     /// After the next backup completes, one of its blocks is overwritten with garbage (one-shot).
@@ -114,6 +123,8 @@ impl Fault {
     pub const NAMES: &'static [&'static str] = &[
         "backup-error",
         "backup-stuck",
+        "backup-unknown",
+        "restore-failure",
         "block-missing",
         "block-corrupted",
         "orchestrator-skipped",
@@ -139,6 +150,8 @@ impl Fault {
         match self {
             Fault::BackupError => "backup-error",
             Fault::BackupStuck => "backup-stuck",
+            Fault::BackupUnknown => "backup-unknown",
+            Fault::RestoreFailure => "restore-failure",
             Fault::BlockMissing => "block-missing",
             Fault::BlockCorrupted => "block-corrupted",
             Fault::OrchestratorSkipped => "orchestrator-skipped",
@@ -191,6 +204,8 @@ impl Fault {
         let fault = match name {
             "backup-error" => Fault::BackupError,
             "backup-stuck" => Fault::BackupStuck,
+            "backup-unknown" => Fault::BackupUnknown,
+            "restore-failure" => Fault::RestoreFailure,
             "block-missing" => Fault::BlockMissing,
             "block-corrupted" => Fault::BlockCorrupted,
             "orchestrator-skipped" => Fault::OrchestratorSkipped,

@@ -18,7 +18,7 @@ pub mod lifecycle;
 pub mod s3;
 pub mod timing;
 
-pub use controllers::naming::LonghornNaming;
+pub use controllers::version::{BackupVolumeNaming, LonghornVersion, UnknownLonghornVersion};
 pub use faults::{Fault, Faults};
 pub use lifecycle::{Sandbox, SandboxError, SandboxOptions};
 pub use timing::Timing;

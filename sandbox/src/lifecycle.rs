@@ -24,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiFaults, ApiServer, ApiServerOptions, RequestRecord, Store};
 use crate::bootstrap::{self, BootstrapOptions, LONGHORN_PATH, ORCHESTRATOR_PATH, SENTINEL_PATH};
-use crate::controllers::naming::{backup_target_url, hex_suffix, LonghornNaming};
+use crate::controllers::naming::{backup_target_url, hex_suffix};
 use crate::controllers::resolver::StoreResolver;
+use crate::controllers::version::LonghornVersion;
 use crate::controllers::{self, BackupTargetAccess, Ctx};
 use crate::dataplane::exec::{BusyboxRuntime, RuntimeOptions};
 use crate::dataplane::DataPlane;
@@ -89,8 +90,8 @@ pub struct SandboxOptions {
     /// The dr-harness binary the restore-orchestrator Job runs; `None` = the Job succeeds
     /// without doing anything (logs say so).
     pub harness_bin: Option<PathBuf>,
-    /// Which Longhorn release's naming to imitate.
-    pub longhorn_naming: LonghornNaming,
+    /// Which Longhorn release to imitate (every per-release rule: `LonghornVersion`'s methods).
+    pub longhorn_version: LonghornVersion,
     /// GitOps sources: (Kustomization path, multi-document YAML).
     pub gitops_manifests: Vec<(String, String)>,
     /// Whether the cluster carries the `kube-system/dr-harness-drill-target` ConfigMap.
@@ -98,14 +99,14 @@ pub struct SandboxOptions {
 }
 
 impl SandboxOptions {
-    /// Defaults: fast timing, no harness binary, Longhorn 1.8 naming, the project's fixtures,
+    /// Defaults: fast timing, no harness binary, the newest Longhorn release, the project's fixtures,
     /// drill-target marker on.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
             timing: Timing::fast(),
             harness_bin: None,
-            longhorn_naming: LonghornNaming::default(),
+            longhorn_version: LonghornVersion::default(),
             gitops_manifests: default_gitops_manifests(),
             drill_target_marker: true,
         }
@@ -216,7 +217,7 @@ impl Sandbox {
         let store = Store::new();
         store.add_admission(controllers::admission::longhorn_webhook(
             &store,
-            opts.longhorn_naming,
+            opts.longhorn_version,
         ));
         let data = Arc::new(
             DataPlane::new(&state.join("cluster"))
@@ -412,7 +413,7 @@ impl Sandbox {
             store: inner.store.clone(),
             timing: inner.opts.timing.clone(),
             faults: inner.faults.clone(),
-            naming: inner.opts.longhorn_naming,
+            version: inner.opts.longhorn_version,
             data: inner.data.clone(),
             runtime: inner.runtime.clone(),
             target: BackupTargetAccess {
@@ -482,7 +483,7 @@ impl Sandbox {
             "api_url": self.api_url(),
             "s3_endpoint": self.inner.s3.endpoint(),
             "backup_target_url": self.backup_target_url(),
-            "longhorn_naming": self.inner.opts.longhorn_naming,
+            "longhorn_version": self.inner.opts.longhorn_version,
             "timing": self.inner.opts.timing.to_string(),
             "faults": self.inner.faults.active(),
         })

@@ -45,6 +45,13 @@ pub struct Timing {
     pub kustomization_step: Duration,
     /// How long `destroy` takes (infrastructure teardown).
     pub destroy: Duration,
+    /// The empty-status window of a new BackupVolume: from a BackupTarget sync creating it
+    /// (status without `lastBackupName`, `lastSyncedAt: null`) to the backup-volume controller
+    /// filling its status from `volume.cfg` (longhorn-manager@v1.9.1:controller/backup_target_controller.go
+    /// `pullBackupVolumeFromBackupTarget` creates the object with no status;
+    /// longhorn-manager@v1.9.1:controller/backup_volume_controller.go `reconcile` fills it on its
+    /// own, later pass). `Duration::ZERO` fills it in the same sync.
+    pub backup_volume_status_delay: Duration,
 }
 
 impl Timing {
@@ -65,6 +72,7 @@ impl Timing {
             backup_target_poll: Duration::from_millis(200),
             kustomization_step: Duration::from_millis(30),
             destroy: Duration::from_millis(20),
+            backup_volume_status_delay: Duration::from_millis(150),
         }
     }
 
@@ -85,6 +93,7 @@ impl Timing {
             backup_target_poll: Duration::from_secs(10),
             kustomization_step: Duration::from_secs(2),
             destroy: Duration::from_secs(3),
+            backup_volume_status_delay: Duration::from_secs(2),
         }
     }
 

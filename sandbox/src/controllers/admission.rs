@@ -1,25 +1,36 @@
 //! The simulated Longhorn admission webhook (`mutator.longhorn.io`, `validator.longhorn.io`).
 //!
 //! Runs for writes from API clients only (controllers write around it, as the real webhook only
-//! sees API requests). Rules from longhorn-manager's webhook resources (v1.7/v1.8), and
-//! longhorn-facts.md §2 "Restoring from a backup":
-//! - Volume create with `spec.fromBackup`: the Backup object named in the URL must exist (1.8+:
-//!   and a BackupVolume for the URL's volume), else the request is denied with 422 Invalid and
-//!   Longhorn's "failed to get backup…" wording; `spec.size` is overridden with the Backup's
-//!   `status.volumeSize`; labels `backup-volume` (and, 1.8+, `backup-target`) are set.
+//! sees API requests). Rules per release ([`LonghornVersion`]), each from longhorn-manager's
+//! `webhook/resources/<kind>/mutator.go` at that release's tag:
+//! - Volume create with `spec.fromBackup`: 1.7 gets the BackupVolume *by name* first, then the
+//!   Backup (longhorn-manager@v1.7.3:webhook/resources/volume/mutator.go); 1.8+ gets the Backup,
+//!   then the BackupVolume by the labels `backup-target=<backup.status.backupTargetName>`,
+//!   `backup-volume=<vol>` (longhorn-manager@v1.9.1:webhook/resources/volume/mutator.go,
+//!   longhorn-manager@v1.9.1:datastore/longhorn.go `GetBackupVolumeByBackupTargetAndVolumeRO`).
+//!   Denials are 422 with Longhorn's wording; `spec.size` is taken from the Backup's
+//!   `status.volumeSize`; labels `backup-volume` (and, 1.8+, `backup-target`,
+//!   `spec.backupTargetName`) are set. Every Volume create gets `spec.backupCompressionMethod`
+//!   from the Setting `backup-compression-method` when empty
+//!   (longhorn-manager@v1.7.1:webhook/resources/volume/mutator.go), and on 1.10
+//!   `spec.backupBlockSize` from the Setting `default-backup-block-size` (MiB)
+//!   (longhorn-manager@v1.10.1:webhook/resources/volume/mutator.go).
 //! - Snapshot create: label `longhornvolume=<spec.volume>`.
-//! - Backup create: `spec.snapshotName` must name an existing Snapshot; the Backup gets label
-//!   `backup-volume=<the snapshot's volume>`.
+//! - Backup create: see [`admit_backup`].
 
 use std::sync::{Arc, Weak};
 
 use serde_json::{json, Value};
 
-use super::naming::{parse_backup_url, LonghornNaming};
+use super::naming::parse_backup_url;
 use super::object::{label, name, set_label, str_at};
-use super::{DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
+use super::version::LonghornVersion;
+use super::{longhorn_setting, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_BACKUPS, LH_BACKUPVOLUMES, LH_SNAPSHOTS, LH_VOLUMES};
 use crate::api::{Admission, ApiError, Operation, ResourceType, Store};
+
+/// One MiB, the unit of the `default-backup-block-size` Setting.
+const MIB: u64 = 1024 * 1024;
 
 fn denied(webhook: &str, msg: impl std::fmt::Display) -> ApiError {
     ApiError::new(
@@ -29,20 +40,34 @@ fn denied(webhook: &str, msg: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// The BackupVolume object for backup volume `vol` at the default target, found by label or
-/// `spec.volumeName` (1.8+) or by name (1.7).
-pub fn find_backup_volume(store: &Store, vol: &str, naming: LonghornNaming) -> Option<Value> {
+/// What kube-apiserver answers when the mutating webhook's handler panics: the webhook server
+/// (wrangler's router, no recovery) drops the connection, the call fails with `EOF`, and the
+/// `Fail` failure policy (longhorn-manager@v1.9.1:webhook/server/server.go `failPolicyFail`,
+/// service `longhorn-admission-webhook` port 9502 path `/v1/webhook/mutation`, default 10 s
+/// timeout) turns that into a 500 InternalError.
+fn mutator_crashed() -> ApiError {
+    ApiError::new(
+        500,
+        "InternalError",
+        "Internal error occurred: failed calling webhook \"mutator.longhorn.io\": failed to call webhook: Post \"https://longhorn-admission-webhook.longhorn-system.svc:9502/v1/webhook/mutation?timeout=10s\": EOF",
+    )
+}
+
+/// The BackupVolume object for backup volume `vol` at the default target: by the labels
+/// `backup-volume` (or `spec.volumeName`) on 1.8+, by name on 1.7 (sources in the module docs).
+pub fn find_backup_volume(store: &Store, vol: &str, version: LonghornVersion) -> Option<Value> {
     let all = store.list(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE));
-    match naming {
-        LonghornNaming::V1_7 => all.into_iter().find(|bv| name(bv) == vol),
-        LonghornNaming::V1_8 => all.into_iter().find(|bv| {
+    if version.multiple_backup_targets() {
+        all.into_iter().find(|bv| {
             label(bv, "backup-volume") == Some(vol) || str_at(bv, "/spec/volumeName") == Some(vol)
-        }),
+        })
+    } else {
+        all.into_iter().find(|bv| name(bv) == vol)
     }
 }
 
 /// Builds the webhook over a store. Holds the store weakly: the store owns its hooks.
-pub fn longhorn_webhook(store: &Arc<Store>, naming: LonghornNaming) -> Admission {
+pub fn longhorn_webhook(store: &Arc<Store>, version: LonghornVersion) -> Admission {
     let store: Weak<Store> = Arc::downgrade(store);
     Arc::new(
         move |rt: &'static ResourceType, op: Operation, obj: &mut Value, _old: Option<&Value>| {
@@ -53,14 +78,14 @@ pub fn longhorn_webhook(store: &Arc<Store>, naming: LonghornNaming) -> Admission
                 return Ok(());
             };
             if std::ptr::eq(rt, &LH_VOLUMES) {
-                admit_volume(&store, naming, obj)
+                admit_volume(&store, version, obj)
             } else if std::ptr::eq(rt, &LH_SNAPSHOTS) {
                 if let Some(vol) = str_at(obj, "/spec/volume").map(str::to_string) {
                     set_label(obj, "longhornvolume", &vol);
                 }
                 Ok(())
             } else if std::ptr::eq(rt, &LH_BACKUPS) {
-                admit_backup(&store, obj)
+                admit_backup(&store, version, obj)
             } else {
                 Ok(())
             }
@@ -68,51 +93,159 @@ pub fn longhorn_webhook(store: &Arc<Store>, naming: LonghornNaming) -> Admission
     )
 }
 
-fn admit_volume(store: &Store, naming: LonghornNaming, obj: &mut Value) -> Result<(), ApiError> {
+fn admit_volume(store: &Store, version: LonghornVersion, obj: &mut Value) -> Result<(), ApiError> {
+    default_backup_settings(store, version, obj);
     let Some(url) = str_at(obj, "/spec/fromBackup")
         .filter(|u| !u.is_empty())
         .map(str::to_string)
     else {
         return Ok(());
     };
-    let parsed = parse_backup_url(&url)
-        .map_err(|e| denied("mutator.longhorn.io", format!("invalid fromBackup: {e}")))?;
-    if naming == LonghornNaming::V1_8 && find_backup_volume(store, &parsed.volume, naming).is_none()
-    {
-        return Err(denied(
+    let parsed = parse_backup_url(&url).map_err(|e| {
+        denied(
+            "mutator.longhorn.io",
+            format!("cannot get backup and volume name from backup URL {url}: {e}"),
+        )
+    })?;
+    let backup_missing = || {
+        denied(
             "mutator.longhorn.io",
             format!(
-                "failed to get backup volume for volume {} of backup target {DEFAULT_BACKUP_TARGET}: backupvolumes.longhorn.io with label backup-volume={} not found",
-                parsed.volume, parsed.volume
+                "cannot get backup {}: backup.longhorn.io \"{}\" not found",
+                parsed.backup, parsed.backup
             ),
-        ));
-    }
-    let backup = store
-        .get(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &parsed.backup)
-        .ok_or_else(|| {
-            denied(
+        )
+    };
+    let backup = if version.multiple_backup_targets() {
+        let backup = store
+            .get(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &parsed.backup)
+            .ok_or_else(backup_missing)?;
+        let target = str_at(&backup, "/status/backupTargetName").unwrap_or("");
+        if target.is_empty() {
+            return Err(denied(
                 "mutator.longhorn.io",
                 format!(
-                    "failed to get backup {}: backups.longhorn.io \"{}\" not found",
-                    parsed.backup, parsed.backup
+                    "cannot get backup volume for backup target  and volume {}: backup target name and volume name cannot be empty",
+                    parsed.volume
                 ),
-            )
-        })?;
+            ));
+        }
+        if find_backup_volume(store, &parsed.volume, version).is_none() {
+            return Err(denied(
+                "mutator.longhorn.io",
+                format!(
+                    "cannot get backup volume for backup target {target} and volume {}: backupVolumes \"\" not found",
+                    parsed.volume
+                ),
+            ));
+        }
+        backup
+    } else {
+        if find_backup_volume(store, &parsed.volume, version).is_none() {
+            return Err(denied(
+                "mutator.longhorn.io",
+                format!(
+                    "cannot get backup volume {}: backupvolume.longhorn.io \"{}\" not found",
+                    parsed.volume, parsed.volume
+                ),
+            ));
+        }
+        store
+            .get(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &parsed.backup)
+            .ok_or_else(backup_missing)?
+    };
     if let Some(size) = str_at(&backup, "/status/volumeSize").filter(|s| !s.is_empty()) {
         obj["spec"]["size"] = json!(size);
     }
     set_label(obj, "backup-volume", &parsed.volume);
-    if naming == LonghornNaming::V1_8 {
-        set_label(obj, "backup-target", DEFAULT_BACKUP_TARGET);
-        if obj.pointer("/spec/backupTargetName").is_none() {
-            obj["spec"]["backupTargetName"] = json!(DEFAULT_BACKUP_TARGET);
-        }
+    if version.multiple_backup_targets() {
+        let target = str_at(&backup, "/status/backupTargetName")
+            .unwrap_or(DEFAULT_BACKUP_TARGET)
+            .to_string();
+        set_label(obj, "backup-target", &target);
+        obj["spec"]["backupTargetName"] = json!(target);
     }
     Ok(())
 }
 
-fn admit_backup(store: &Store, obj: &mut Value) -> Result<(), ApiError> {
+/// `spec.backupCompressionMethod` and (1.10) `spec.backupBlockSize` defaults of a new Volume.
+fn default_backup_settings(store: &Store, version: LonghornVersion, obj: &mut Value) {
+    if !obj.get("spec").is_some_and(Value::is_object) {
+        return;
+    }
+    if str_at(obj, "/spec/backupCompressionMethod").is_none_or(str::is_empty) {
+        let method = longhorn_setting(store, "backup-compression-method")
+            .unwrap_or_else(|| "lz4".to_string());
+        obj["spec"]["backupCompressionMethod"] = json!(method);
+    }
+    if version.supports_backup_block_size() {
+        let given = obj
+            .pointer("/spec/backupBlockSize")
+            .map(|v| match v {
+                Value::String(s) => s.parse::<u64>().unwrap_or(0),
+                other => other.as_u64().unwrap_or(0),
+            })
+            .unwrap_or(0);
+        if given == 0 {
+            let mib = longhorn_setting(store, "default-backup-block-size")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(2);
+            obj["spec"]["backupBlockSize"] = json!((mib * MIB).to_string());
+        }
+    }
+}
+
+/// Backup create, per release:
+/// - 1.7–1.9 read the bare label `backup-volume` first; without it the mutator wraps a nil
+///   error (`errors.Wrapf(err, "cannot find the backup volume label for backup %v")` with `err`
+///   nil returns nil) and panics on `.Error()`, so the API answers a 500 "failed calling webhook
+///   … EOF" rather than the message in the code (longhorn-manager@v1.9.1:webhook/resources/backup/mutator.go;
+///   longhorn/longhorn#13722).
+/// - 1.10 takes the volume from `spec.snapshotName`'s Snapshot when the label is missing and
+///   sets the label (longhorn-manager@v1.10.1:webhook/resources/backup/mutator.go); with neither
+///   it panics the same way. It also copies the Volume's `spec.backupBlockSize` to the Backup.
+/// - 1.8+ set label `backup-target` from the Volume's `spec.backupTargetName` when missing.
+/// - The sandbox additionally requires an existing Snapshot (its backup controller needs one).
+pub fn admit_backup(
+    store: &Store,
+    version: LonghornVersion,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
     let snap = str_at(obj, "/spec/snapshotName").unwrap_or("").to_string();
+    let labelled = label(obj, "backup-volume").map(str::to_string);
+    let vol = match labelled {
+        Some(v) => v,
+        None if version.backup_needs_volume_label() || snap.is_empty() => {
+            return Err(mutator_crashed());
+        }
+        None => {
+            let snapshot = store
+                .get(&LH_SNAPSHOTS, Some(LONGHORN_NAMESPACE), &snap)
+                .ok_or_else(|| {
+                    denied(
+                        "mutator.longhorn.io",
+                        format!(
+                            "failed to get the snapshot {snap}: snapshot.longhorn.io \"{snap}\" not found"
+                        ),
+                    )
+                })?;
+            let vol = str_at(&snapshot, "/spec/volume").unwrap_or("").to_string();
+            if store
+                .get(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol)
+                .is_none()
+            {
+                return Err(denied(
+                    "mutator.longhorn.io",
+                    format!(
+                        "failed to get the volume {vol} of the snapshot {snap} of the backup {}: volume.longhorn.io \"{vol}\" not found",
+                        name(obj)
+                    ),
+                ));
+            }
+            set_label(obj, "backup-volume", &vol);
+            vol
+        }
+    };
     if snap.is_empty() {
         // Backups synced from the target carry no snapshot; clients must name one
         return Err(denied(
@@ -120,19 +253,38 @@ fn admit_backup(store: &Store, obj: &mut Value) -> Result<(), ApiError> {
             "spec.snapshotName is required",
         ));
     }
-    let snapshot = store
+    if store
         .get(&LH_SNAPSHOTS, Some(LONGHORN_NAMESPACE), &snap)
-        .ok_or_else(|| {
-            denied(
-                "validator.longhorn.io",
+        .is_none()
+    {
+        return Err(denied(
+            "validator.longhorn.io",
+            format!("failed to get snapshot {snap}: snapshots.longhorn.io \"{snap}\" not found"),
+        ));
+    }
+    let volume = store.get(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol);
+    if version.multiple_backup_targets() && label(obj, "backup-target").is_none() {
+        let Some(volume) = volume.as_ref() else {
+            return Err(denied(
+                "mutator.longhorn.io",
                 format!(
-                    "failed to get snapshot {snap}: snapshots.longhorn.io \"{snap}\" not found"
+                    "failed to get the volume {vol} of backup {}: volume.longhorn.io \"{vol}\" not found",
+                    name(obj)
                 ),
-            )
-        })?;
-    if let Some(vol) = str_at(&snapshot, "/spec/volume").map(str::to_string) {
-        if label(obj, "backup-volume").is_none() {
-            set_label(obj, "backup-volume", &vol);
+            ));
+        };
+        let target = str_at(volume, "/spec/backupTargetName")
+            .filter(|t| !t.is_empty())
+            .unwrap_or(DEFAULT_BACKUP_TARGET)
+            .to_string();
+        set_label(obj, "backup-target", &target);
+    }
+    if version.supports_backup_block_size() {
+        if let Some(bs) = volume
+            .as_ref()
+            .and_then(|v| v.pointer("/spec/backupBlockSize"))
+        {
+            obj["spec"]["backupBlockSize"] = bs.clone();
         }
     }
     Ok(())

@@ -5,11 +5,24 @@
 //! real backupstore layout) → `Completed` with `url`, `volumeName`, `volumeSize`, `snapshotName`,
 //! `snapshotCreatedAt`, `backupCreatedAt`, `size`, `compressionMethod` (lz4), `newlyUploadDataSize`
 //! (sic), `reUploadedDataSize`, `labels`, `backupTargetName` (1.8+) and the object labels
-//! `backup-volume`, `backup-target`; failures end in `Error` with `status.error`. Deleting a
-//! Backup object deletes its `backup_<name>.cfg` from S3 (blocks are left for Longhorn's GC)
-//! unless it carries `longhorn.io/delete-custom-resource-only: "true"`.
-//! Faults: `backup-error`, `backup-stuck`, and the one-shot `block-missing`/`block-corrupted`
-//! applied to the next backup that completes.
+//! `backup-volume`, `backup-target` (1.8+); failures end in `Error` with `status.error`.
+//! `Error` and `Unknown` are final: the controller stops monitoring and only stamps
+//! `lastSyncedAt` (longhorn-manager@v1.9.1:controller/backup_controller.go `backupInFinalState`
+//! and the `BackupStateError, BackupStateUnknown` case of `reconcile`); `Unknown` is what the
+//! monitor records when the engine reports a state it does not know
+//! (longhorn-manager@v1.9.1:engineapi/backups.go `ConvertEngineBackupState`).
+//!
+//! The compression method is the Volume's `spec.backupCompressionMethod` (default: Setting
+//! `backup-compression-method`; the writer keeps the one fixed in `volume.cfg` at the first
+//! backup). The block size is 2 MiB, except on 1.10 where it is the Backup's (copied from the
+//! Volume's) `spec.backupBlockSize` (see [`LonghornVersion::supports_backup_block_size`]).
+//!
+//! Deleting a Backup object deletes its `backup_<name>.cfg` from S3 (blocks are left for
+//! Longhorn's GC) unless the release knows the label `longhorn.io/delete-custom-resource-only`
+//! (1.7.2+) and the object carries it with any value
+//! ([`LonghornVersion::supports_cr_only_delete`]).
+//! Faults: `backup-error`, `backup-stuck`, `backup-unknown`, and the one-shot
+//! `block-missing`/`block-corrupted` applied to the next backup that completes.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -17,15 +30,22 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::naming::{backup_url, LonghornNaming};
+use super::naming::backup_url;
 use super::object::{label, name, now_rfc3339, set_label, str_at, uid};
-use super::{Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
+use super::version::LonghornVersion;
+use super::{longhorn_setting, Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_BACKUPS, LH_SNAPSHOTS, LH_VOLUMES};
 use crate::api::{EventType, ResourceType, WatchEvent};
 use crate::faults::Fault;
 
 /// Label that makes deleting a Backup/BackupVolume object keep the remote data (Longhorn 1.7.2+).
 pub const DELETE_CUSTOM_RESOURCE_ONLY: &str = "longhorn.io/delete-custom-resource-only";
+
+/// Whether deleting `obj` (a Backup or BackupVolume) under `version` keeps its remote data:
+/// the release knows the label and the object carries its key, whatever the value.
+pub fn keeps_remote_data(obj: &Value, version: LonghornVersion) -> bool {
+    version.supports_cr_only_delete() && label(obj, DELETE_CUSTOM_RESOURCE_ONLY).is_some()
+}
 
 /// Reconciles Longhorn Backups.
 #[derive(Default)]
@@ -48,7 +68,7 @@ impl Controller for BackupController {
             return;
         }
         let b = &event.object;
-        if label(b, DELETE_CUSTOM_RESOURCE_ONLY) == Some("true") {
+        if keeps_remote_data(b, ctx.version) {
             return;
         }
         let vol = str_at(b, "/status/volumeName")
@@ -95,10 +115,10 @@ impl Controller for BackupController {
                 set_error(ctx, &backup, &err);
                 continue;
             }
-            let naming = ctx.naming;
+            let version = ctx.version;
             let _ = store.modify(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &backup, |o| {
                 set_label(o, "backup-volume", &vol);
-                if naming == LonghornNaming::V1_8 {
+                if version.multiple_backup_targets() && label(o, "backup-target").is_none() {
                     set_label(o, "backup-target", DEFAULT_BACKUP_TARGET);
                 }
                 let st = super::object::obj_mut(o, "status");
@@ -162,6 +182,18 @@ async fn run_backup(ctx: Arc<Ctx>, backup: String, vol: String, snap: String) {
     if !ctx.sleep(ctx.timing.backup_step).await {
         return;
     }
+    if ctx.faults.is_set(Fault::BackupUnknown.name()) {
+        // the engine reported a state the monitor does not know: final, nothing uploaded
+        let now = now_rfc3339();
+        let _ = ctx
+            .store
+            .modify(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &backup, |o| {
+                let st = super::object::obj_mut(o, "status");
+                st.insert("state".into(), json!("Unknown"));
+                st.insert("lastSyncedAt".into(), json!(now));
+            });
+        return;
+    }
     if ctx.faults.is_set(Fault::BackupError.name()) {
         let err = format!(
             "failed to upload block of backup {backup} to s3://{}/: SlowDown: please reduce your request rate (sandbox fault backup-error)",
@@ -178,6 +210,20 @@ async fn run_backup(ctx: Arc<Ctx>, backup: String, vol: String, snap: String) {
         .unwrap_or("0")
         .to_string();
     let b_obj = store.get(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &backup);
+    let compression = match compression_method(&ctx, volume.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            set_error(&ctx, &backup, &e);
+            return;
+        }
+    };
+    let block_size = match block_size(ctx.version, b_obj.as_ref(), volume.as_ref()) {
+        Ok(b) => b,
+        Err(e) => {
+            set_error(&ctx, &backup, &e);
+            return;
+        }
+    };
     let user_labels: BTreeMap<String, String> = b_obj
         .as_ref()
         .and_then(|b| b.pointer("/spec/labels"))
@@ -205,8 +251,8 @@ async fn run_backup(ctx: Arc<Ctx>, backup: String, vol: String, snap: String) {
             &vol,
             &snap,
             &backup,
-            dr_backupstore::CompressionMethod::Lz4,
-            dr_backupstore::BLOCK_SIZE_2MI,
+            compression,
+            block_size,
             user_labels.clone(),
             progress,
         )
@@ -224,7 +270,7 @@ async fn run_backup(ctx: Arc<Ctx>, backup: String, vol: String, snap: String) {
     };
     inject_block_faults(&ctx, &vol, &cfg).await;
     let url = backup_url(&ctx.target.url, &backup, &vol);
-    let naming = ctx.naming;
+    let version = ctx.version;
     let now = now_rfc3339();
     let _ = store.modify(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &backup, |o| {
         let st = super::object::obj_mut(o, "status");
@@ -252,7 +298,7 @@ async fn run_backup(ctx: Arc<Ctx>, backup: String, vol: String, snap: String) {
         );
         st.insert("lastSyncedAt".into(), json!(now));
         st.insert("error".into(), json!(""));
-        if naming == LonghornNaming::V1_8 {
+        if version.multiple_backup_targets() {
             st.insert("backupTargetName".into(), json!(DEFAULT_BACKUP_TARGET));
         }
     });
@@ -275,6 +321,69 @@ async fn run_backup(ctx: Arc<Ctx>, backup: String, vol: String, snap: String) {
     }
     // Longhorn updates the BackupVolume right after a backup: sync now rather than at the poll
     ctx.sync_now.store(true, Ordering::SeqCst);
+}
+
+/// The Volume's `spec.backupCompressionMethod`, else the Setting `backup-compression-method`,
+/// else lz4 (Longhorn's default Setting value, longhorn-manager@v1.9.1:types/setting.go).
+///
+/// # Errors
+/// A message naming the volume and the method when it is not none/gzip/lz4.
+fn compression_method(
+    ctx: &Ctx,
+    volume: Option<&Value>,
+) -> Result<dr_backupstore::CompressionMethod, String> {
+    let method = volume
+        .and_then(|v| str_at(v, "/spec/backupCompressionMethod"))
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .or_else(|| longhorn_setting(&ctx.store, "backup-compression-method"))
+        .unwrap_or_else(|| "lz4".to_string());
+    dr_backupstore::CompressionMethod::parse(&method)
+        .map_err(|e| format!("invalid backup compression method {method:?}: {e}"))
+}
+
+/// The backup block size in bytes: 2 MiB before 1.10; on 1.10 the Backup's
+/// `spec.backupBlockSize`, else the Volume's, else 2 MiB (the `default-backup-block-size`
+/// default, longhorn-manager@v1.10.1:types/setting.go). Values are int64 strings or numbers.
+///
+/// # Errors
+/// A message for a size other than 2 MiB or 16 MiB (longhorn-manager@v1.10.1:types/types.go
+/// `ValidateBackupBlockSize`: "unsupported BackupBlockSize").
+pub fn block_size(
+    version: LonghornVersion,
+    backup: Option<&Value>,
+    volume: Option<&Value>,
+) -> Result<u64, String> {
+    if !version.supports_backup_block_size() {
+        return Ok(dr_backupstore::BLOCK_SIZE_2MI);
+    }
+    let read = |o: Option<&Value>| -> Option<Value> {
+        o.and_then(|o| o.pointer("/spec/backupBlockSize")).cloned()
+    };
+    let raw = read(backup)
+        .filter(|v| !is_zero(v))
+        .or_else(|| read(volume).filter(|v| !is_zero(v)));
+    let Some(raw) = raw else {
+        return Ok(dr_backupstore::BLOCK_SIZE_2MI);
+    };
+    let size = match &raw {
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        other => other.as_u64(),
+    };
+    match size {
+        Some(s) if s == dr_backupstore::BLOCK_SIZE_2MI || s == dr_backupstore::BLOCK_SIZE_16MI => {
+            Ok(s)
+        }
+        _ => Err(format!("unsupported BackupBlockSize: {raw}")),
+    }
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty() || s.trim() == "0",
+        other => other.as_u64() == Some(0),
+    }
 }
 
 /// The one-shot `block-missing`/`block-corrupted` faults: damage one block of a fresh backup.

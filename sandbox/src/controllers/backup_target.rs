@@ -2,16 +2,29 @@
 //!
 //! As longhorn-manager's backup target controller: the target is checked for reachability
 //! (`status.available`, condition `Unavailable`), and polled every `spec.pollInterval` (Go
-//! duration, default `300s`, scaled by [`Timing::scaled_poll`](crate::timing::Timing::scaled_poll))
-//! and whenever `spec.syncRequestedAt` is later than `status.lastSyncedAt`. A sync lists the
-//! backupstore's volumes and complete backup cfgs and creates/updates a BackupVolume per volume
-//! (1.8+: name `<volume>-<8 hex>`, `spec.volumeName`, `spec.backupTargetName`, labels
-//! `backup-volume`, `backup-target`; 1.7: name = volume, no labels) and a `Completed` Backup
-//! object per backup. This is the step a rebuilt cluster needs before a restore can be
-//! requested (longhorn-facts.md: "A restore only works once Longhorn has synced…").
-//! Deleting a BackupVolume object deletes the volume's remote data unless it carries
-//! `longhorn.io/delete-custom-resource-only: "true"`. Fault `backupvolume-never-discovered`
-//! makes syncs find nothing.
+//! duration, default `300s`, scaled by [`Timing::scaled_poll`](crate::timing::Timing::scaled_poll)).
+//! A client asks for a sync by setting `spec.syncRequestedAt`; Longhorn syncs only when
+//! `status.lastSyncedAt` is null or `syncRequestedAt` is strictly after it — both are
+//! `metav1.Time`, whole seconds, so a request in the same second as the last sync does nothing
+//! (longhorn-manager@v1.9.1:controller/backup_target_controller.go `reconcile`:
+//! `!backupTarget.Spec.SyncRequestedAt.After(backupTarget.Status.LastSyncedAt.Time)`).
+//! Before its first sync the target's `status.conditions` and `status.lastSyncedAt` are `null`
+//! (Go marshals a nil slice and a zero `metav1.Time` as `null`; both `+nullable` in
+//! longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backuptarget.go).
+//!
+//! A sync lists the backupstore's volumes and creates a BackupVolume for each new one, named
+//! per release ([`backup_volume_name`]; 1.8+ with `spec.volumeName`, `spec.backupTargetName`,
+//! labels `backup-volume`, `backup-target`; 1.7 only `spec.syncRequestedAt`). As in Longhorn
+//! the new object has an empty status (`lastBackupName` "", `lastSyncedAt` null, …) until the
+//! backup-volume controller's own pass reads `volume.cfg`, creates the `Completed` Backup
+//! objects and then fills the status — after [`Timing::backup_volume_status_delay`](crate::timing::Timing)
+//! here (longhorn-manager@v1.9.1:controller/backup_target_controller.go
+//! `pullBackupVolumeFromBackupTarget`, longhorn-manager@v1.9.1:controller/backup_volume_controller.go
+//! `reconcile`). This is the step a rebuilt cluster needs before a restore can be requested
+//! (longhorn-facts.md: "A restore only works once Longhorn has synced…").
+//! Deleting a BackupVolume object deletes the volume's remote data unless the release honours
+//! `longhorn.io/delete-custom-resource-only` and the object carries it
+//! ([`keeps_remote_data`]). Fault `backupvolume-never-discovered` makes syncs find nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +35,8 @@ use dr_backupstore::{BackupCfg, BackupStore, BackupTargetUrl, VolumeCfg};
 use serde_json::{json, Value};
 
 use super::admission::find_backup_volume;
-use super::backup::DELETE_CUSTOM_RESOURCE_ONLY;
-use super::naming::{backup_url, backup_volume_name, LonghornNaming};
+use super::backup::keeps_remote_data;
+use super::naming::{backup_url, backup_volume_name};
 use super::object::{label, name, now_rfc3339, parse_time, set_condition, str_at};
 use super::{Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES};
@@ -35,8 +48,6 @@ use crate::timing::{parse_go_duration, LONGHORN_DEFAULT_POLL_INTERVAL};
 #[derive(Default)]
 pub struct BackupTargetController {
     last_sync: HashMap<String, Instant>,
-    /// The `spec.syncRequestedAt` value seen when each target's last sync started.
-    last_request: HashMap<String, String>,
     in_flight: Arc<AtomicBool>,
 }
 
@@ -57,7 +68,7 @@ impl Controller for BackupTargetController {
             return;
         }
         let bv = &event.object;
-        if label(bv, DELETE_CUSTOM_RESOURCE_ONLY) == Some("true") {
+        if keeps_remote_data(bv, ctx.version) {
             return;
         }
         let vol = str_at(bv, "/spec/volumeName")
@@ -96,22 +107,7 @@ impl Controller for BackupTargetController {
                 .unwrap_or(Ok(LONGHORN_DEFAULT_POLL_INTERVAL))
                 .unwrap_or(LONGHORN_DEFAULT_POLL_INTERVAL);
             let period = ctx.timing.scaled_poll(interval);
-            // Longhorn syncs when syncRequestedAt is after lastSyncedAt; both are metav1.Time
-            // (whole seconds), so a request in the same second as the last sync counts too
-            // when it is a value this controller has not acted on yet.
-            let req_text = str_at(&bt, "/spec/syncRequestedAt")
-                .unwrap_or("")
-                .to_string();
-            let new_request =
-                !req_text.is_empty() && self.last_request.get(&bt_name) != Some(&req_text);
-            let requested = match (
-                parse_time(&req_text),
-                str_at(&bt, "/status/lastSyncedAt").and_then(parse_time),
-            ) {
-                (Some(req), Some(done)) => req > done || (new_request && req >= done),
-                (Some(_), None) => true,
-                _ => false,
-            };
+            let requested = sync_requested(&bt);
             let due = match self.last_sync.get(&bt_name) {
                 None => true,
                 Some(at) => period.is_some_and(|p| at.elapsed() >= p),
@@ -120,7 +116,6 @@ impl Controller for BackupTargetController {
                 continue;
             }
             self.last_sync.insert(bt_name.clone(), Instant::now());
-            self.last_request.insert(bt_name.clone(), req_text);
             self.in_flight.store(true, Ordering::SeqCst);
             let flag = self.in_flight.clone();
             let task_ctx = ctx.clone();
@@ -134,6 +129,18 @@ impl Controller for BackupTargetController {
             // one sync at a time across targets
             break;
         }
+    }
+}
+
+/// Whether a BackupTarget asks for a sync: `status.lastSyncedAt` null/absent, or
+/// `spec.syncRequestedAt` strictly after it (module docs for the source).
+pub fn sync_requested(bt: &Value) -> bool {
+    let done = str_at(bt, "/status/lastSyncedAt").and_then(parse_time);
+    let req = str_at(bt, "/spec/syncRequestedAt").and_then(parse_time);
+    match (done, req) {
+        (None, _) => true,
+        (Some(done), Some(req)) => req > done,
+        (Some(_), None) => false,
     }
 }
 
@@ -192,57 +199,130 @@ async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<
             }
         }
     }
-    upsert_backup_volume(ctx, &vcfg).map_err(|e| e.to_string())?;
-    for c in &cfgs {
-        upsert_backup(ctx, &vcfg, c).map_err(|e| e.to_string())?;
+    let (bv_name, created) = ensure_backup_volume(ctx, vol).map_err(|e| e.to_string())?;
+    let delay = ctx.timing.backup_volume_status_delay;
+    if created && !delay.is_zero() {
+        // the backup-volume controller's later pass: Backups first, then the status
+        let task_ctx = ctx.clone();
+        ctx.spawn(async move {
+            if task_ctx.sleep(delay).await {
+                if let Err(e) = fill_backup_volume(&task_ctx, &bv_name, &vcfg, &cfgs) {
+                    tracing::warn!(backup_volume = %bv_name, error = %e, "backup volume status not filled");
+                }
+            }
+        });
+        return Ok(());
     }
-    Ok(())
+    if !created && status_pending(ctx, &bv_name) {
+        // its first fill is still scheduled
+        return Ok(());
+    }
+    fill_backup_volume(ctx, &bv_name, &vcfg, &cfgs).map_err(|e| e.to_string())
 }
 
-fn upsert_backup_volume(ctx: &Ctx, vcfg: &VolumeCfg) -> Result<(), crate::api::ApiError> {
+/// Whether a BackupVolume still waits for its first status fill (`lastSyncedAt` null).
+fn status_pending(ctx: &Ctx, bv_name: &str) -> bool {
+    ctx.store
+        .get(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), bv_name)
+        .is_some_and(|bv| str_at(&bv, "/status/lastSyncedAt").is_none())
+}
+
+fn fill_backup_volume(
+    ctx: &Ctx,
+    bv_name: &str,
+    vcfg: &VolumeCfg,
+    cfgs: &[BackupCfg],
+) -> Result<(), crate::api::ApiError> {
+    for c in cfgs {
+        upsert_backup(ctx, vcfg, c)?;
+    }
+    set_backup_volume_status(ctx, bv_name, vcfg)
+}
+
+/// The empty status the backup-volume controller first writes for a BackupVolume it owns:
+/// every field of `BackupVolumeStatus` at its Go zero value, zero `metav1.Time`s and nil maps
+/// as `null` (longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backupvolume.go).
+pub fn empty_backup_volume_status() -> Value {
+    json!({
+        "ownerID": "node-1",
+        "lastModificationTime": null,
+        "size": "",
+        "labels": null,
+        "createdAt": "",
+        "lastBackupName": "",
+        "lastBackupAt": "",
+        "dataStored": "",
+        "messages": null,
+        "backingImageName": "",
+        "backingImageChecksum": "",
+        "storageClassName": "",
+        "lastSyncedAt": null,
+    })
+}
+
+/// Finds or creates the BackupVolume of remote volume `vol`; `true` when created now.
+fn ensure_backup_volume(ctx: &Ctx, vol: &str) -> Result<(String, bool), crate::api::ApiError> {
     let store = &ctx.store;
-    let vol = &vcfg.name;
-    let naming = ctx.naming;
-    let bv_name = match find_backup_volume(store, vol, naming) {
-        Some(bv) => name(&bv).to_string(),
-        None => {
-            let bv_name = backup_volume_name(vol, naming);
-            let mut obj = json!({
-                "apiVersion": "longhorn.io/v1beta2",
-                "kind": "BackupVolume",
-                "metadata": {"name": bv_name, "namespace": LONGHORN_NAMESPACE},
-                "spec": {"syncRequestedAt": null},
-            });
-            if naming == LonghornNaming::V1_8 {
-                obj["metadata"]["labels"] =
-                    json!({"backup-volume": vol, "backup-target": DEFAULT_BACKUP_TARGET});
-                obj["spec"]["volumeName"] = json!(vol);
-                obj["spec"]["backupTargetName"] = json!(DEFAULT_BACKUP_TARGET);
-            }
-            store.create(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), obj)?;
-            bv_name
-        }
-    };
+    let version = ctx.version;
+    if let Some(bv) = find_backup_volume(store, vol, version) {
+        return Ok((name(&bv).to_string(), false));
+    }
+    let bv_name = backup_volume_name(vol, DEFAULT_BACKUP_TARGET, version);
+    let mut obj = json!({
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "BackupVolume",
+        "metadata": {"name": bv_name, "namespace": LONGHORN_NAMESPACE},
+        "spec": {"syncRequestedAt": null},
+    });
+    if version.multiple_backup_targets() {
+        obj["metadata"]["labels"] =
+            json!({"backup-volume": vol, "backup-target": DEFAULT_BACKUP_TARGET});
+        obj["spec"]["volumeName"] = json!(vol);
+        obj["spec"]["backupTargetName"] = json!(DEFAULT_BACKUP_TARGET);
+    }
+    store.create(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), obj)?;
+    store.modify(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), &bv_name, |o| {
+        o["status"] = empty_backup_volume_status();
+    })?;
+    Ok((bv_name, true))
+}
+
+fn set_backup_volume_status(
+    ctx: &Ctx,
+    bv_name: &str,
+    vcfg: &VolumeCfg,
+) -> Result<(), crate::api::ApiError> {
+    // DataStored counts blocks at the default 2 MiB whatever the block size
+    // (longhorn-engine@v1.10.1:vendor/github.com/longhorn/backupstore/inspect.go)
     let data_stored = vcfg
         .block_count
         .saturating_mul(dr_backupstore::BLOCK_SIZE_2MI);
     let now = now_rfc3339();
+    let labels = if vcfg.labels.is_empty() {
+        Value::Null
+    } else {
+        json!(vcfg.labels)
+    };
     let status = json!({
+        "ownerID": "node-1",
+        "lastModificationTime": now,
         "lastBackupName": vcfg.last_backup_name,
         "lastBackupAt": vcfg.last_backup_at,
         "size": vcfg.size.to_string(),
         "createdAt": vcfg.created_time,
         "dataStored": data_stored.to_string(),
-        "labels": vcfg.labels,
+        "labels": labels,
         "storageClassName": vcfg.storage_class_name,
         "backingImageName": vcfg.backing_image_name,
         "backingImageChecksum": vcfg.backing_image_checksum,
+        // the inspect result's fresh map (inspect.go `fillVolumeInfo`), so `{}`, never null
         "messages": {},
         "lastSyncedAt": now,
     });
-    store.modify(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), &bv_name, |o| {
-        o["status"] = status
-    })?;
+    ctx.store
+        .modify(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), bv_name, |o| {
+            o["status"] = status
+        })?;
     Ok(())
 }
 
@@ -274,7 +354,7 @@ fn upsert_backup(ctx: &Ctx, vcfg: &VolumeCfg, cfg: &BackupCfg) -> Result<(), cra
         "error": "",
         "lastSyncedAt": now_rfc3339(),
     });
-    if ctx.naming == LonghornNaming::V1_8 {
+    if ctx.version.multiple_backup_targets() {
         labels["backup-target"] = json!(DEFAULT_BACKUP_TARGET);
         status["backupTargetName"] = json!(DEFAULT_BACKUP_TARGET);
     }

@@ -22,6 +22,7 @@ pub mod pvc;
 pub mod resolver;
 pub mod snapshot;
 pub mod system_backup;
+pub mod version;
 pub mod volume;
 pub mod workloads;
 
@@ -38,7 +39,7 @@ use crate::api::{ResourceType, Store, WatchEvent};
 use crate::dataplane::{BusyboxRuntime, DataPlane};
 use crate::faults::Faults;
 use crate::timing::Timing;
-use naming::LonghornNaming;
+use version::LonghornVersion;
 
 /// The namespace Longhorn lives in.
 pub const LONGHORN_NAMESPACE: &str = "longhorn-system";
@@ -65,6 +66,22 @@ impl BackupTargetAccess {
     }
 }
 
+/// The value of Longhorn Setting `name` (`longhorn-system/<name>`, field `value`), if set.
+pub fn longhorn_setting(store: &Store, name: &str) -> Option<String> {
+    store
+        .get(
+            &crate::api::resources::LH_SETTINGS,
+            Some(LONGHORN_NAMESPACE),
+            name,
+        )
+        .and_then(|s| {
+            s.get("value")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
+        .filter(|v| !v.is_empty())
+}
+
 /// Everything a controller may use: the cluster state, its clocks and faults, the data plane.
 pub struct Ctx {
     /// The cluster's objects.
@@ -74,7 +91,7 @@ pub struct Ctx {
     /// Active faults.
     pub faults: Arc<Faults>,
     /// Which Longhorn release the simulated Longhorn imitates.
-    pub naming: LonghornNaming,
+    pub version: LonghornVersion,
     /// Volumes, snapshots, backups and restores on disk.
     pub data: Arc<DataPlane>,
     /// Runs Job pods in busybox (or the dr-harness binary).

@@ -2,46 +2,18 @@
 //!
 //! Pod names follow the ReplicaSet scheme (`<deployment>-<pod-template-hash>-<5 chars>`), random
 //! suffixes use Kubernetes' `rand.String` alphabet (apimachinery `util/rand`: consonants and
-//! digits without vowels or look-alikes), BackupVolume names follow Longhorn 1.7 (the volume name)
-//! or 1.8+ (`<volume>-<8 hex>`), and backup URLs follow longhorn-manager's
+//! digits without vowels or look-alikes), BackupVolume names follow the release's rule
+//! ([`BackupVolumeNaming`]), and backup URLs follow longhorn-manager's
 //! `backupstore.EncodeBackupURL` (`s3://bucket@region/?backup=<name>&volume=<vol>`, query keys
 //! sorted).
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::version::{BackupVolumeNaming, LonghornVersion};
 
 /// Kubernetes `util/rand` alphabet, used for generated name suffixes.
 const K8S_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// Which Longhorn release's naming the simulated Longhorn follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LonghornNaming {
-    /// Longhorn 1.7: BackupVolume name = volume name, no `backup-volume`/`backup-target` labels
-    /// on BackupVolumes, no `backupTargetName` fields.
-    #[serde(rename = "v1.7")]
-    V1_7,
-    /// Longhorn 1.8+: BackupVolume name `<volume>-<8 hex>`, labels `backup-volume`,
-    /// `backup-target`, `spec.volumeName`, `spec.backupTargetName`.
-    #[default]
-    #[serde(rename = "v1.8")]
-    V1_8,
-}
-
-impl std::str::FromStr for LonghornNaming {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().trim_start_matches('v') {
-            "1.7" => Ok(Self::V1_7),
-            "1.8" | "1.9" | "1.10" => Ok(Self::V1_8),
-            other => Err(format!(
-                "unknown longhorn naming {other:?}: expected v1.7 or v1.8"
-            )),
-        }
-    }
-}
 
 /// `n` random characters of the Kubernetes name-suffix alphabet.
 pub fn k8s_suffix(n: usize) -> String {
@@ -80,11 +52,18 @@ pub fn job_pod_name(job: &str) -> String {
     format!("{job}-{}", k8s_suffix(5))
 }
 
-/// The BackupVolume object name for a volume under `naming`.
-pub fn backup_volume_name(volume: &str, naming: LonghornNaming) -> String {
-    match naming {
-        LonghornNaming::V1_7 => volume.to_string(),
-        LonghornNaming::V1_8 => format!("{volume}-{}", hex_suffix(8)),
+/// The BackupVolume object name a backup target sync gives remote volume `volume` of the
+/// BackupTarget named `target` under `version` (sources in [`BackupVolumeNaming`]).
+pub fn backup_volume_name(volume: &str, target: &str, version: LonghornVersion) -> String {
+    match version.backup_volume_naming() {
+        BackupVolumeNaming::VolumeName => volume.to_string(),
+        BackupVolumeNaming::RandomSuffix => format!("{volume}-{}", hex_suffix(8)),
+        BackupVolumeNaming::TargetHash => {
+            let input = format!("{volume}-{target}");
+            let digest = Sha256::digest(input.trim().as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{volume}-{}", &hex[..8])
+        }
     }
 }
 
@@ -162,13 +141,21 @@ mod tests {
 
     #[test]
     fn backup_volume_names_follow_the_release() {
-        assert_eq!(backup_volume_name("vol", LonghornNaming::V1_7), "vol");
-        let v18 = backup_volume_name("vol", LonghornNaming::V1_8);
+        use LonghornVersion::*;
+        assert_eq!(backup_volume_name("vol", "default", V1_7_1), "vol");
+        assert_eq!(backup_volume_name("vol", "default", V1_7_3), "vol");
+        let v18 = backup_volume_name("vol", "default", V1_8_2);
         let suffix = v18.strip_prefix("vol-").expect("prefixed by the volume");
         assert_eq!(suffix.len(), 8);
         assert!(suffix
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        // 1.9+: sha256("vol-default") = c4eb6c05..., computed independently with sha256sum
+        let v19 = backup_volume_name("vol", "default", V1_9_1);
+        assert_eq!(v19, "vol-c4eb6c05");
+        assert_eq!(v19, backup_volume_name("vol", "default", V1_10_1));
+        assert_eq!(v19, backup_volume_name("vol", "default", V1_9_1), "stable");
+        assert_ne!(v19, backup_volume_name("vol", "other", V1_9_1));
         let b = new_backup_name();
         assert_eq!(b.len(), "backup-".len() + 16);
     }
@@ -182,7 +169,5 @@ mod tests {
         let a = deployment_pod_name("web", &h);
         assert!(a.starts_with(&format!("web-{h}-")));
         assert_eq!(a.len(), "web-".len() + 10 + 1 + 5);
-        assert!("v1.7".parse::<LonghornNaming>() == Ok(LonghornNaming::V1_7));
-        assert!("1.9".parse::<LonghornNaming>() == Ok(LonghornNaming::V1_8));
     }
 }

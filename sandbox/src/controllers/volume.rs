@@ -5,10 +5,15 @@
 //! data directory and becomes `detached`/`healthy`. A volume with `spec.fromBackup` instead gets
 //! `restoreRequired: true`, `restoreInitiated: true` and condition `Restore`
 //! (`RestoreInProgress`), is `attached` to a node while the data plane restores the backup from
-//! S3, and ends `detached`/`healthy` with `restoreRequired: false`; a failed restore leaves
-//! condition reason `RestoreFailure`, robustness `faulted` and the error message. Volumes no
-//! Running pod uses and no longhorn-manager API attachment (`spec.nodeID`) holds detach. The
-//! `volume-degraded` fault turns a volume's robustness `degraded`.
+//! S3, and ends `detached` with `restoreRequired: false`; a failed restore leaves condition
+//! `Restore` `False` reason `RestoreFailure`, robustness `faulted`, `restoreRequired: true`.
+//! Volumes no Running pod uses and no longhorn-manager API attachment (`spec.nodeID`) holds
+//! detach. Robustness: `healthy` while attached, `unknown` while detached (Longhorn cannot
+//! judge replicas it does not run: longhorn-manager@v1.9.1:controller/volume_controller.go
+//! `closeVolumeDependentResources` sets `VolumeRobustnessUnknown` unless faulted), `faulted`
+//! after a failed restore. The `volume-degraded` fault turns an attached volume's robustness
+//! `degraded`; the `restore-failure` fault fails every restore the way Longhorn reports all
+//! replicas failing to restore.
 //! Deleting the object deletes the volume's data.
 
 use std::collections::{HashMap, HashSet};
@@ -71,6 +76,8 @@ impl Controller for VolumeController {
                     let failed = restore_failed(v);
                     let robustness = if failed {
                         "faulted"
+                    } else if state == "detached" {
+                        "unknown"
                     } else if ctx.faults.volume_degraded(&vol) {
                         "degraded"
                     } else {
@@ -184,7 +191,7 @@ async fn finish_create(ctx: Arc<Ctx>, v: Value) {
         let _ = store.modify(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol, |o| {
             let st = super::object::obj_mut(o, "status");
             st.insert("state".into(), json!("detached"));
-            st.insert("robustness".into(), json!("healthy"));
+            st.insert("robustness".into(), json!("unknown"));
             st.insert("actualSize".into(), json!(0));
             set_condition(o, "Scheduled", true, "", "");
         });
@@ -224,12 +231,25 @@ async fn finish_create(ctx: Arc<Ctx>, v: Value) {
     restore(ctx.clone(), vol, from_backup).await;
 }
 
+/// The message Longhorn's volume controller gives condition `Restore` when every replica failed
+/// to restore (longhorn-manager@v1.9.1:controller/volume_controller.go
+/// `closeVolumeDependentResources`).
+pub const RESTORE_FAILURE_MESSAGE: &str =
+    "All replica restore failed and the volume became Faulted";
+
 async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
     if !ctx.sleep(ctx.timing.restore_step).await {
         return;
     }
     let result = match parse_backup_url(&url) {
         Err(e) => Err(e),
+        Ok(_)
+            if ctx
+                .faults
+                .is_set(crate::faults::Fault::RestoreFailure.name()) =>
+        {
+            Err("sandbox fault restore-failure: every replica failed to restore".to_string())
+        }
         Ok(parsed) => {
             let bs = ctx.target.store();
             let progress_ctx = ctx.clone();
@@ -274,7 +294,7 @@ async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
                 st.insert("restoreRequired".into(), json!(false));
                 st.insert("state".into(), json!("detached"));
                 st.insert("currentNodeID".into(), json!(""));
-                st.insert("robustness".into(), json!("healthy"));
+                st.insert("robustness".into(), json!("unknown"));
                 st.insert("lastBackup".into(), json!(backup));
                 set_condition(o, "Restore", false, "", "");
             });
@@ -292,13 +312,20 @@ async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
         }
         Err(err) => {
             tracing::warn!(volume = %vol, error = %err, "restore failed");
+            // the condition carries Longhorn's fixed message; the cause goes to the Event
             let msg = format!("failed to restore volume {vol} from {url}: {err}");
             let _ = store.modify(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol, |o| {
                 let st = super::object::obj_mut(o, "status");
                 st.insert("state".into(), json!("detached"));
                 st.insert("currentNodeID".into(), json!(""));
                 st.insert("robustness".into(), json!("faulted"));
-                set_condition(o, "Restore", false, "RestoreFailure", &msg);
+                set_condition(
+                    o,
+                    "Restore",
+                    false,
+                    "RestoreFailure",
+                    RESTORE_FAILURE_MESSAGE,
+                );
             });
             if let Some(v) = store.get(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol) {
                 super::events::record(

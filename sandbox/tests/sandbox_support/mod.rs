@@ -147,12 +147,21 @@ pub async fn snapshot(client: &Client, vol: &str, snap: &str) -> DynamicObject {
     .await
 }
 
-/// Creates a Backup of snapshot `snap` and waits until it leaves the in-flight states.
+/// Creates a Backup of snapshot `snap` and waits until it leaves the in-flight states. Sets the
+/// `backup-volume` label to the snapshot's volume, as Longhorn 1.7–1.9 require of clients.
 pub async fn backup(client: &Client, snap: &str, name: &str) -> DynamicObject {
+    let snapshot = longhorn(client, "Snapshot")
+        .get(snap)
+        .await
+        .expect("the snapshot to back up exists");
+    let vol = snapshot.data["spec"]["volume"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let api = longhorn(client, "Backup");
     let obj: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "longhorn.io/v1beta2", "kind": "Backup",
-        "metadata": {"name": name, "namespace": LH_NS},
+        "metadata": {"name": name, "namespace": LH_NS, "labels": {"backup-volume": vol}},
         "spec": {"snapshotName": snap, "labels": {"drill": "test"}},
     }))
     .expect("backup object");
@@ -165,7 +174,7 @@ pub async fn backup(client: &Client, snap: &str, name: &str) -> DynamicObject {
             let b = api.get(name).await.ok()?;
             matches!(
                 status(&b)["state"].as_str(),
-                Some("Completed") | Some("Error")
+                Some("Completed") | Some("Error") | Some("Unknown")
             )
             .then_some(b)
         }
@@ -218,20 +227,29 @@ pub async fn rebuild(sandbox: &Sandbox) -> Client {
     client(sandbox).await
 }
 
-/// Waits until the BackupTarget discovered a BackupVolume for `vol` (by label) and returns it.
+/// Waits until the BackupTarget discovered a BackupVolume for `vol` (by label on 1.8+, by
+/// name on 1.7) and its status is filled (`lastSyncedAt` set), and returns it.
 pub async fn discovered_backup_volume(client: &Client, vol: &str) -> DynamicObject {
     let api = longhorn(client, "BackupVolume");
-    let selector = format!("backup-volume={vol}");
     eventually("the BackupVolume to be discovered", || {
         let api = api.clone();
-        let selector = selector.clone();
         async move {
-            api.list(&ListParams::default().labels(&selector))
+            api.list(&ListParams::default())
                 .await
                 .ok()?
                 .items
                 .into_iter()
-                .next()
+                .find(|bv| {
+                    let named = bv.metadata.name.as_deref() == Some(vol);
+                    let labelled = bv
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("backup-volume"))
+                        .map(String::as_str)
+                        == Some(vol);
+                    (named || labelled) && status(bv)["lastSyncedAt"].is_string()
+                })
         }
     })
     .await
