@@ -117,9 +117,9 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     } else {
         deleted.join(", ")
     };
-    if !left_alone.is_empty() {
+    if let (false, BackupPolicy::Leave(why)) = (left_alone.is_empty(), &policy) {
         found.push_str(&format!(
-            "; Backup objects left in place: {}",
+            "; Backup {} left in place: {why}",
             left_alone.join(", ")
         ));
     }
