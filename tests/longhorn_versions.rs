@@ -10,7 +10,9 @@ use common::{assert_failed_at, drill, scenario, step, TestSandbox};
 use dr_harness::config::Scenario;
 use dr_harness::engine::record::Outcome;
 use dr_harness::steps::facts;
-use dr_sandbox::api::resources::{DAEMONSETS, LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES};
+use dr_sandbox::api::resources::{
+    DAEMONSETS, LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES, LH_SETTINGS,
+};
 use serde_json::json;
 
 const VOLUME: &str = "dr-volume-restore-data";
@@ -43,11 +45,21 @@ kind = "backup"
     .expect("scenario parses")
 }
 
-/// Pretends the cluster runs Longhorn `tag`: the longhorn-manager DaemonSet's image, which the
-/// harness reads when the `current-longhorn-version` Setting is absent.
+/// Pretends the cluster runs Longhorn `tag`: the `current-longhorn-version` Setting when the
+/// sandbox has one, and the longhorn-manager DaemonSet's image (the harness's fallback).
 fn set_manager_image(sb: &TestSandbox, tag: &str) {
-    sb.sandbox
-        .store()
+    let store = sb.sandbox.store();
+    if store
+        .get(&LH_SETTINGS, Some(NS), "current-longhorn-version")
+        .is_some()
+    {
+        store
+            .modify(&LH_SETTINGS, Some(NS), "current-longhorn-version", |s| {
+                s["value"] = json!(tag)
+            })
+            .expect("Setting current-longhorn-version");
+    }
+    store
         .modify(&DAEMONSETS, Some(NS), "longhorn-manager", |ds| {
             if let Some(cs) = ds
                 .pointer_mut("/spec/template/spec/containers")

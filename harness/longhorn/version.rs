@@ -136,7 +136,8 @@ pub const MANAGER_DAEMONSET: &str = "longhorn-manager";
 /// image tag of the `longhorn-manager` container of the DaemonSet [`MANAGER_DAEMONSET`].
 ///
 /// # Errors
-/// API errors other than "not found" (a 404 just moves on to the next source).
+/// API errors other than "not found" and "forbidden" (those move on to the next source, and
+/// with no source left the version is unknown).
 pub async fn detect(client: &Client, ns: &str) -> Result<Detected, kube::Error> {
     let gvk = GroupVersionKind::gvk("longhorn.io", "v1beta2", "Setting");
     let settings: Api<DynamicObject> =
@@ -159,10 +160,29 @@ pub async fn detect(client: &Client, ns: &str) -> Result<Detected, kube::Error> 
         Err(kube::Error::Api(s)) if s.code == 404 => {
             why.push("no longhorn.io Setting resource".to_string())
         }
+        Err(kube::Error::Api(s)) if s.code == 403 => why.push(format!(
+            "not allowed to read Setting {ns}/{SETTING_CURRENT_VERSION} ({})",
+            s.message
+        )),
         Err(e) => return Err(e),
     }
     let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
-    match daemonsets.get_opt(MANAGER_DAEMONSET).await? {
+    let ds = match daemonsets.get_opt(MANAGER_DAEMONSET).await {
+        Ok(ds) => ds,
+        // Not knowing is allowed (the version-dependent steps take the safe side).
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            why.push(format!(
+                "not allowed to read DaemonSet {ns}/{MANAGER_DAEMONSET} ({})",
+                s.message
+            ));
+            return Ok(Detected {
+                version: None,
+                source: why.join("; "),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    match ds {
         Some(ds) => {
             let image = manager_image(&ds);
             match image.as_deref().map(LonghornVersion::from_image) {
