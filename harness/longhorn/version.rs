@@ -25,9 +25,29 @@ pub struct LonghornVersion {
 pub enum BackupVolumeNaming {
     /// 1.7: the volume's name (longhorn-manager@v1.7.1:controller/backup_target_controller.go).
     VolumeName,
-    /// 1.8 and later: `<volume>-<8 hex>`, found by the label `backup-volume` and
-    /// `spec.volumeName` (longhorn-manager@v1.8.2:types/types.go `GetBackupVolumeNameFromVolumeName`).
-    Suffixed,
+    /// 1.8: `<volume>-<8 random hex>`, found by the label `backup-volume` and `spec.volumeName`
+    /// (longhorn-manager@v1.8.2:types/types.go `GetBackupVolumeNameFromVolumeName`: `util.RandomID()`).
+    RandomSuffix,
+    /// 1.9 and later: `<volume>-` + the first 8 hex digits of SHA-256 of
+    /// `"<volume>-<BackupTarget name>"` (longhorn-manager@v1.9.1/v1.10.1:types/types.go
+    /// `GetBackupVolumeNameFromVolumeName`), found the same way as on 1.8.
+    TargetHash,
+}
+
+impl BackupVolumeNaming {
+    /// The BackupVolume name Longhorn gives `volume` on the BackupTarget named `target`
+    /// (normally `default`); None on 1.8, whose suffix is random.
+    pub fn expected_name(self, volume: &str, target: &str) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        match self {
+            BackupVolumeNaming::VolumeName => Some(volume.to_string()),
+            BackupVolumeNaming::RandomSuffix => None,
+            BackupVolumeNaming::TargetHash => {
+                let digest = Sha256::digest(format!("{volume}-{target}").trim().as_bytes());
+                Some(format!("{volume}-{}", &hex::encode(digest)[..8]))
+            }
+        }
+    }
 }
 
 /// A version string that is not `[v]major.minor.patch[-suffix]`.
@@ -70,8 +90,10 @@ impl LonghornVersion {
     pub fn backup_volume_naming(self) -> BackupVolumeNaming {
         if self < LonghornVersion::new(1, 8, 0) {
             BackupVolumeNaming::VolumeName
+        } else if self < LonghornVersion::new(1, 9, 0) {
+            BackupVolumeNaming::RandomSuffix
         } else {
-            BackupVolumeNaming::Suffixed
+            BackupVolumeNaming::TargetHash
         }
     }
 
@@ -280,7 +302,33 @@ mod tests {
         );
         assert_eq!(
             v("1.8.2").backup_volume_naming(),
-            BackupVolumeNaming::Suffixed
+            BackupVolumeNaming::RandomSuffix
         );
+        assert_eq!(
+            v("1.9.1").backup_volume_naming(),
+            BackupVolumeNaming::TargetHash
+        );
+        assert_eq!(
+            v("1.7.1")
+                .backup_volume_naming()
+                .expected_name("vol", "default"),
+            Some("vol".to_string())
+        );
+        assert_eq!(
+            v("1.8.2")
+                .backup_volume_naming()
+                .expected_name("vol", "default"),
+            None
+        );
+        // The digest below comes from sha256sum, not from the code under test.
+        let name = v("1.10.1")
+            .backup_volume_naming()
+            .expected_name("vol", "default")
+            .unwrap();
+        assert_eq!(name, format!("vol-{}", &SHA256_VOL_DEFAULT[..8]));
     }
+
+    /// `printf 'vol-default' | sha256sum`
+    const SHA256_VOL_DEFAULT: &str =
+        "c4eb6c054b35f0955b653b162d16b73321ff0038d465360e47824c23f9cb2b9b";
 }
