@@ -13,6 +13,7 @@ use dr_harness::steps::facts;
 use dr_sandbox::api::resources::{
     DAEMONSETS, LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES, LH_SETTINGS,
 };
+use dr_sandbox::faults::Fault;
 use serde_json::json;
 
 const VOLUME: &str = "dr-volume-restore-data";
@@ -205,5 +206,45 @@ async fn a_backup_volume_with_null_status_fields_does_not_break_the_restore() {
         .get(&LH_BACKUPVOLUMES, Some(NS), "unsynced-vol-1a2b3c4d")
         .expect("the unsynced BackupVolume is still there");
     assert!(bv["status"]["lastSyncedAt"].is_null(), "{bv:#}");
+    sb.sandbox.shutdown().await;
+}
+
+/// A Backup Longhorn leaves in state `Unknown` (final upstream: longhorn-manager@v1.9.1:
+/// controller/backup_controller.go `backupInFinalState`) fails the backup step at once instead of
+/// being waited out until the step's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_ending_unknown_fails_at_once() {
+    let sb = TestSandbox::start().await;
+    sb.sandbox.faults().set(Fault::BackupStuck);
+    let store = sb.sandbox.store().clone();
+    // The sandbox leaves the stuck backup InProgress at 37%; turn it into Unknown there.
+    let flipper = tokio::spawn(async move {
+        loop {
+            for b in store.list(&LH_BACKUPS, Some(NS)) {
+                if b["status"]["progress"] == json!(37) {
+                    let name = b["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = store.modify(&LH_BACKUPS, Some(NS), &name, |o| {
+                        o["status"]["state"] = json!("Unknown")
+                    });
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let record = tokio::time::timeout(
+        std::time::Duration::from_secs(90),
+        drill(&sb, up_to_backup(), out.path()),
+    )
+    .await
+    .expect("the backup step must not wait out an Unknown backup");
+    flipper.abort();
+    assert_failed_at(&record, "backup", "ended in Unknown");
+    assert!(started.elapsed().as_secs() < 90);
     sb.sandbox.shutdown().await;
 }
