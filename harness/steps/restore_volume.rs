@@ -3,13 +3,14 @@
 //!
 //! As a user restores one volume on Longhorn 1.7–1.10 (longhorn-facts.md §2 "Restoring from a
 //! backup"): request a backup-target sync, find the BackupVolume by label / `spec.volumeName` /
-//! name (1.8+ names it `<volume>-<8 hex>`), create the Volume with `fromBackup` = the Backup's
-//! `status.url` recorded by the backup step, a PV with `volumeHandle` = the volume name, and wait
-//! for `restoreRequired: false`. Before the restore the backup target itself is read: the backup
-//! cfg and every block it lists must still be there. A `RestoreFailure` condition fails at once with Longhorn's
-//! message. Then `deploy-sentinel` re-applies the PVC (whose `volumeName` binds it to that PV)
-//! and the Deployment. Phases: `backupvolume-discovered`, `volume-restored`,
-//! `workload-available`.
+//! name (1.8+ names it `<volume>-<8 hex>`) and wait for its own `lastSyncedAt` ≥ the request
+//! (`orchestrator::sync`), create the Volume with `fromBackup` = the Backup's `status.url`
+//! recorded by the backup step, a PV with `volumeHandle` = the volume name, and wait for
+//! `restoreInitiated: true, restoreRequired: false` (`longhorn::restore`). Before the restore the
+//! backup target itself is read: the backup cfg and every block it lists must still be there. A
+//! `RestoreFailure` condition fails at once with Longhorn's message. Then `deploy-sentinel`
+//! re-applies the PVC (whose `volumeName` binds it to that PV) and the Deployment. Phases:
+//! `backupvolume-discovered`, `volume-restored`, `workload-available`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
