@@ -11,7 +11,8 @@ use dr_harness::config::Scenario;
 use dr_harness::engine::record::Outcome;
 use dr_harness::steps::facts;
 use dr_sandbox::api::resources::{
-    DAEMONSETS, LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES, LH_SETTINGS,
+    DAEMONSETS, LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES, LH_SETTINGS, LH_VOLUMES,
+    NAMESPACES, PVS,
 };
 use dr_sandbox::faults::Fault;
 use serde_json::json;
@@ -246,5 +247,81 @@ async fn a_backup_ending_unknown_fails_at_once() {
     flipper.abort();
     assert_failed_at(&record, "backup", "ended in Unknown");
     assert!(started.elapsed().as_secs() < 90);
+    sb.sandbox.shutdown().await;
+}
+
+/// The orchestrator stops at once on the Volume condition `Restore` with reason
+/// `RestoreFailure` (longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go) and reports
+/// Longhorn's message, instead of waiting for `restoreRequired: false` until its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_orchestrator_fails_at_once_on_restore_failure() {
+    // Slow restore steps, so the injected failure lands while Longhorn is still restoring.
+    let sb = TestSandbox::start_with(|o| {
+        o.timing.restore_step = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let record = drill(&sb, up_to_backup(), out.path()).await;
+    assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
+    // The volume is gone (as after a rebuild); its backup stays on the target.
+    let store = sb.sandbox.store().clone();
+    store
+        .delete(&NAMESPACES, None, "dr-volume-restore")
+        .expect("namespace");
+    let _ = store.delete(&PVS, None, VOLUME);
+    let _ = store.delete(&LH_VOLUMES, Some(NS), VOLUME);
+    // Longhorn fails the restore as soon as it starts.
+    let flip_store = store.clone();
+    let flipper = tokio::spawn(async move {
+        loop {
+            if let Some(v) = flip_store.get(&LH_VOLUMES, Some(NS), VOLUME) {
+                if v["status"]["restoreInitiated"] == json!(true) {
+                    let _ = flip_store.modify(&LH_VOLUMES, Some(NS), VOLUME, |o| {
+                        o["status"]["restoreRequired"] = json!(true);
+                        o["status"]["conditions"] = json!([{
+                            "type": "Restore", "status": "False", "reason": "RestoreFailure",
+                            "message": "injected: failed to restore block at offset 0"
+                        }]);
+                    });
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    let profile = sb.profile();
+    let source = dr_harness::cluster::KubeconfigSource::File {
+        path: profile
+            .kubeconfig
+            .path
+            .clone()
+            .expect("the sandbox profile names a file"),
+        context: profile.kubeconfig.context.clone(),
+    };
+    let conn = dr_harness::cluster::connect(&source, std::time::Duration::from_secs(10))
+        .await
+        .expect("connect");
+    let opts = dr_harness::orchestrator::OrchestratorOptions {
+        volumes: vec![VOLUME.to_string()],
+        namespace: NS.to_string(),
+        skip_flag: None,
+        replicas: 1,
+        timeout: std::time::Duration::from_secs(60),
+        storage_class: "longhorn".to_string(),
+    };
+    let started = std::time::Instant::now();
+    let result = dr_harness::orchestrator::run(conn.client.clone(), &opts, |_| {}).await;
+    flipper.abort();
+    let err = result.expect_err("a failed restore fails the orchestrator");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(VOLUME) && msg.contains("injected: failed to restore block at offset 0"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "waited {:?}",
+        started.elapsed()
+    );
     sb.sandbox.shutdown().await;
 }
