@@ -263,13 +263,8 @@ async fn the_orchestrator_fails_at_once_on_restore_failure() {
     let out = tempfile::tempdir().unwrap();
     let record = drill(&sb, up_to_backup(), out.path()).await;
     assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
-    // The volume is gone (as after a rebuild); its backup stays on the target.
     let store = sb.sandbox.store().clone();
-    store
-        .delete(&NAMESPACES, None, "dr-volume-restore")
-        .expect("namespace");
-    let _ = store.delete(&PVS, None, VOLUME);
-    let _ = store.delete(&LH_VOLUMES, Some(NS), VOLUME);
+    forget_volume(&sb);
     // Longhorn fails the restore as soon as it starts.
     let flip_store = store.clone();
     let flipper = tokio::spawn(async move {
@@ -289,28 +284,10 @@ async fn the_orchestrator_fails_at_once_on_restore_failure() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     });
-    let profile = sb.profile();
-    let source = dr_harness::cluster::KubeconfigSource::File {
-        path: profile
-            .kubeconfig
-            .path
-            .clone()
-            .expect("the sandbox profile names a file"),
-        context: profile.kubeconfig.context.clone(),
-    };
-    let conn = dr_harness::cluster::connect(&source, std::time::Duration::from_secs(10))
-        .await
-        .expect("connect");
-    let opts = dr_harness::orchestrator::OrchestratorOptions {
-        volumes: vec![VOLUME.to_string()],
-        namespace: NS.to_string(),
-        skip_flag: None,
-        replicas: 1,
-        timeout: std::time::Duration::from_secs(60),
-        storage_class: "longhorn".to_string(),
-    };
+    let client = sandbox_client(&sb).await;
+    let opts = orchestrator_options();
     let started = std::time::Instant::now();
-    let result = dr_harness::orchestrator::run(conn.client.clone(), &opts, |_| {}).await;
+    let result = dr_harness::orchestrator::run(client, &opts, |_| {}).await;
     flipper.abort();
     let err = result.expect_err("a failed restore fails the orchestrator");
     let msg = err.to_string();
@@ -322,6 +299,77 @@ async fn the_orchestrator_fails_at_once_on_restore_failure() {
         started.elapsed() < std::time::Duration::from_secs(50),
         "waited {:?}",
         started.elapsed()
+    );
+    sb.sandbox.shutdown().await;
+}
+
+/// The sentinel volume gone, as after a rebuild; its backup stays on the target.
+fn forget_volume(sb: &TestSandbox) {
+    let store = sb.sandbox.store();
+    store
+        .delete(&NAMESPACES, None, "dr-volume-restore")
+        .expect("namespace");
+    let _ = store.delete(&PVS, None, VOLUME);
+    let _ = store.delete(&LH_VOLUMES, Some(NS), VOLUME);
+}
+
+/// A client of the sandbox's API, as the orchestrator Job has one.
+async fn sandbox_client(sb: &TestSandbox) -> kube::Client {
+    let profile = sb.profile();
+    let source = dr_harness::cluster::KubeconfigSource::File {
+        path: profile
+            .kubeconfig
+            .path
+            .clone()
+            .expect("the sandbox profile names a file"),
+        context: profile.kubeconfig.context.clone(),
+    };
+    dr_harness::cluster::connect(&source, std::time::Duration::from_secs(10))
+        .await
+        .expect("connect")
+        .client
+}
+
+fn orchestrator_options() -> dr_harness::orchestrator::OrchestratorOptions {
+    dr_harness::orchestrator::OrchestratorOptions {
+        volumes: vec![VOLUME.to_string()],
+        namespace: NS.to_string(),
+        skip_flag: None,
+        replicas: 1,
+        timeout: std::time::Duration::from_secs(60),
+        storage_class: "longhorn".to_string(),
+    }
+}
+
+/// Longhorn leaves `BackupTarget.status.lastSyncedAt` and `conditions` null before a first sync
+/// (both `nullable: true` in its CRDs); the orchestrator's sync request is answered with that
+/// object and must not fail after it was applied. With polling off, the one requested sync can
+/// end before the BackupVolume caught up with the request; the orchestrator asks again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_orchestrator_copes_with_a_backup_target_never_synced() {
+    let sb = TestSandbox::start().await;
+    let out = tempfile::tempdir().unwrap();
+    let record = drill(&sb, up_to_backup(), out.path()).await;
+    assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
+    forget_volume(&sb);
+    sb.sandbox
+        .store()
+        .modify(&LH_BACKUPTARGETS, Some(NS), "default", |bt| {
+            // No polling (Longhorn: pollInterval 0 disables it), so only our request syncs and
+            // the answer to it still carries the nulls.
+            bt["spec"]["pollInterval"] = json!("0s");
+            bt["status"]["lastSyncedAt"] = json!(null);
+            bt["status"]["conditions"] = json!(null);
+        })
+        .expect("BackupTarget");
+    let client = sandbox_client(&sb).await;
+    let outcomes = dr_harness::orchestrator::run(client, &orchestrator_options(), |_| {})
+        .await
+        .expect("the orchestrator restores");
+    let backup: String = serde_json::from_value(record.facts[facts::BACKUP].clone()).unwrap();
+    assert_eq!(
+        outcomes.get(VOLUME),
+        Some(&dr_harness::orchestrator::VolumeOutcome::Restored { backup })
     );
     sb.sandbox.shutdown().await;
 }
