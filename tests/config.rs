@@ -159,7 +159,7 @@ fn step_options_and_defaults() {
     assert_eq!(b.effective_timeout(), Duration::from_secs(5400));
     match &b.spec {
         StepSpec::Backup(opts) => {
-            assert_eq!(opts.compression, Compression::Gzip);
+            assert_eq!(opts.compression, Some(Compression::Gzip));
             assert_eq!(opts.wait_timeout, Some(Duration::from_secs(600)));
             assert_eq!(
                 opts.labels.get("purpose").map(String::as_str),

@@ -31,6 +31,13 @@ pub enum ClusterError {
         pod: String,
         message: String,
     },
+    /// The API refused to list or watch: a missing RBAC grant, which no retry fixes.
+    #[error("forbidden while waiting for {what}: grant list and watch on {resource} to this identity ({message})")]
+    Forbidden {
+        what: String,
+        resource: String,
+        message: String,
+    },
     #[error("timed out after {seconds:.0}s waiting for {what}; last seen: {last_seen}")]
     WaitTimeout {
         what: String,

@@ -5,6 +5,8 @@
 //! Each restart is counted as a `watch-restart` retry. The caller's condition sees the newest
 //! state of the named object (None while it does not exist), and the wait ends as soon as a change
 //! satisfies it. Timeouts compose: the caller says how long, the error says what was last seen.
+//! A 403 is no broken watch but a missing grant: the wait fails at once with
+//! [`ClusterError::Forbidden`] instead of retrying until its timeout.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -37,6 +39,8 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let resource = api.resource_url().to_string();
+    let mut forbidden_msg: Option<String> = None;
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut current: Option<K> = None;
     let mut init_buffer: Option<Option<K>> = None;
@@ -45,7 +49,11 @@ where
     let work = async {
         while let Some(event) = stream.next().await {
             match event {
-                Err(_) => {
+                Err(e) => {
+                    if let Some(msg) = forbidden(&e) {
+                        forbidden_msg = Some(msg);
+                        return None;
+                    }
                     stats.count("watch-restart");
                     continue;
                 }
@@ -69,7 +77,15 @@ where
         }
         None
     };
-    match tokio::time::timeout(timeout, work).await {
+    let outcome = tokio::time::timeout(timeout, work).await;
+    if let Some(message) = forbidden_msg {
+        return Err(ClusterError::Forbidden {
+            what: what.to_string(),
+            resource,
+            message,
+        });
+    }
+    match outcome {
         Ok(Some(obj)) => Ok(obj),
         _ => Err(ClusterError::WaitTimeout {
             what: what.to_string(),
@@ -105,6 +121,8 @@ where
             m.name.clone().unwrap_or_default()
         )
     };
+    let resource = api.resource_url().to_string();
+    let mut forbidden_msg: Option<String> = None;
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut current: BTreeMap<String, K> = BTreeMap::new();
     let mut init: Option<BTreeMap<String, K>> = None;
@@ -113,7 +131,11 @@ where
     let work = async {
         while let Some(event) = stream.next().await {
             match event {
-                Err(_) => {
+                Err(e) => {
+                    if let Some(msg) = forbidden(&e) {
+                        forbidden_msg = Some(msg);
+                        return None;
+                    }
                     stats.count("watch-restart");
                     continue;
                 }
@@ -142,12 +164,73 @@ where
         }
         None
     };
-    match tokio::time::timeout(timeout, work).await {
+    let outcome = tokio::time::timeout(timeout, work).await;
+    if let Some(message) = forbidden_msg {
+        return Err(ClusterError::Forbidden {
+            what: what.to_string(),
+            resource,
+            message,
+        });
+    }
+    match outcome {
         Ok(Some(set)) => Ok(set),
         _ => Err(ClusterError::WaitTimeout {
             what: what.to_string(),
             seconds: started.elapsed().as_secs_f64(),
             last_seen,
         }),
+    }
+}
+
+/// The API's message when a watcher error is a 403 Forbidden (on the initial list, the watch
+/// start, or inside the stream), None for errors a re-list may cure.
+pub fn forbidden(e: &watcher::Error) -> Option<String> {
+    let status = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => s,
+        _ => return None,
+    };
+    (status.code == 403).then(|| {
+        if status.message.is_empty() {
+            "403 Forbidden".to_string()
+        } else {
+            status.message.clone()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, message: &str) -> Box<kube::core::Status> {
+        Box::new(kube::core::Status {
+            code,
+            message: message.to_string(),
+            reason: "Forbidden".to_string(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_403_is_forbidden_not_a_restart() {
+        let msg = "volumes.longhorn.io is forbidden: User \"system:serviceaccount:x:y\" cannot watch resource";
+        for e in [
+            watcher::Error::InitialListFailed(kube::Error::Api(status(403, msg))),
+            watcher::Error::WatchStartFailed(kube::Error::Api(status(403, msg))),
+            watcher::Error::WatchError(status(403, msg)),
+        ] {
+            assert_eq!(forbidden(&e).as_deref(), Some(msg), "{e}");
+        }
+        assert_eq!(
+            forbidden(&watcher::Error::WatchError(status(
+                410,
+                "too old resource version"
+            ))),
+            None
+        );
+        assert_eq!(forbidden(&watcher::Error::NoResourceVersion), None);
     }
 }

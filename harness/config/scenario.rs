@@ -153,9 +153,13 @@ impl Compression {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupStep {
-    /// `none`, `gzip` or `lz4` (default).
-    #[serde(default)]
-    pub compression: Compression,
+    /// Deprecated, no effect: Longhorn compresses a volume's backups with the Volume's
+    /// `spec.backupCompressionMethod`, fixed in the target's `volume.cfg` at the volume's first
+    /// backup (longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go; a Backup has no
+    /// such field). Still accepted so old scenarios load; the backup step warns when it is set
+    /// and reports the method Longhorn actually uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
     /// How long to wait for the Backup to reach `Completed`; default: the step timeout.
     #[serde(
         default,

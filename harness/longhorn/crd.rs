@@ -8,7 +8,25 @@
 use std::collections::BTreeMap;
 
 use kube::CustomResource;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Reads a field that Longhorn may send as JSON `null` as its type's default.
+///
+/// Longhorn's CRDs mark many status fields `nullable: true` (`lastSyncedAt`, `conditions`,
+/// `labels`, `messages` …; `shared/longhorn-crds/crds-v*.yaml`) and a Go `metav1.Time` zero value
+/// or nil map/slice is serialised as `null` (e.g. `BackupVolume.status.lastSyncedAt` before the
+/// first sync). `#[serde(default)]` alone only covers an absent key, so one such object used to
+/// fail a whole list.
+///
+/// # Errors
+/// Whatever `T` rejects other than `null`.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// `Volume.spec` (longhorn-manager v1beta2 `VolumeSpec`).
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +59,11 @@ pub struct VolumeSpec {
     /// Longhorn 1.8+: which BackupTarget the volume backs up to (default `default`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_target_name: Option<String>,
+    /// `none`, `lz4` or `gzip`: the compression of this volume's backups. Fixed in the backup
+    /// target's `volume.cfg` at the volume's first backup (longhorn-manager@v1.9.1:
+    /// k8s/pkg/apis/longhorn/v1beta2/volume.go `BackupCompressionMethod`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_compression_method: Option<String>,
 }
 
 /// `Volume.status`.
@@ -48,25 +71,29 @@ pub struct VolumeSpec {
 #[serde(rename_all = "camelCase")]
 pub struct VolumeStatus {
     /// `creating`, `attached`, `detached`, `attaching`, `detaching`, `deleting`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub state: String,
     /// `healthy`, `degraded`, `faulted`, `unknown`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub robustness: String,
     /// True while a `fromBackup` restore is still running.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub restore_required: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub restore_initiated: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup_at: String,
-    #[serde(rename = "currentNodeID", default)]
+    #[serde(
+        rename = "currentNodeID",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub current_node_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub conditions: Vec<LonghornCondition>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub kubernetes_status: KubernetesStatus,
 }
 
@@ -74,13 +101,13 @@ pub struct VolumeStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub pv_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub pv_status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub namespace: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub pvc_name: String,
 }
 
@@ -88,13 +115,13 @@ pub struct KubernetesStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LonghornCondition {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     pub type_: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reason: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub message: String,
 }
 
@@ -113,9 +140,13 @@ pub struct SnapshotSpec {
     /// Name of the Longhorn Volume to snapshot.
     pub volume: String,
     /// Must be true for Longhorn to take a new snapshot (false only adopts an existing one).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub create_snapshot: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -123,14 +154,14 @@ pub struct SnapshotSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ready_to_use: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub creation_time: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub error: String,
     /// Bytes, as a number.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub size: i64,
 }
 
@@ -147,9 +178,13 @@ pub struct SnapshotStatus {
 #[serde(rename_all = "camelCase")]
 pub struct BackupSpec {
     /// Snapshot to back up; empty for Backup objects synced from the backup target.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub snapshot_name: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: BTreeMap<String, String>,
     /// `full` or `incremental` (Longhorn 1.7+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,33 +196,33 @@ pub struct BackupSpec {
 #[serde(rename_all = "camelCase")]
 pub struct BackupStatus {
     /// `""`, `Pending`, `InProgress`, `Completed`, `Error`, `Unknown`, `Deleting` (1.8+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub state: String,
     /// 0–100.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub progress: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub error: String,
     /// `s3://bucket@region/?backup=<name>&volume=<volume>`; use verbatim.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub volume_name: String,
     /// Bytes, as a string.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub volume_size: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub snapshot_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub snapshot_created_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub backup_created_at: String,
     /// Bytes, as a string.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub size: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub compression_method: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub backup_target_name: String,
 }
 
@@ -204,7 +239,7 @@ pub struct BackupStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupVolumeSpec {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_requested_at: Option<String>,
     /// Longhorn 1.8+.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,18 +253,18 @@ pub struct BackupVolumeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupVolumeStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup_name: String,
     /// RFC 3339; the snapshot time of the newest backup.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub size: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub created_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub last_synced_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub storage_class_name: String,
 }
 
@@ -245,12 +280,16 @@ pub struct BackupVolumeStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupTargetSpec {
-    #[serde(rename = "backupTargetURL", default)]
+    #[serde(
+        rename = "backupTargetURL",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub backup_target_url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub credential_secret: String,
     /// Go duration string, e.g. `"5m0s"`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub poll_interval: String,
     /// Setting this later than `status.lastSyncedAt` forces a sync of the backup target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,11 +300,11 @@ pub struct BackupTargetSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupTargetStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub available: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub last_synced_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub conditions: Vec<LonghornCondition>,
 }
 
@@ -287,5 +326,66 @@ mod tests {
         .unwrap();
         assert_eq!(status.current_node_id, "node-1");
         assert!(status.restore_required);
+    }
+
+    /// Shapes from Longhorn's CRDs (`shared/longhorn-crds/crds-v1.9.1.yaml`): every field marked
+    /// `nullable: true` there, sent as `null` the way Longhorn does before a first sync.
+    #[test]
+    fn nullable_fields_sent_as_null_deserialize() {
+        let bv: BackupVolume = serde_json::from_value(serde_json::json!({
+            "apiVersion": "longhorn.io/v1beta2", "kind": "BackupVolume",
+            "metadata": {"name": "vol-1a2b3c4d", "namespace": "longhorn-system", "labels": null},
+            "spec": {"backupTargetName": null, "syncRequestedAt": null, "volumeName": "vol"},
+            "status": {"labels": null, "lastModificationTime": null, "lastSyncedAt": null,
+                       "messages": null, "lastBackupName": "", "size": null}
+        }))
+        .unwrap();
+        let st = bv.status.unwrap();
+        assert_eq!(st.last_synced_at, "");
+        assert_eq!(st.size, "");
+        assert_eq!(bv.spec.backup_target_name, None);
+
+        let bt: BackupTarget = serde_json::from_value(serde_json::json!({
+            "apiVersion": "longhorn.io/v1beta2", "kind": "BackupTarget",
+            "metadata": {"name": "default", "namespace": "longhorn-system"},
+            "spec": {"backupTargetURL": "s3://b@r/", "credentialSecret": null,
+                     "pollInterval": "5m0s", "syncRequestedAt": null},
+            "status": {"available": null, "conditions": null, "lastSyncedAt": null}
+        }))
+        .unwrap();
+        let st = bt.status.unwrap();
+        assert!(!st.available);
+        assert!(st.conditions.is_empty());
+        assert_eq!(st.last_synced_at, "");
+
+        let b: Backup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "longhorn.io/v1beta2", "kind": "Backup",
+            "metadata": {"name": "backup-0123456789abcdef", "namespace": "longhorn-system"},
+            "spec": {"snapshotName": "", "labels": null, "syncRequestedAt": null},
+            "status": {"state": "", "labels": null, "lastSyncedAt": null, "messages": null,
+                       "progress": null, "url": null}
+        }))
+        .unwrap();
+        assert_eq!(b.status.unwrap().state, "");
+        assert!(b.spec.labels.is_empty());
+
+        let v: Volume = serde_json::from_value(serde_json::json!({
+            "apiVersion": "longhorn.io/v1beta2", "kind": "Volume",
+            "metadata": {"name": "vol", "namespace": "longhorn-system"},
+            "spec": {"size": "1073741824"},
+            "status": {"conditions": null, "state": "detached", "robustness": "unknown",
+                       "kubernetesStatus": {"workloadsStatus": null, "pvName": null}}
+        }))
+        .unwrap();
+        assert!(v.status.unwrap().conditions.is_empty());
+
+        let s: Snapshot = serde_json::from_value(serde_json::json!({
+            "apiVersion": "longhorn.io/v1beta2", "kind": "Snapshot",
+            "metadata": {"name": "snap", "namespace": "longhorn-system"},
+            "spec": {"volume": "vol", "labels": null, "createSnapshot": true},
+            "status": {"children": null, "labels": null, "readyToUse": true, "size": null}
+        }))
+        .unwrap();
+        assert!(s.spec.labels.is_empty());
     }
 }

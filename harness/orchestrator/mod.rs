@@ -5,9 +5,16 @@
 //! Correct for Longhorn 1.7–1.10 (longhorn-facts.md §2):
 //! - BackupVolumes are found by label / `spec.volumeName` / name, never by name alone (1.8+
 //!   names them `<volume>-<8 hex>`);
-//! - a sync of the backup target is requested and awaited first, and the backup restored is the
-//!   one the BackupVolume names as its last — not merely the newest Backup object synced so far —
-//!   so a partial sync cannot restore an older backup (longhorn/longhorn#5292);
+//! - a sync of the backup target is requested (a whole second after its last sync, or Longhorn
+//!   ignores it) and awaited, then each BackupVolume's *own* `lastSyncedAt` ≥ the request
+//!   ([`sync`]); the backup restored is the one that BackupVolume names as its last, never the
+//!   first Backup object seen Completed ([`pick`], longhorn/longhorn#5292);
+//! - on Longhorn 1.7 the Volume webhook needs the BackupVolume named after the volume
+//!   (longhorn-manager@v1.7.1:webhook/resources/volume/mutator.go `GetBackupVolumeRO(bvName)`),
+//!   1.8+ looks it up by target and volume (v1.8.2 `GetBackupVolumeByBackupTargetAndVolumeRO`):
+//!   the Volume is created only after that BackupVolume was found and synced;
+//! - the restore is done when `restoreInitiated` and not `restoreRequired` ([`crate::longhorn::restore`]);
+//!   a `RestoreFailure` condition fails at once;
 //! - the Volume is created with `fromBackup` = the Backup's `status.url`, then a PV with
 //!   `volumeHandle` = the volume name, so the PVC's `volumeName` binds to it;
 //! - idempotent: an existing Volume or PV is left alone; the skip flag skips everything.
@@ -15,16 +22,22 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::json;
 
 use crate::cluster::wait;
 use crate::cluster::RetryStats;
-use crate::longhorn::lookup::{backups_of, find_backup_volume};
-use crate::longhorn::{Backup, BackupTarget, BackupVolume, Volume, VolumeSpec, BACKUP_COMPLETED};
+use crate::longhorn::lookup::backups_of;
+use crate::longhorn::restore::{restore_progress, RestoreProgress};
+use crate::longhorn::{Backup, BackupVolume, Volume, VolumeSpec};
+
+pub mod pick;
+pub mod sync;
+
+pub use pick::{pick_backup, Pick};
+pub use sync::{sync_backup_target, sync_request_time, synced_backup_volume};
 
 /// Options of `dr-harness restore-orchestrator`.
 #[derive(Debug, Clone)]
@@ -95,10 +108,8 @@ pub async fn run(
         }
     }
 
-    sync_backup_target(&client, &opts.namespace, left(), &stats, &mut log).await?;
+    let requested = sync_backup_target(&client, &opts.namespace, left(), &stats, &mut log).await?;
 
-    let bvs: Api<BackupVolume> = Api::namespaced(client.clone(), &opts.namespace);
-    let backups: Api<Backup> = Api::namespaced(client.clone(), &opts.namespace);
     let volumes: Api<Volume> = Api::namespaced(client.clone(), &opts.namespace);
     for name in &opts.volumes {
         if volumes.get_opt(name).await?.is_some() {
@@ -108,21 +119,38 @@ pub async fn run(
             outcomes.insert(name.clone(), VolumeOutcome::AlreadyExists);
             continue;
         }
-        let Some(bv) = find_backup_volume(&bvs, name).await? else {
+        let bv =
+            synced_backup_volume(&client, &opts.namespace, name, requested, left(), &stats).await?;
+        let Some(bv) = bv else {
             log(&format!("{name}: no BackupVolume on the backup target; the workload will get a fresh volume"));
             outcomes.insert(name.clone(), VolumeOutcome::NoBackup);
             continue;
         };
+        let bv_name = bv.metadata.name.clone().unwrap_or_default();
         let last = bv
             .status
             .as_ref()
             .map(|s| s.last_backup_name.clone())
             .unwrap_or_default();
-        let bv_name = bv.metadata.name.clone().unwrap_or_default();
         log(&format!(
-            "{name}: BackupVolume {bv_name}, last backup {last:?}"
+            "{name}: BackupVolume {bv_name} synced, last backup {last:?}"
         ));
-        let backup = wait_for_backup(&backups, name, &last, left(), &stats).await?;
+        let backup = match wait_for_pick(&client, &opts.namespace, name, &bv_name, left(), &stats)
+            .await?
+        {
+            Pick::Use(b) => *b,
+            Pick::NoBackup => {
+                log(&format!("{name}: Longhorn reports no backup of it on the target; the workload will get a fresh volume"));
+                outcomes.insert(name.clone(), VolumeOutcome::NoBackup);
+                continue;
+            }
+            Pick::Fail(message) | Pick::Wait(message) => {
+                return Err(OrchestratorError::Volume {
+                    volume: name.clone(),
+                    message,
+                })
+            }
+        };
         let status = backup.status.clone().unwrap_or_default();
         let backup_name = backup.metadata.name.clone().unwrap_or_default();
         log(&format!(
@@ -143,22 +171,21 @@ pub async fn run(
             labels,
         };
         create_restore_volume(&client, &opts.namespace, &request, &mut log).await?;
-        wait::wait_for(
+        let done = wait::wait_for(
             volumes.clone(),
             name,
             &format!("volume {name} to finish restoring"),
             left(),
             &stats,
             |v: Option<&Volume>| {
-                v.and_then(|v| v.status.as_ref()).is_some_and(|s| {
-                    !s.restore_required && !s.state.is_empty() && s.state != "creating"
-                })
+                restore_progress(v.and_then(|v| v.status.as_ref())) != RestoreProgress::Running
             },
             |v| {
                 format!(
                     "{:?}",
                     v.and_then(|v| v.status.as_ref()).map(|s| (
                         &s.state,
+                        s.restore_initiated,
                         s.restore_required,
                         &s.robustness
                     ))
@@ -166,6 +193,15 @@ pub async fn run(
             },
         )
         .await?;
+        // Longhorn gave up: fail now with its message rather than wait out the timeout.
+        if let RestoreProgress::Failed(msg) =
+            restore_progress(done.as_ref().and_then(|v| v.status.as_ref()))
+        {
+            return Err(OrchestratorError::Volume {
+                volume: name.clone(),
+                message: format!("Longhorn could not restore it from {backup_name}: {msg}"),
+            });
+        }
         log(&format!("{name}: restored from {backup_name}"));
         outcomes.insert(
             name.clone(),
@@ -256,81 +292,35 @@ pub async fn create_restore_volume(
     Ok(())
 }
 
-/// Asks Longhorn to sync the backup target now and waits until it has (lastSyncedAt moves past
-/// the request), instead of waiting up to a whole poll interval.
-///
-/// # Errors
-/// [`OrchestratorError::Api`] when the patch is refused; [`OrchestratorError::Wait`] when no
-/// sync is reported within `timeout`.
-pub async fn sync_backup_target(
+/// Waits, bounded by `timeout`, until [`pick_backup`] decides for `volume` (its BackupVolume
+/// `bv_name` already synced after the request): polls the BackupVolume and the volume's Backups.
+async fn wait_for_pick(
     client: &Client,
     ns: &str,
-    timeout: Duration,
-    stats: &RetryStats,
-    log: &mut impl FnMut(&str),
-) -> Result<(), OrchestratorError> {
-    let targets: Api<BackupTarget> = Api::namespaced(client.clone(), ns);
-    let requested = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let patch = json!({"spec": {"syncRequestedAt": requested}});
-    targets
-        .patch("default", &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    log(&format!(
-        "requested a sync of BackupTarget default at {requested}"
-    ));
-    let req = requested.clone();
-    wait::wait_for(
-        targets,
-        "default",
-        "BackupTarget default to sync",
-        timeout,
-        stats,
-        move |t: Option<&BackupTarget>| {
-            t.and_then(|t| t.status.as_ref())
-                .is_some_and(|s| s.available && s.last_synced_at.as_str() >= req.as_str())
-        },
-        |t| {
-            format!(
-                "{:?}",
-                t.and_then(|t| t.status.as_ref())
-                    .map(|s| (&s.available, &s.last_synced_at))
-            )
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// Waits until the Backup the BackupVolume names as its last exists and is Completed (Backup
-/// objects are synced after their BackupVolume). With no `last` name, takes the newest Completed.
-async fn wait_for_backup(
-    backups: &Api<Backup>,
     volume: &str,
-    last: &str,
+    bv_name: &str,
     timeout: Duration,
     stats: &RetryStats,
-) -> Result<Backup, OrchestratorError> {
+) -> Result<Pick, OrchestratorError> {
+    let bvs: Api<BackupVolume> = Api::namespaced(client.clone(), ns);
+    let backups: Api<Backup> = Api::namespaced(client.clone(), ns);
     let deadline = Instant::now() + timeout;
     loop {
-        let list = backups_of(backups, volume).await?;
-        let found = if last.is_empty() {
-            crate::longhorn::lookup::newest_completed(&list).cloned()
-        } else {
-            list.into_iter().find(|b| {
-                b.metadata.name.as_deref() == Some(last)
-                    && b.status
-                        .as_ref()
-                        .is_some_and(|s| s.state == BACKUP_COMPLETED && !s.url.is_empty())
-            })
-        };
-        if let Some(b) = found {
-            return Ok(b);
-        }
-        if Instant::now() >= deadline {
-            return Err(OrchestratorError::Volume {
-                volume: volume.to_string(),
-                message: format!("backup {last:?} named by its BackupVolume never appeared as a Completed Backup object"),
-            });
+        let status = bvs
+            .get_opt(bv_name)
+            .await?
+            .and_then(|b| b.status)
+            .unwrap_or_default();
+        let list = backups_of(&backups, volume).await?;
+        match pick_backup(&status, &list) {
+            Pick::Wait(why) if Instant::now() >= deadline => {
+                return Err(OrchestratorError::Volume {
+                    volume: volume.to_string(),
+                    message: format!("gave up after {}s: {why}", timeout.as_secs()),
+                })
+            }
+            Pick::Wait(_) => {}
+            decided => return Ok(decided),
         }
         stats.count("backup-not-synced-yet");
         tokio::time::sleep(Duration::from_millis(250)).await;

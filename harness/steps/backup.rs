@@ -3,7 +3,10 @@
 //! Longhorn saying `Completed` is not proof (backups that show "No data", blocks that never
 //! uploaded: longhorn-facts.md §4), so after the Backup completes the step reads the backup
 //! target itself: `backup_<name>.cfg` exists and is complete, every block it lists exists, and
-//! `volume.cfg` names it as the last backup. An `Error` state fails at once with Longhorn's text.
+//! `volume.cfg` names it as the last backup. An `Error` or `Unknown` state (both final upstream)
+//! fails at once with Longhorn's text. The Backup carries the label `backup-volume: <volume>`,
+//! which Longhorn 1.7–1.9 require ([`backup_object`]); its compression is the Volume's, not the
+//! step's (the step's `compression` key is deprecated and only warns).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -89,15 +92,8 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
     // Backup.
     let backups: Api<Backup> = Api::namespaced(conn.client.clone(), &ns);
     let name = backup_name(&run_id);
-    let mut backup = Backup::new(
-        &name,
-        BackupSpec {
-            snapshot_name: snap_name.clone(),
-            labels: labels.clone(),
-            backup_mode: None,
-        },
-    );
-    backup.metadata.labels = Some(labels);
+    let backup = backup_object(&name, &snap_name, &volume, &labels);
+    note_compression(ctx, &conn.client, &ns, &volume, step).await;
     create_or_reuse(&ctx.stats, &backups, &name, &backup).await?;
     ctx.set_fact(facts::BACKUP, &name);
     let done = wait::wait_for(
@@ -108,7 +104,7 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
         &ctx.stats,
         |b: Option<&Backup>| {
             let state = b.and_then(|b| b.status.as_ref()).map(|s| s.state.as_str()).unwrap_or("");
-            state == longhorn::BACKUP_COMPLETED || state == longhorn::BACKUP_ERROR
+            backup_wait_is_over(state)
         },
         |b| match b.and_then(|b| b.status.as_ref()) {
             None => "no status yet".into(),
@@ -123,9 +119,15 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
     })?
     .ok_or_else(|| StepFailure::new(format!("backup {name} disappeared while waiting for it")))?;
     let status = done.status.unwrap_or_default();
-    if status.state == longhorn::BACKUP_ERROR {
+    if status.state != longhorn::BACKUP_COMPLETED {
         return Err(StepFailure::new(format!(
-            "Longhorn backup {name} of volume {volume} ended in Error: {}",
+            "Longhorn backup {name} of volume {volume} ended in {}{}: {}",
+            status.state,
+            if status.state == longhorn::BACKUP_UNKNOWN {
+                " (the engine reported a state Longhorn does not know; final, like Error)"
+            } else {
+                ""
+            },
             if status.error.is_empty() {
                 "(Longhorn gave no error text)"
             } else {
@@ -143,6 +145,73 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
     ctx.record.backup_url = Some(status.url.clone());
     ctx.set_fact("backup.url", &status.url);
     prove_in_s3(ctx, &volume, &name).await
+}
+
+/// Whether the wait for a Backup is over: `Completed`, or a state Longhorn never leaves by itself
+/// (`Error`, `Unknown`: longhorn-manager@v1.9.1:controller/backup_controller.go
+/// `backupInFinalState`; `Unknown` comes from engineapi/backups.go `ConvertEngineBackupState`).
+fn backup_wait_is_over(state: &str) -> bool {
+    longhorn::backup_state_is_final(state)
+}
+
+/// The Backup object the step creates: `spec.snapshotName`, `spec.labels` = the step's labels
+/// (stored in the backup cfg on the target), and the object labels plus
+/// `backup-volume: <volume>` — without that label the Backup webhook of Longhorn 1.7.x–1.9.x
+/// refuses the object ("cannot find the backup volume label for backup …",
+/// longhorn-manager@v1.9.1:webhook/resources/backup/mutator.go); 1.10 accepts it either way
+/// (longhorn-manager@v1.10.1, same file), so it is set on every version.
+pub fn backup_object(
+    name: &str,
+    snapshot: &str,
+    volume: &str,
+    labels: &BTreeMap<String, String>,
+) -> Backup {
+    let mut backup = Backup::new(
+        name,
+        BackupSpec {
+            snapshot_name: snapshot.to_string(),
+            labels: labels.clone(),
+            backup_mode: None,
+        },
+    );
+    let mut meta_labels = labels.clone();
+    meta_labels.insert(
+        longhorn::LABEL_BACKUP_VOLUME.to_string(),
+        volume.to_string(),
+    );
+    backup.metadata.labels = Some(meta_labels);
+    backup
+}
+
+/// Says which compression Longhorn will use (the Volume's `spec.backupCompressionMethod`), and
+/// warns when the scenario sets the step's `compression`, which has no effect.
+async fn note_compression(
+    ctx: &mut DrillContext,
+    client: &kube::Client,
+    ns: &str,
+    volume: &str,
+    step: &BackupStep,
+) {
+    let volumes: Api<longhorn::Volume> = Api::namespaced(client.clone(), ns);
+    let method = volumes
+        .get_opt(volume)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|v| v.spec.backup_compression_method)
+        .filter(|m| !m.is_empty());
+    let method_text = method
+        .clone()
+        .unwrap_or_else(|| "the default-backup-compression-method setting".to_string());
+    if let Some(asked) = step.compression {
+        ctx.say(format!(
+            "warning: the backup step's `compression = \"{}\"` has no effect and is deprecated: Longhorn compresses {volume}'s backups with the Volume's spec.backupCompressionMethod ({method_text}), fixed in volume.cfg at its first backup",
+            asked.as_str()
+        ));
+    }
+    if let Some(m) = method {
+        ctx.set_fact("backup.compression", &m);
+    }
 }
 
 async fn create_or_reuse<K>(
@@ -228,5 +297,40 @@ async fn prove_in_s3(ctx: &mut DrillContext, volume: &str, backup: &str) -> Step
             "Longhorn reports backup {backup} Completed, but the backup target disagrees: {}. This backup cannot be trusted for a restore; the drill stops before anything is destroyed",
             problems.join("; ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backup_object_carries_the_backup_volume_label() {
+        let labels = BTreeMap::from([(LABEL_RUN_ID.to_string(), "r1".to_string())]);
+        let b = backup_object(
+            "backup-0123456789abcdef",
+            "snap",
+            "dr-exercise-data",
+            &labels,
+        );
+        let meta = b.metadata.labels.unwrap();
+        assert_eq!(
+            meta.get(longhorn::LABEL_BACKUP_VOLUME).map(String::as_str),
+            Some("dr-exercise-data")
+        );
+        assert_eq!(meta.get(LABEL_RUN_ID).map(String::as_str), Some("r1"));
+        // spec.labels go into the backup cfg; the webhook's label is an object label only.
+        assert!(!b.spec.labels.contains_key(longhorn::LABEL_BACKUP_VOLUME));
+        assert_eq!(b.spec.snapshot_name, "snap");
+    }
+
+    #[test]
+    fn unknown_ends_the_wait_like_error() {
+        for state in ["Completed", "Error", "Unknown"] {
+            assert!(backup_wait_is_over(state), "{state}");
+        }
+        for state in ["", "Pending", "InProgress"] {
+            assert!(!backup_wait_is_over(state), "{state}");
+        }
     }
 }

@@ -1,15 +1,43 @@
-//! `cleanup`: delete only what this drill created — objects carrying its run id label. Backup
-//! objects are first labelled `longhorn.io/delete-custom-resource-only: "true"`, so deleting the
-//! object never deletes the backup's data on the backup target (Longhorn 1.7.2+).
+//! `cleanup`: delete only what this drill created — objects carrying its run id label.
+//!
+//! Backup objects need care: from Longhorn 1.7.2 they are first labelled
+//! `longhorn.io/delete-custom-resource-only: "true"`, so deleting the object leaves the backup's
+//! data on the backup target. Longhorn 1.7.0/1.7.1 have no such label
+//! (longhorn-manager@v1.7.2:datastore/longhorn.go introduces it; absent at v1.7.1) and delete the
+//! backup from the target with its object, so there — and when the version is unknown — the
+//! Backup objects are left alone and the step says why ([`backup_policy`]).
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::Api;
 
-use super::LABEL_RUN_ID;
+use super::{facts, LABEL_RUN_ID};
 use crate::cluster::retry;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
+use crate::longhorn::version::{self, LonghornVersion};
 use crate::longhorn::{Backup, Snapshot, LABEL_DELETE_CR_ONLY};
+
+/// What cleanup does with the drill's Backup objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupPolicy {
+    /// Label `delete-custom-resource-only`, then delete the object; the data stays.
+    DeleteObjectOnly,
+    /// Leave the objects; why (for the step's output).
+    Leave(String),
+}
+
+/// The policy for a cluster running `version` (None: unknown).
+pub fn backup_policy(version: Option<LonghornVersion>) -> BackupPolicy {
+    match version {
+        Some(v) if v.has_cr_only_delete() => BackupPolicy::DeleteObjectOnly,
+        Some(v) => BackupPolicy::Leave(format!(
+            "Longhorn {v} has no {LABEL_DELETE_CR_ONLY} label (it exists from 1.7.2): deleting a Backup object there deletes the backup on the target, so the drill's Backup objects are left in place"
+        )),
+        None => BackupPolicy::Leave(format!(
+            "the Longhorn version is unknown, and before 1.7.2 deleting a Backup object deletes the backup on the target ({LABEL_DELETE_CR_ONLY} does not exist there): the drill's Backup objects are left in place"
+        )),
+    }
+}
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let conn = match ctx.conn().await {
@@ -26,24 +54,47 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let mut deleted = Vec::new();
     let dp = DeleteParams::default();
 
+    let known: Option<String> = ctx.fact(facts::LONGHORN_VERSION);
+    let longhorn_version = match known.and_then(|v| v.parse::<LonghornVersion>().ok()) {
+        Some(v) => Some(v),
+        // A resumed drill whose preflight predates the version fact: read it now.
+        None => version::detect(&conn.client, &ns).await?.version,
+    };
+    let policy = backup_policy(longhorn_version);
     let backups: Api<Backup> = Api::namespaced(conn.client.clone(), &ns);
-    for b in retry::with_retry(&ctx.stats, "api", || backups.list(&lp))
+    let ours = retry::with_retry(&ctx.stats, "api", || backups.list(&lp))
         .await?
-        .items
-    {
+        .items;
+    let mut left_alone = Vec::new();
+    if let BackupPolicy::Leave(why) = &policy {
+        for b in &ours {
+            left_alone.push(b.metadata.name.clone().unwrap_or_default());
+        }
+        if !left_alone.is_empty() {
+            ctx.say(format!(
+                "left Backup {} in place: {why}",
+                left_alone.join(", ")
+            ));
+        }
+    }
+    let to_delete = if policy == BackupPolicy::DeleteObjectOnly {
+        ours
+    } else {
+        Vec::new()
+    };
+    for b in to_delete {
         let name = b.metadata.name.clone().unwrap_or_default();
         let patch = serde_json::json!({"metadata": {"labels": {LABEL_DELETE_CR_ONLY: "true"}}});
         let (pp, merge) = (PatchParams::default(), Patch::Merge(&patch));
         retry::with_retry(&ctx.stats, "api", || backups.patch(&name, &pp, &merge)).await?;
         // Only delete once the label is known to be on the object.
         let now = backups.get(&name).await?;
+        // Longhorn checks the key's presence, any value (datastore/longhorn.go above).
         let labelled = now
             .metadata
             .labels
             .as_ref()
-            .and_then(|l| l.get(LABEL_DELETE_CR_ONLY))
-            .map(String::as_str)
-            == Some("true");
+            .is_some_and(|l| l.contains_key(LABEL_DELETE_CR_ONLY));
         if !labelled {
             return Err(StepFailure::new(format!("backup {name} did not keep the {LABEL_DELETE_CR_ONLY} label; not deleting it (that would delete its data on the backup target)")));
         }
@@ -61,18 +112,50 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         retry::with_retry(&ctx.stats, "api", || snapshots.delete(&name, &dp)).await?;
         deleted.push(format!("Snapshot {name}"));
     }
+    let mut found = if deleted.is_empty() {
+        "nothing left to delete".to_string()
+    } else {
+        deleted.join(", ")
+    };
+    if let (false, BackupPolicy::Leave(why)) = (left_alone.is_empty(), &policy) {
+        found.push_str(&format!(
+            "; Backup {} left in place: {why}",
+            left_alone.join(", ")
+        ));
+    }
     ctx.check(
         "cleanup",
         true,
         format!("only objects labelled {selector} deleted"),
-        if deleted.is_empty() {
-            "nothing left to delete".to_string()
-        } else {
-            deleted.join(", ")
-        },
+        found,
     );
     for d in deleted {
         ctx.say(format!("deleted {d}"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_are_left_alone_before_1_7_2_and_when_unknown() {
+        for old in ["1.7.0", "1.7.1"] {
+            match backup_policy(Some(old.parse().unwrap())) {
+                BackupPolicy::Leave(why) => {
+                    assert!(why.contains(old) && why.contains("1.7.2"), "{why}")
+                }
+                other => panic!("{old}: {other:?}"),
+            }
+        }
+        assert!(matches!(backup_policy(None), BackupPolicy::Leave(_)));
+        for ok in ["1.7.2", "1.7.3", "1.8.2", "1.9.1", "1.10.1"] {
+            assert_eq!(
+                backup_policy(Some(ok.parse().unwrap())),
+                BackupPolicy::DeleteObjectOnly,
+                "{ok}"
+            );
+        }
+    }
 }

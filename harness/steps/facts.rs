@@ -17,3 +17,8 @@ pub const SNAPSHOT_AT_MS: &str = "backup.snapshot_at_ms";
 pub const FIRST_TICK_MS: &str = "ticks.first_ms";
 /// Wall-clock start of the disaster (destroy hook start), RFC 3339; RTO fallback after a resume.
 pub const DISASTER_AT: &str = "disaster.at";
+/// The Longhorn release preflight found (`"1.9.1"`), absent when it could not tell; see
+/// [`crate::longhorn::version`].
+pub const LONGHORN_VERSION: &str = "longhorn.version";
+/// Where preflight read the Longhorn version from, or why it is unknown.
+pub const LONGHORN_VERSION_SOURCE: &str = "longhorn.version_source";

@@ -33,8 +33,12 @@ use crate::longhorn::{lookup, Backup, BackupVolume, Volume};
 const JOB_LABEL_PREFIX: &str = "recurring-job.longhorn.io/";
 /// Volume label opting into every RecurringJob of a group.
 const GROUP_LABEL_PREFIX: &str = "recurring-job-group.longhorn.io/";
-/// PVC label that makes Longhorn take a volume's recurring-job labels from its PVC (Longhorn 1.5+).
-const PVC_SOURCE_LABEL: &str = "recurring-job-source.longhorn.io";
+/// PVC label (value `enabled`) that makes Longhorn take a volume's recurring-job labels from its
+/// PVC, replacing the volume's own: `recurring-job.longhorn.io/source`
+/// (longhorn-manager@v1.7.1/v1.9.1:types/types.go `GetRecurringJobSourceLabelKey`;
+/// controller/volume_controller.go and controller/recurring_job_controller.go
+/// `syncRecurringJobLabelsToTargetResource`). It shares the job prefix but names no job.
+const PVC_SOURCE_LABEL: &str = "recurring-job.longhorn.io/source";
 /// How long a BackupVolume may lag behind a Completed Backup before it is judged as it is.
 const SYNC_GRACE: Duration = Duration::from_secs(30);
 /// RecurringJob tasks that produce backups (`RecurringJob.spec.task`).
@@ -484,20 +488,14 @@ async fn backup_jobs(
 }
 
 /// The recurring-job labels that apply to `volume`: its own, or its PVC's when the PVC carries
-/// `recurring-job-source.longhorn.io: enabled` (then Longhorn syncs them from the PVC).
+/// `recurring-job.longhorn.io/source: enabled` (then Longhorn syncs them from the PVC).
 async fn recurring_labels(
     ctx: &mut DrillContext,
     conn: &Connection,
     volume: &Volume,
 ) -> Result<BTreeMap<String, String>, StepFailure> {
-    let mut labels: BTreeMap<String, String> = volume
-        .metadata
-        .labels
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(JOB_LABEL_PREFIX) || k.starts_with(GROUP_LABEL_PREFIX))
-        .collect();
+    let own = volume.metadata.labels.clone().unwrap_or_default();
+    let mut pvc_labels = None;
     let ks = volume
         .status
         .as_ref()
@@ -509,18 +507,34 @@ async fn recurring_labels(
         if let Some(pvc) =
             retry::with_retry(&ctx.stats, "api", || pvcs.get_opt(&ks.pvc_name)).await?
         {
-            let pvc_labels = pvc.metadata.labels.unwrap_or_default();
-            if pvc_labels.get(PVC_SOURCE_LABEL).map(String::as_str) == Some("enabled") {
-                labels = pvc_labels
-                    .into_iter()
-                    .filter(|(k, _)| {
-                        k.starts_with(JOB_LABEL_PREFIX) || k.starts_with(GROUP_LABEL_PREFIX)
-                    })
-                    .collect();
-            }
+            pvc_labels = pvc.metadata.labels;
         }
     }
-    Ok(labels)
+    Ok(effective_recurring_labels(&own, pvc_labels.as_ref()))
+}
+
+/// Whether `key` is a recurring-job or job-group label (not the PVC source label), as
+/// longhorn-manager@v1.9.1:types/types.go `IsRecurringJobLabel` decides.
+fn is_recurring_job_label(key: &str) -> bool {
+    key != PVC_SOURCE_LABEL
+        && (key.starts_with(JOB_LABEL_PREFIX) || key.starts_with(GROUP_LABEL_PREFIX))
+}
+
+/// The recurring-job labels Longhorn applies to a volume with labels `own` whose PVC has
+/// `pvc` (None: no PVC): the PVC's when it carries [`PVC_SOURCE_LABEL`]`: enabled`, else the
+/// volume's own.
+fn effective_recurring_labels(
+    own: &BTreeMap<String, String>,
+    pvc: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let from = match pvc {
+        Some(p) if p.get(PVC_SOURCE_LABEL).map(String::as_str) == Some("enabled") => p,
+        _ => own,
+    };
+    from.iter()
+        .filter(|(k, _)| is_recurring_job_label(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Names of the backup jobs that cover a volume with `labels`. A volume with no recurring-job
@@ -636,6 +650,27 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// The PVC source label Longhorn reads is `recurring-job.longhorn.io/source` (the old
+    /// `recurring-job-source.longhorn.io` is no Longhorn label), and it names no job.
+    #[test]
+    fn pvc_source_label_is_longhorns_and_names_no_job() {
+        let own = labels(&[("recurring-job.longhorn.io/hourly", "enabled")]);
+        let pvc = labels(&[
+            ("recurring-job.longhorn.io/source", "enabled"),
+            ("recurring-job-group.longhorn.io/backup-daily", "enabled"),
+        ]);
+        assert_eq!(
+            effective_recurring_labels(&own, Some(&pvc)),
+            labels(&[("recurring-job-group.longhorn.io/backup-daily", "enabled")])
+        );
+        let not_source = labels(&[
+            ("recurring-job-source.longhorn.io", "enabled"),
+            ("recurring-job-group.longhorn.io/backup-daily", "enabled"),
+        ]);
+        assert_eq!(effective_recurring_labels(&own, Some(&not_source)), own);
+        assert_eq!(effective_recurring_labels(&own, None), own);
     }
 
     #[test]

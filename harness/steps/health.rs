@@ -293,8 +293,8 @@ async fn longhorn_volumes(conn: &Connection, ns: &str, stats: &RetryStats) -> Fi
                 .iter()
                 .filter_map(|v| {
                     let st = v.status.clone().unwrap_or_default();
-                    let bad = matches!(st.robustness.as_str(), "degraded" | "faulted")
-                        || (st.robustness == "unknown" && st.state == "attached");
+                    let bad = !crate::longhorn::robustness_ok(&st.state, &st.robustness)
+                        && !st.robustness.is_empty();
                     bad.then(|| {
                         format!(
                             "{} ({})",

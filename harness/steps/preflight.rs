@@ -73,12 +73,37 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         )));
     }
 
-    // 4. The backup target, seen by the harness itself.
+    // 3b. Which Longhorn: the rules that differ by release (longhorn::version).
+    let detected = cluster::retry::with_retry(&ctx.stats, "api", || {
+        longhorn::version::detect(&conn.client, &ns)
+    })
+    .await?;
+    record_version(ctx, &detected);
+
+    // 4. The backup target, seen by the harness itself — and the one Longhorn uses.
     let target_cfg = ctx
         .profile
         .backup_target
         .resolve()
         .map_err(|e| StepFailure::unreachable(e.to_string()))?;
+    let longhorn_url = target
+        .as_ref()
+        .map(|t| t.spec.backup_target_url.clone())
+        .unwrap_or_default();
+    let profile_url = target_cfg.url.to_string();
+    let same = same_target(&profile_url, &longhorn_url);
+    if !ctx.check(
+        "backup-target-matches-longhorn",
+        same.is_ok(),
+        format!("BackupTarget default's backupTargetURL names the profile's target {profile_url}"),
+        longhorn_url.clone(),
+    ) {
+        return Err(StepFailure::new(format!(
+            "the profile's backup target {profile_url} is not the one Longhorn backs up to ({longhorn_url:?} in `kubectl -n {ns} get backuptarget default`): {}. The drill would check backups in the wrong place; fix [backup_target] url in profile `{}`",
+            same.err().unwrap_or_default(),
+            ctx.profile.name
+        )));
+    }
     let keys = ctx.s3_keys.clone();
     let bt = BackupTarget::connect_counting(&target_cfg, keys, &ctx.redactor, ctx.stats.clone())
         .await
@@ -222,5 +247,71 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
             conn.api_server,
             refusals.join("; ")
         )))
+    }
+}
+
+/// Records the detected Longhorn version in the run record's facts and the step's checks.
+fn record_version(ctx: &mut DrillContext, detected: &longhorn::version::Detected) {
+    match detected.version {
+        Some(v) => {
+            ctx.set_fact(super::facts::LONGHORN_VERSION, v.to_string());
+            ctx.check(
+                "longhorn-version",
+                true,
+                "the Longhorn version is known",
+                format!("{v} ({})", detected.source),
+            );
+        }
+        None => {
+            // Not fatal: the version-dependent steps take the safe side (cleanup leaves Backups).
+            ctx.say(format!(
+                "warning: could not tell the Longhorn version ({}); cleanup will leave Backup objects alone",
+                detected.source
+            ));
+        }
+    }
+    ctx.set_fact(super::facts::LONGHORN_VERSION_SOURCE, &detected.source);
+}
+
+/// Whether the profile's target URL and Longhorn's `backupTargetURL` name the same place
+/// ([`longhorn::target::TargetLocation::same_place`]); Err says how they differ.
+pub fn same_target(profile_url: &str, longhorn_url: &str) -> Result<(), String> {
+    use longhorn::target::TargetLocation;
+    let ours = TargetLocation::parse(profile_url)?;
+    let theirs = TargetLocation::parse(longhorn_url).map_err(|e| format!("Longhorn's {e}"))?;
+    if ours.same_place(&theirs) {
+        return Ok(());
+    }
+    let mut diffs = Vec::new();
+    if ours.scheme != theirs.scheme {
+        diffs.push(format!("scheme {} vs {}", ours.scheme, theirs.scheme));
+    }
+    if ours.bucket != theirs.bucket {
+        diffs.push(format!("bucket {} vs {}", ours.bucket, theirs.bucket));
+    }
+    if ours.path != theirs.path {
+        diffs.push(format!("path {:?} vs {:?}", ours.path, theirs.path));
+    }
+    if let (Some(a), Some(b)) = (&ours.region, &theirs.region) {
+        if a != b {
+            diffs.push(format!("region {a} vs {b}"));
+        }
+    }
+    Err(diffs.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_target;
+
+    #[test]
+    fn target_comparison_normalises_longhorns_forms() {
+        assert!(same_target("s3://backups@us-east-1/", "s3://backups@us-east-1/").is_ok());
+        assert!(same_target("s3://backups@us-east-1/a/", "s3://backups/a").is_ok());
+        let e = same_target("s3://backups@us-east-1/a/", "s3://backups@us-east-1/b/").unwrap_err();
+        assert!(e.contains("path \"a\" vs \"b\""), "{e}");
+        let e = same_target("s3://backups@us-east-1/", "s3://other@us-east-1/").unwrap_err();
+        assert!(e.contains("bucket backups vs other"), "{e}");
+        assert!(same_target("s3://backups@us-east-1/", "").is_err());
     }
 }

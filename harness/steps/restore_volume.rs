@@ -3,13 +3,14 @@
 //!
 //! As a user restores one volume on Longhorn 1.7–1.10 (longhorn-facts.md §2 "Restoring from a
 //! backup"): request a backup-target sync, find the BackupVolume by label / `spec.volumeName` /
-//! name (1.8+ names it `<volume>-<8 hex>`), create the Volume with `fromBackup` = the Backup's
-//! `status.url` recorded by the backup step, a PV with `volumeHandle` = the volume name, and wait
-//! for `restoreRequired: false`. Before the restore the backup target itself is read: the backup
-//! cfg and every block it lists must still be there. A `RestoreFailure` condition fails at once with Longhorn's
-//! message. Then `deploy-sentinel` re-applies the PVC (whose `volumeName` binds it to that PV)
-//! and the Deployment. Phases: `backupvolume-discovered`, `volume-restored`,
-//! `workload-available`.
+//! name (1.8+ names it `<volume>-<8 hex>`) and wait for its own `lastSyncedAt` ≥ the request
+//! (`orchestrator::sync`), create the Volume with `fromBackup` = the Backup's `status.url`
+//! recorded by the backup step, a PV with `volumeHandle` = the volume name, and wait for
+//! `restoreInitiated: true, restoreRequired: false` (`longhorn::restore`). Before the restore the
+//! backup target itself is read: the backup cfg and every block it lists must still be there. A
+//! `RestoreFailure` condition fails at once with Longhorn's message. Then `deploy-sentinel`
+//! re-applies the PVC (whose `volumeName` binds it to that PV) and the Deployment. Phases:
+//! `backupvolume-discovered`, `volume-restored`, `workload-available`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,9 +23,12 @@ use crate::cluster::{retry, wait};
 use crate::config::scenario::{DeploySentinelStep, RestoreVolumeStep};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::longhorn::lookup::{find_backup_volume, parse_backup_url};
-use crate::longhorn::{Backup, BackupVolume, Volume, BACKUP_COMPLETED};
-use crate::orchestrator::{create_restore_volume, sync_backup_target, RestoreRequest};
+use crate::longhorn::lookup::parse_backup_url;
+use crate::longhorn::restore::{restore_progress, RestoreProgress};
+use crate::longhorn::{Backup, Volume, BACKUP_COMPLETED};
+use crate::orchestrator::{
+    create_restore_volume, sync_backup_target, synced_backup_volume, RestoreRequest,
+};
 
 /// Replicas of the restored volume unless the step says otherwise (Longhorn's default).
 const DEFAULT_REPLICAS: i64 = 3;
@@ -80,9 +84,13 @@ pub async fn run(
     for l in lines.drain(..) {
         ctx.say(l);
     }
-    synced.map_err(|e| StepFailure::new(format!("the backup target did not sync: {e}")))?;
-    let bvs: Api<BackupVolume> = Api::namespaced(conn.client.clone(), &ns);
-    let bv = find_backup_volume(&bvs, &volume).await?;
+    let requested =
+        synced.map_err(|e| StepFailure::new(format!("the backup target did not sync: {e}")))?;
+    // The BackupVolume exists before its status is filled (Longhorn's backup-volume controller
+    // syncs it after the target sync): wait for its own sync, or the Backup may not be read yet.
+    let bv = synced_backup_volume(&conn.client, &ns, &volume, requested, left(), &ctx.stats)
+        .await
+        .map_err(|e| StepFailure::new(format!("the BackupVolume of {volume} did not sync: {e}")))?;
     let Some(bv) = bv else {
         ctx.check(
             "backupvolume-found",
@@ -185,16 +193,14 @@ pub async fn run(
         left(),
         &ctx.stats,
         |v: Option<&Volume>| {
-            v.and_then(|v| v.status.as_ref()).is_some_and(|s| {
-                restore_failure(s).is_some()
-                    || (!s.restore_required && !s.state.is_empty() && s.state != "creating")
-            })
+            restore_progress(v.and_then(|v| v.status.as_ref())) != RestoreProgress::Running
         },
         |v| {
             format!(
                 "{:?}",
                 v.and_then(|v| v.status.as_ref()).map(|s| (
                     &s.state,
+                    s.restore_initiated,
                     s.restore_required,
                     &s.robustness
                 ))
@@ -204,7 +210,7 @@ pub async fn run(
     .await?
     .ok_or_else(|| StepFailure::new(format!("volume {volume} disappeared while restoring")))?;
     let vstatus = done.status.unwrap_or_default();
-    if let Some(msg) = restore_failure(&vstatus) {
+    if let RestoreProgress::Failed(msg) = restore_progress(Some(&vstatus)) {
         ctx.check(
             "volume-restored",
             false,
@@ -229,37 +235,4 @@ pub async fn run(
     deploy::run(ctx, &DeploySentinelStep { adopt: false }).await?;
     ctx.phase("workload-available", workload_started.elapsed());
     Ok(())
-}
-
-/// Longhorn's message when the volume's `Restore` condition reports `RestoreFailure`.
-fn restore_failure(s: &crate::longhorn::VolumeStatus) -> Option<String> {
-    s.conditions
-        .iter()
-        .find(|c| c.type_ == "Restore" && c.reason == "RestoreFailure")
-        .map(|c| {
-            if c.message.is_empty() {
-                "RestoreFailure (no message)".to_string()
-            } else {
-                c.message.clone()
-            }
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::longhorn::{LonghornCondition, VolumeStatus};
-
-    #[test]
-    fn restore_failure_carries_longhorns_message() {
-        let mut s = VolumeStatus::default();
-        assert_eq!(restore_failure(&s), None);
-        s.conditions.push(LonghornCondition {
-            type_: "Restore".into(),
-            status: "False".into(),
-            reason: "RestoreFailure".into(),
-            message: "no such key".into(),
-        });
-        assert_eq!(restore_failure(&s).as_deref(), Some("no such key"));
-    }
 }

@@ -89,19 +89,23 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     }
     if !ctx.check(
         "restore-finished",
-        !status.restore_required,
-        "restoreRequired false",
-        status.restore_required.to_string(),
+        status.restore_initiated && !status.restore_required,
+        "restoreInitiated true, restoreRequired false",
+        format!(
+            "restoreInitiated {}, restoreRequired {}",
+            status.restore_initiated, status.restore_required
+        ),
     ) {
         return Err(StepFailure::new(format!(
-            "volume {volume_name} is still restoring (restoreRequired true)"
+            "volume {volume_name} has not finished restoring (restoreInitiated {}, restoreRequired {})",
+            status.restore_initiated, status.restore_required
         ))
         .with_diagnostics(diag));
     }
     if !ctx.check(
         "volume-healthy",
-        status.robustness == "healthy",
-        "robustness healthy",
+        crate::longhorn::robustness_ok(&status.state, &status.robustness),
+        "robustness healthy (unknown while detached)",
         status.robustness.clone(),
     ) {
         return Err(StepFailure::new(format!(
