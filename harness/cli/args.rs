@@ -87,6 +87,10 @@ pub struct TargetArgs {
     /// Sandbox only: keep the sandbox's state here instead of a temporary folder.
     #[arg(long, value_name = "DIR")]
     pub sandbox_state: Option<PathBuf>,
+    /// Sandbox only: a Longhorn manifest (e.g. longhorn.yaml) whose longhorn.io CRDs the
+    /// sandbox API server serves and validates Longhorn objects by.
+    #[arg(long, value_name = "FILE")]
+    pub longhorn_crds: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +123,10 @@ pub enum SandboxCommand {
         /// Name BackupVolumes the Longhorn 1.7 way (= volume name) instead of 1.8+ (<vol>-<8hex>).
         #[arg(long)]
         longhorn_1_7: bool,
+        /// A Longhorn manifest (e.g. longhorn.yaml) whose longhorn.io CRDs the API server
+        /// serves and validates Longhorn objects by; without it, built-in rules only.
+        #[arg(long, value_name = "FILE")]
+        longhorn_crds: Option<PathBuf>,
     },
     /// Lose the cluster: API state and volume data gone, S3 kept (a destroy hook).
     Destroy {

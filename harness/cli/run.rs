@@ -37,12 +37,16 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
             }
         },
         None => {
-            let sandbox = EmbeddedSandbox::start(args.sandbox_state.clone(), &args.timing)
-                .await
-                .map_err(|e| {
-                    eprintln!("error: could not start the built-in sandbox: {e}");
-                    EXIT_UNREACHABLE
-                })?;
+            let sandbox = EmbeddedSandbox::start(
+                args.sandbox_state.clone(),
+                &args.timing,
+                args.longhorn_crds.clone(),
+            )
+            .await
+            .map_err(|e| {
+                eprintln!("error: could not start the built-in sandbox: {e}");
+                EXIT_UNREACHABLE
+            })?;
             let keys = sandbox.keys();
             redactor.add(&keys.secret_key);
             Ok(Target {

@@ -21,7 +21,11 @@ pub struct EmbeddedSandbox {
 
 impl EmbeddedSandbox {
     /// Starts a sandbox in `state` (a temporary folder when None).
-    pub async fn start(state: Option<PathBuf>, timing: &str) -> Result<EmbeddedSandbox, String> {
+    pub async fn start(
+        state: Option<PathBuf>,
+        timing: &str,
+        longhorn_crds: Option<PathBuf>,
+    ) -> Result<EmbeddedSandbox, String> {
         let (tmp, state) = match state {
             Some(s) => (None, s),
             None => {
@@ -37,6 +41,7 @@ impl EmbeddedSandbox {
         let mut opts = SandboxOptions::new(&state);
         opts.timing = timing;
         opts.harness_bin = std::env::current_exe().ok();
+        opts.longhorn_crds = longhorn_crds;
         let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
         wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
         Ok(EmbeddedSandbox {
@@ -114,7 +119,8 @@ pub async fn sandbox(cmd: SandboxCommand) -> i32 {
             state,
             timing,
             longhorn_1_7,
-        } => up(state, &timing, longhorn_1_7).await,
+            longhorn_crds,
+        } => up(state, &timing, longhorn_1_7, longhorn_crds).await,
         SandboxCommand::Destroy { state } => {
             control_call(&state, control::ControlCommand::Destroy).await
         }
@@ -141,7 +147,12 @@ pub async fn sandbox(cmd: SandboxCommand) -> i32 {
     }
 }
 
-async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
+async fn up(
+    state: PathBuf,
+    timing: &str,
+    longhorn_1_7: bool,
+    longhorn_crds: Option<PathBuf>,
+) -> i32 {
     let timing: Timing = match timing.parse() {
         Ok(t) => t,
         Err(e) => {
@@ -155,6 +166,14 @@ async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
     if longhorn_1_7 {
         opts.longhorn_naming = dr_sandbox::LonghornNaming::V1_7;
     }
+    let crds_note = match &longhorn_crds {
+        Some(f) => format!(
+            "  Longhorn CRDs from {} (objects validated by their schemas)",
+            f.display()
+        ),
+        None => format!("  {}", dr_sandbox::api::crd::BUILT_IN_RULES_NOTE),
+    };
+    opts.longhorn_crds = longhorn_crds;
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,
         Err(e) => {
@@ -166,6 +185,7 @@ async fn up(state: PathBuf, timing: &str, longhorn_1_7: bool) -> i32 {
         eprintln!("warning: {e}");
     }
     println!("sandbox up; state in {}", state.display());
+    println!("{crds_note}");
     println!("  export KUBECONFIG={}", state.join("kubeconfig").display());
     println!(
         "  source {}   # S3 endpoint and keys",

@@ -19,6 +19,7 @@
 //! - `pods/log` ignores `follow`; `pods/attach`, port-forward, SPDY, OpenAPI v2 schemas,
 //!   RBAC and SelfSubjectAccessReview are not served.
 
+pub mod crd;
 pub mod discovery;
 pub mod error;
 mod exec;
