@@ -154,7 +154,7 @@ pub fn eval<'a>(path: &str, obj: &'a Value) -> Vec<&'a Value> {
                     next.extend(items.into_iter().filter(|it| {
                         it.get(k.as_str()).is_some_and(|x| match x {
                             Value::String(s) => s == want,
-                            other => other.to_string() == *want,
+                            other => want.as_str() == other.to_string().as_str(),
                         })
                     }));
                 }
