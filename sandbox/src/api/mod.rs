@@ -3,6 +3,10 @@
 //! to (discovery, CRUD with selectors and pagination, patches, watches, `pods/log`,
 //! `pods/exec` over WebSocket), with injectable [`faults`].
 //!
+//! With Longhorn's real CRDs loaded (`--longhorn-crds`, [`crd`]) Longhorn objects written by
+//! clients are pruned and validated by their schemas as kube-apiserver v1.32 does, and printed
+//! with the CRDs' columns; without them only the built-in rules of [`validate`] apply.
+//!
 //! Known limits, chosen on purpose (each module says more):
 //! - Plain HTTP on loopback. kubectl never sends a bearer token over plain HTTP, so the
 //!   generated kubeconfig carries the token as a `/sandbox-auth/<token>` server path prefix too
