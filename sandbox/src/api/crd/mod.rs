@@ -14,6 +14,19 @@
 //! How unknown fields are answered follows the request's `fieldValidation` ([`FieldValidation`],
 //! k8s.io/apiserver v0.32.13 `pkg/endpoints/handlers/{create,update,patch,rest}.go`).
 //! Without a file the sandbox keeps its built-in rules (`validate.rs`).
+//!
+//! Order as in the API server: decode (prune) → admission (the simulated Longhorn webhook) →
+//! prune what admission added, defaults → schema validation → store. Updates ratchet: a field
+//! error already present in the stored object does not fail an update (Kubernetes 1.30+
+//! `CRDValidationRatcheting`). Writes of the simulated Longhorn controllers bypass the HTTP
+//! layer: they are never refused, only recorded (`Store::schema_violations`, logged once each).
+//!
+//! Known limits: unknown fields inside `metadata` are not pruned; `pattern`, CEL rules
+//! (`x-kubernetes-validations`), `allOf`/`anyOf`/`oneOf`, list-type and map-type markers are
+//! not enforced (Longhorn's CRDs v1.7.1–v1.10.1 use none); server-side apply reports unknown
+//! fields under `Strict` like a merge patch does; no conversion between `v1beta1` and
+//! `v1beta2` (the sandbox serves `v1beta2` only); only the CRDs of group longhorn.io are
+//! taken from the manifest, and discovery still lists the sandbox's built-in Longhorn kinds.
 
 pub mod check;
 pub mod columns;
