@@ -11,12 +11,13 @@ use serde_json::{json, Value};
 
 use super::crd::{self, FieldValidation};
 use super::error::ApiError;
+use super::object::now_rfc3339;
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceType};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{error_response, json_response, read_body, Ctx};
 use super::store::{name_of, namespace_of, Store, UpdateScope, WriteOptions};
-use super::{exec, table, watch};
+use super::{exec, managed, table, watch};
 
 /// Query parameters in order, repeated keys kept (`command=a&command=b`).
 pub(crate) struct Params(Vec<(String, String)>);
@@ -326,6 +327,7 @@ fn patch_object(
     let crds = store.crds();
     let crd = crds.as_deref().and_then(|set| set.for_type(t.rt));
     let ns = t.ns.as_deref();
+    let manager = params.get("fieldManager").unwrap_or("");
     let opts = WriteOptions::client(params.dry_run());
     if kind == PatchKind::Apply {
         if params.get("fieldManager").unwrap_or("").is_empty() {
@@ -343,6 +345,7 @@ fn patch_object(
             let mut obj = patch_doc.clone();
             obj["metadata"]["name"] = json!(name);
             let warnings = decode_body(store, t.rt, &mut obj, params)?;
+            managed::record_apply(&mut obj, manager, &patch_doc, &now_rfc3339());
             match store.create_with(t.rt, ns, obj, opts) {
                 Ok(created) => return Ok(with_warnings(json_response(201, &created), &warnings)),
                 // Lost a race with another creator: fall through to the update path.
@@ -354,6 +357,9 @@ fn patch_object(
     let mut warnings = Vec::new();
     let out = store.update_with(t.rt, ns, name, scope, opts, |cur| {
         let mut patched = patch::apply_patch(kind, cur, &patch_doc)?;
+        if kind == PatchKind::Apply {
+            managed::record_apply(&mut patched, manager, &patch_doc, &now_rfc3339());
+        }
         warnings.clear();
         if let Some(crd) = crd {
             // Only what the patch brought in is the client's unknown field.

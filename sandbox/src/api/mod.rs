@@ -17,9 +17,10 @@
 //! - Deletion is immediate: finalizers, `deletionTimestamp` and the Namespace `Terminating`
 //!   phase are not emulated; ownerReference garbage collection runs synchronously
 //!   (`propagationPolicy=Orphan` keeps dependents).
-//! - Server-side apply merges without managedFields (fields dropped from an applied
-//!   configuration are not removed); strategic merge knows a fixed list of merge keys
-//!   ([`patch`]).
+//! - Server-side apply records the manager's `Apply` entry in `metadata.managedFields`
+//!   ([`managed`]) but merges without using ownership (fields dropped from an applied
+//!   configuration are not removed, no conflicts); plain writes add no `Update` entries;
+//!   strategic merge knows a fixed list of merge keys ([`patch`]).
 //! - `pods/log` ignores `follow`; `pods/attach`, port-forward, SPDY, OpenAPI v2 schemas,
 //!   RBAC and SelfSubjectAccessReview are not served.
 
@@ -29,6 +30,7 @@ pub mod error;
 mod exec;
 pub mod faults;
 mod handlers;
+pub mod managed;
 pub mod object;
 pub mod patch;
 pub mod proxy;
