@@ -91,6 +91,10 @@ pub struct TargetArgs {
     /// 1.10.1; default the newest). On a real cluster the version is read from the cluster.
     #[arg(long, value_name = "VERSION")]
     pub longhorn_version: Option<dr_sandbox::LonghornVersion>,
+    /// Sandbox only: a Longhorn manifest (e.g. longhorn.yaml) whose longhorn.io CRDs the
+    /// sandbox API server serves and validates Longhorn objects by.
+    #[arg(long, value_name = "FILE")]
+    pub longhorn_crds: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +128,10 @@ pub enum SandboxCommand {
         /// optional; default the newest).
         #[arg(long, value_name = "VERSION", default_value_t = dr_sandbox::LonghornVersion::default())]
         longhorn_version: dr_sandbox::LonghornVersion,
+        /// A Longhorn manifest (e.g. longhorn.yaml) whose longhorn.io CRDs the API server
+        /// serves and validates Longhorn objects by; without it, built-in rules only.
+        #[arg(long, value_name = "FILE")]
+        longhorn_crds: Option<PathBuf>,
     },
     /// Lose the cluster: API state and volume data gone, S3 kept (a destroy hook).
     Destroy {

@@ -47,6 +47,7 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
                 args.sandbox_state.clone(),
                 &args.timing,
                 args.longhorn_version.unwrap_or_default(),
+                args.longhorn_crds.clone(),
             )
             .await
             .map_err(|e| {

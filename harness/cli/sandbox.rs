@@ -25,6 +25,7 @@ impl EmbeddedSandbox {
         state: Option<PathBuf>,
         timing: &str,
         longhorn_version: dr_sandbox::LonghornVersion,
+        longhorn_crds: Option<PathBuf>,
     ) -> Result<EmbeddedSandbox, String> {
         let (tmp, state) = match state {
             Some(s) => (None, s),
@@ -42,6 +43,7 @@ impl EmbeddedSandbox {
         opts.timing = timing;
         opts.harness_bin = std::env::current_exe().ok();
         opts.longhorn_version = longhorn_version;
+        opts.longhorn_crds = longhorn_crds;
         let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
         wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
         Ok(EmbeddedSandbox {
@@ -119,7 +121,8 @@ pub async fn sandbox(cmd: SandboxCommand) -> i32 {
             state,
             timing,
             longhorn_version,
-        } => up(state, &timing, longhorn_version).await,
+            longhorn_crds,
+        } => up(state, &timing, longhorn_version, longhorn_crds).await,
         SandboxCommand::Destroy { state } => {
             control_call(&state, control::ControlCommand::Destroy).await
         }
@@ -146,7 +149,12 @@ pub async fn sandbox(cmd: SandboxCommand) -> i32 {
     }
 }
 
-async fn up(state: PathBuf, timing: &str, longhorn_version: dr_sandbox::LonghornVersion) -> i32 {
+async fn up(
+    state: PathBuf,
+    timing: &str,
+    longhorn_version: dr_sandbox::LonghornVersion,
+    longhorn_crds: Option<PathBuf>,
+) -> i32 {
     let timing: Timing = match timing.parse() {
         Ok(t) => t,
         Err(e) => {
@@ -158,6 +166,14 @@ async fn up(state: PathBuf, timing: &str, longhorn_version: dr_sandbox::Longhorn
     opts.timing = timing;
     opts.harness_bin = std::env::current_exe().ok();
     opts.longhorn_version = longhorn_version;
+    let crds_note = match &longhorn_crds {
+        Some(f) => format!(
+            "  Longhorn CRDs from {} (objects validated by their schemas)",
+            f.display()
+        ),
+        None => format!("  {}", dr_sandbox::api::crd::BUILT_IN_RULES_NOTE),
+    };
+    opts.longhorn_crds = longhorn_crds;
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,
         Err(e) => {
@@ -172,6 +188,7 @@ async fn up(state: PathBuf, timing: &str, longhorn_version: dr_sandbox::Longhorn
         "sandbox up (Longhorn {longhorn_version}); state in {}",
         state.display()
     );
+    println!("{crds_note}");
     println!("  export KUBECONFIG={}", state.join("kubeconfig").display());
     println!(
         "  source {}   # S3 endpoint and keys",

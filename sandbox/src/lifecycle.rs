@@ -75,6 +75,9 @@ pub enum SandboxError {
     /// `apply` while a cluster exists.
     #[error("cluster exists: destroy it before apply")]
     ClusterExists,
+    /// The `--longhorn-crds` manifest is unusable.
+    #[error(transparent)]
+    Crds(#[from] crate::api::crd::CrdError),
     /// `apply` failed (fault `rebuild-fails`).
     #[error("rebuild failed: {0}")]
     RebuildFailed(String),
@@ -96,6 +99,9 @@ pub struct SandboxOptions {
     pub gitops_manifests: Vec<(String, String)>,
     /// Whether the cluster carries the `kube-system/dr-harness-drill-target` ConfigMap.
     pub drill_target_marker: bool,
+    /// A Longhorn manifest whose longhorn.io CRDs the API server serves and validates by
+    /// (`--longhorn-crds`, see `api::crd`); `None` = the built-in rules.
+    pub longhorn_crds: Option<PathBuf>,
 }
 
 impl SandboxOptions {
@@ -109,6 +115,7 @@ impl SandboxOptions {
             longhorn_version: LonghornVersion::default(),
             gitops_manifests: default_gitops_manifests(),
             drill_target_marker: true,
+            longhorn_crds: None,
         }
     }
 }
@@ -215,6 +222,9 @@ impl Sandbox {
                 source,
             })?;
         let store = Store::new();
+        store.set_crds(crate::api::crd::load_for_sandbox(
+            opts.longhorn_crds.as_deref(),
+        )?);
         store.add_admission(controllers::admission::longhorn_webhook(
             &store,
             opts.longhorn_version,

@@ -9,13 +9,15 @@ use axum::http::{header, Method};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::crd::{self, FieldValidation};
 use super::error::ApiError;
+use super::object::now_rfc3339;
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceType};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{error_response, json_response, read_body, Ctx};
 use super::store::{name_of, namespace_of, Store, UpdateScope, WriteOptions};
-use super::{exec, table, watch};
+use super::{exec, managed, table, watch};
 
 /// Query parameters in order, repeated keys kept (`command=a&command=b`).
 pub(crate) struct Params(Vec<(String, String)>);
@@ -199,7 +201,10 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                return Ok(json_response(200, &table::to_table(t.rt, &[obj], &rv)));
+                return Ok(json_response(
+                    200,
+                    &table::to_table(t.rt, store.crds().as_deref(), &[obj], &rv),
+                ));
             }
             if table::wants_metadata(&accept) {
                 return Ok(json_response(200, &table::to_partial(&obj)));
@@ -215,15 +220,17 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
                 )));
             }
             let body = read_body(req.into_body()).await?;
-            let obj = parse_object(&body)?;
+            let mut obj = parse_object(&body)?;
+            let warnings = decode_body(&store, t.rt, &mut obj, &params)?;
             let created =
                 store.create_with(t.rt, ns, obj, WriteOptions::client(params.dry_run()))?;
-            Ok(json_response(201, &created))
+            Ok(with_warnings(json_response(201, &created), &warnings))
         }
         (Method::PUT, Some(name)) => {
             reject_protobuf(&content_type)?;
             let body = read_body(req.into_body()).await?;
-            let obj = parse_object(&body)?;
+            let mut obj = parse_object(&body)?;
+            let warnings = decode_body(&store, t.rt, &mut obj, &params)?;
             let out = store.update_with(
                 t.rt,
                 ns,
@@ -232,7 +239,7 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
                 WriteOptions::client(params.dry_run()),
                 |_| Ok(obj.clone()),
             )?;
-            Ok(json_response(200, &out))
+            Ok(with_warnings(json_response(200, &out), &warnings))
         }
         (Method::PATCH, Some(name)) => {
             let body = read_body(req.into_body()).await?;
@@ -316,7 +323,11 @@ fn patch_object(
 ) -> Result<Response, ApiError> {
     let kind = PatchKind::from_content_type(content_type)?;
     let patch_doc = patch::parse_body(kind, body)?;
+    let directive = FieldValidation::parse(params.get("fieldValidation"))?;
+    let crds = store.crds();
+    let crd = crds.as_deref().and_then(|set| set.for_type(t.rt));
     let ns = t.ns.as_deref();
+    let manager = params.get("fieldManager").unwrap_or("");
     let opts = WriteOptions::client(params.dry_run());
     if kind == PatchKind::Apply {
         if params.get("fieldManager").unwrap_or("").is_empty() {
@@ -333,18 +344,79 @@ fn patch_object(
         if store.get(t.rt, ns, name).is_none() && scope == UpdateScope::Main {
             let mut obj = patch_doc.clone();
             obj["metadata"]["name"] = json!(name);
+            let warnings = decode_body(store, t.rt, &mut obj, params)?;
+            managed::record_apply(&mut obj, manager, &patch_doc, &now_rfc3339());
             match store.create_with(t.rt, ns, obj, opts) {
-                Ok(created) => return Ok(json_response(201, &created)),
+                Ok(created) => return Ok(with_warnings(json_response(201, &created), &warnings)),
                 // Lost a race with another creator: fall through to the update path.
                 Err(e) if e.reason == "AlreadyExists" => {}
                 Err(e) => return Err(e),
             }
         }
     }
+    let mut warnings = Vec::new();
     let out = store.update_with(t.rt, ns, name, scope, opts, |cur| {
-        patch::apply_patch(kind, cur, &patch_doc)
+        let mut patched = patch::apply_patch(kind, cur, &patch_doc)?;
+        if kind == PatchKind::Apply {
+            managed::record_apply(&mut patched, manager, &patch_doc, &now_rfc3339());
+        }
+        warnings.clear();
+        if let Some(crd) = crd {
+            // Only what the patch brought in is the client's unknown field.
+            let before = crd.decode(&mut cur.clone());
+            let unknown: Vec<String> = crd
+                .decode(&mut patched)
+                .into_iter()
+                .filter(|p| !before.contains(p))
+                .collect();
+            match directive {
+                FieldValidation::Strict if !unknown.is_empty() => {
+                    return Err(crd.strict_patch_error(&patched, &unknown));
+                }
+                FieldValidation::Warn => warnings = unknown,
+                _ => {}
+            }
+        }
+        Ok(patched)
     })?;
-    Ok(json_response(200, &out))
+    Ok(with_warnings(json_response(200, &out), &warnings))
+}
+
+/// The CR decoder step of a create/update body (see [`crd`]): prunes unknown fields of a
+/// Longhorn kind when CRDs are loaded; returns the pruned paths to warn about.
+///
+/// # Errors
+/// 400 under `fieldValidation=Strict` when anything was pruned; 400 for a bad
+/// `fieldValidation` value.
+fn decode_body(
+    store: &Store,
+    rt: &ResourceType,
+    obj: &mut Value,
+    params: &Params,
+) -> Result<Vec<String>, ApiError> {
+    let directive = FieldValidation::parse(params.get("fieldValidation"))?;
+    let Some(set) = store.crds() else {
+        return Ok(Vec::new());
+    };
+    let Some(crd) = set.for_type(rt) else {
+        return Ok(Vec::new());
+    };
+    let unknown = crd.decode(obj);
+    match directive {
+        FieldValidation::Strict if !unknown.is_empty() => Err(crd.strict_decode_error(&unknown)),
+        FieldValidation::Warn => Ok(unknown),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Adds one `Warning` header per pruned field.
+fn with_warnings(mut resp: Response, unknown: &[String]) -> Response {
+    for w in crd::warning_headers(unknown) {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&w) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
 }
 
 /// The objects a list/deletecollection request selects, with the list resourceVersion.
@@ -415,7 +487,7 @@ fn list(store: &Store, t: &Target, params: &Params, accept: &str) -> Result<Resp
         cont = Some((encode_continue(rv, &last), remaining));
     }
     if table::wants_table(accept) {
-        let mut tbl = table::to_table(t.rt, &items, &rv.to_string());
+        let mut tbl = table::to_table(t.rt, store.crds().as_deref(), &items, &rv.to_string());
         if let Some((token, _)) = &cont {
             tbl["metadata"]["continue"] = json!(token);
         }

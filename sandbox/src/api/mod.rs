@@ -3,6 +3,10 @@
 //! to (discovery, CRUD with selectors and pagination, patches, watches, `pods/log`,
 //! `pods/exec` over WebSocket), with injectable [`faults`].
 //!
+//! With Longhorn's real CRDs loaded (`--longhorn-crds`, [`crd`]) Longhorn objects written by
+//! clients are pruned and validated by their schemas as kube-apiserver v1.32 does, and printed
+//! with the CRDs' columns; without them only the built-in rules of [`validate`] apply.
+//!
 //! Known limits, chosen on purpose (each module says more):
 //! - Plain HTTP on loopback. kubectl never sends a bearer token over plain HTTP, so the
 //!   generated kubeconfig carries the token as a `/sandbox-auth/<token>` server path prefix too
@@ -13,17 +17,20 @@
 //! - Deletion is immediate: finalizers, `deletionTimestamp` and the Namespace `Terminating`
 //!   phase are not emulated; ownerReference garbage collection runs synchronously
 //!   (`propagationPolicy=Orphan` keeps dependents).
-//! - Server-side apply merges without managedFields (fields dropped from an applied
-//!   configuration are not removed); strategic merge knows a fixed list of merge keys
-//!   ([`patch`]).
+//! - Server-side apply records the manager's `Apply` entry in `metadata.managedFields`
+//!   ([`managed`]) but merges without using ownership (fields dropped from an applied
+//!   configuration are not removed, no conflicts); plain writes add no `Update` entries;
+//!   strategic merge knows a fixed list of merge keys ([`patch`]).
 //! - `pods/log` ignores `follow`; `pods/attach`, port-forward, SPDY, OpenAPI v2 schemas,
 //!   RBAC and SelfSubjectAccessReview are not served.
 
+pub mod crd;
 pub mod discovery;
 pub mod error;
 mod exec;
 pub mod faults;
 mod handlers;
+pub mod managed;
 pub mod object;
 pub mod patch;
 pub mod proxy;

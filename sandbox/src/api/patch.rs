@@ -6,7 +6,8 @@
 //! merged by their `name` key (`$patch: delete` removes an element), and `$`-directives such
 //! as `$setElementOrder/...` and `$retainKeys` are ignored. Server-side apply is a strategic
 //! merge of the applied configuration onto the live object: fields a previous apply set but the
-//! new one omits are NOT removed (no managedFields tracking).
+//! new one omits are NOT removed (`metadata.managedFields` records each manager's applied
+//! fields, see [`super::managed`], but ownership is not used to remove them).
 
 use serde_json::{Map, Value};
 

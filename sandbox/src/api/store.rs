@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 
+use super::crd::CrdSet;
 use super::error::ApiError;
 use super::object::{apply_scope, finish_update, metadata_mut, prepare_create, uid_of};
 pub use super::object::{name_of, namespace_of, now_rfc3339, rv_of};
@@ -34,6 +35,10 @@ pub const HISTORY_CAPACITY: usize = 10_000;
 /// Capacity of the live-event broadcast; a subscriber lagging further behind gets
 /// `RecvError::Lagged` (HTTP watches then close and the client re-watches).
 pub const BROADCAST_CAPACITY: usize = 16_384;
+
+/// How many distinct schema violations of controller writes [`Store::schema_violations`]
+/// keeps.
+pub const MAX_VIOLATIONS: usize = 1000;
 
 /// Kind of a watch event (`ADDED`, `MODIFIED`, `DELETED` on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +162,12 @@ pub struct Store {
     hooks: RwLock<Vec<Admission>>,
     tx: broadcast::Sender<WatchEvent>,
     epoch: watch::Sender<u64>,
+    /// Longhorn's CRDs when loaded (`--longhorn-crds`): schemas for client writes, printer
+    /// columns, and the `customresourcedefinitions` served. Survives [`Store::reset`] (the
+    /// CRDs belong to the Longhorn release, not to one cluster incarnation).
+    crds: RwLock<Option<Arc<CrdSet>>>,
+    /// Schema violations of controller writes ([`Store::schema_violations`]).
+    violations: Mutex<Vec<String>>,
 }
 
 fn type_key(rt: &ResourceType) -> TypeKey {
@@ -184,7 +195,94 @@ impl Store {
             hooks: RwLock::new(Vec::new()),
             tx,
             epoch,
+            crds: RwLock::new(None),
+            violations: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Installs (or, with `None`, removes) Longhorn's CRDs: from then on client writes of
+    /// Longhorn kinds are pruned and validated by their schemas, tables use their printer
+    /// columns, and `customresourcedefinitions` lists them.
+    pub fn set_crds(&self, crds: Option<Arc<CrdSet>>) {
+        *self.crds.write().unwrap_or_else(|e| e.into_inner()) = crds;
+    }
+
+    /// The installed CRDs, if any.
+    pub fn crds(&self) -> Option<Arc<CrdSet>> {
+        self.crds.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Schema violations of controller writes seen since the CRDs were loaded (the
+    /// simulated Longhorn writes the store directly, so they are never refused, only recorded
+    /// and logged once each): one line per distinct problem, `Kind ns/name: <error>` — unknown
+    /// fields a real API server would drop, and field errors it would answer 422 to. At most
+    /// [`MAX_VIOLATIONS`] lines.
+    pub fn schema_violations(&self) -> Vec<String> {
+        self.violations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The schema step of a write. Client writes: prunes silently what admission added,
+    /// drops non-nullable nulls, fills defaults, then validates; on update only errors not
+    /// already present in `old` count (CRD validation ratcheting, on by default since
+    /// Kubernetes 1.30: k8s.io/apiextensions-apiserver `pkg/features/kube_features.go`
+    /// `CRDValidationRatcheting`). Controller writes are only checked and recorded.
+    fn schema_gate(
+        &self,
+        rt: &'static ResourceType,
+        obj: &mut Value,
+        old: Option<&Value>,
+        client: bool,
+    ) -> Result<(), ApiError> {
+        let Some(set) = self.crds() else {
+            return Ok(());
+        };
+        let Some(crd) = set.for_type(rt) else {
+            return Ok(());
+        };
+        let old_errs = old.map(|o| crd.field_errors(o)).unwrap_or_default();
+        if client {
+            crd.decode(obj);
+            let errs: Vec<_> = crd
+                .field_errors(obj)
+                .into_iter()
+                .filter(|e| !old_errs.contains(e))
+                .collect();
+            if !errs.is_empty() {
+                return Err(crd.invalid(name_of(obj), &errs));
+            }
+            return Ok(());
+        }
+        let mut copy = obj.clone();
+        let who = format!("{} {}/{}", rt.kind, namespace_of(obj), name_of(obj));
+        let mut found: Vec<String> = crd
+            .decode(&mut copy)
+            .into_iter()
+            .map(|path| format!("{who}: unknown field {path:?} (a real API server drops it)"))
+            .collect();
+        let errs: Vec<_> = crd
+            .field_errors(&copy)
+            .into_iter()
+            .filter(|e| !old_errs.contains(e))
+            .collect();
+        if !errs.is_empty() {
+            found.push(format!(
+                "{who}: {}",
+                crd.invalid(name_of(obj), &errs).message
+            ));
+        }
+        if !found.is_empty() {
+            let mut log = self.violations.lock().unwrap_or_else(|e| e.into_inner());
+            for f in found {
+                if log.len() < MAX_VIOLATIONS && !log.contains(&f) {
+                    tracing::warn!(violation = %f, "simulated Longhorn wrote an object its CRD schema rejects");
+                    log.push(f);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -194,6 +292,16 @@ impl Store {
 
     /// One object, `None` if absent. `ns` is ignored for cluster-scoped types.
     pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Option<Value> {
+        if std::ptr::eq(rt, &resources::CRDS) {
+            if let Some(crd) = self.crds().and_then(|set| {
+                set.crds()
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| c.object.clone())
+            }) {
+                return Some(crd);
+            }
+        }
         let st = self.lock();
         st.objects
             .get(&type_key(rt))
@@ -221,6 +329,14 @@ impl Store {
                 .map(|(_, v)| v.clone())
                 .collect(),
         };
+        let mut items = items;
+        if std::ptr::eq(rt, &resources::CRDS) {
+            // Longhorn's CRDs are served from the loaded set (they outlive a cluster reset).
+            if let Some(set) = self.crds() {
+                items.extend(set.crds().iter().map(|c| c.object.clone()));
+                items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+            }
+        }
         (items, st.rv)
     }
 
@@ -355,6 +471,7 @@ impl Store {
         if opts.client {
             self.admit(rt, Operation::Create, &mut obj, None)?;
         }
+        self.schema_gate(rt, &mut obj, None, opts.client)?;
         validate(rt, &obj)?;
         let ns_name = namespace_of(&obj).to_string();
         let name = name_of(&obj).to_string();
@@ -471,10 +588,11 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(rt, name))?;
         let mut new = cur.clone();
         f(&mut new);
-        let new = finish_update(rt, &cur, new)?;
+        let mut new = finish_update(rt, &cur, new)?;
         if new == cur {
             return Ok(cur);
         }
+        self.schema_gate(rt, &mut new, Some(&cur), false)?;
         Ok(self.commit(&mut st, rt, key, new))
     }
 
@@ -508,7 +626,8 @@ impl Store {
             if opts.client {
                 self.admit(rt, Operation::Update, &mut new, Some(&cur))?;
             }
-            let new = finish_update(rt, &cur, new)?;
+            let mut new = finish_update(rt, &cur, new)?;
+            self.schema_gate(rt, &mut new, Some(&cur), opts.client)?;
             if scope != UpdateScope::Status {
                 validate(rt, &new)?;
             }

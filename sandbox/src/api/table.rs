@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+use super::crd::CrdSet;
 use super::resources::{self, ResourceType};
 use super::validate::field;
 
@@ -88,30 +89,70 @@ fn cell(v: Option<&Value>) -> Value {
     }
 }
 
-/// The Table for `items` of type `rt` at list resourceVersion `rv`.
-pub fn to_table(rt: &ResourceType, items: &[Value], rv: &str) -> Value {
+/// The Table for `items` of type `rt` at list resourceVersion `rv`. With Longhorn's CRDs
+/// loaded, a Longhorn kind gets its CRD's `additionalPrinterColumns` (see [`super::crd::columns`]) and
+/// `customresourcedefinitions` the default convertor's `Name`/`Created At` (k8s.io/apiserver
+/// v0.32.13 `pkg/registry/rest/table.go`); otherwise the built-in columns below.
+pub fn to_table(rt: &ResourceType, crds: Option<&CrdSet>, items: &[Value], rv: &str) -> Value {
     let now = chrono::Utc::now();
-    let mut cols = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
-    ];
-    for (h, _) in extra_columns(rt) {
-        cols.push(
-            json!({"name": h, "type": "string", "format": "", "description": "", "priority": 0}),
-        );
-    }
-    cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp of the object.", "priority": 0}));
+    let name_col = json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0});
+    let crd = crds.and_then(|set| set.for_type(rt));
+    let (cols, rows): (Vec<Value>, Vec<Vec<Value>>) = if let Some(crd) = crd {
+        let mut cols = vec![name_col];
+        cols.extend(crd.columns.iter().map(|c| c.definition()));
+        let rows = items
+            .iter()
+            .map(|o| {
+                let mut cells = vec![cell(o.pointer("/metadata/name"))];
+                cells.extend(crd.columns.iter().map(|c| c.cell(o, now)));
+                cells
+            })
+            .collect();
+        (cols, rows)
+    } else if std::ptr::eq(rt, &resources::CRDS) && crds.is_some() {
+        let cols = vec![
+            name_col,
+            json!({"name": "Created At", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}),
+        ];
+        let rows = items
+            .iter()
+            .map(|o| {
+                vec![
+                    cell(o.pointer("/metadata/name")),
+                    cell(o.pointer("/metadata/creationTimestamp")),
+                ]
+            })
+            .collect();
+        (cols, rows)
+    } else {
+        let mut cols = vec![name_col];
+        for (h, _) in extra_columns(rt) {
+            cols.push(
+                json!({"name": h, "type": "string", "format": "", "description": "", "priority": 0}),
+            );
+        }
+        cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp of the object.", "priority": 0}));
+        let rows = items
+            .iter()
+            .map(|o| {
+                let mut cells = vec![cell(o.pointer("/metadata/name"))];
+                for (_, path) in extra_columns(rt) {
+                    cells.push(cell(field(o, path)));
+                }
+                let created = o
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                cells.push(json!(human_age(created, now)));
+                cells
+            })
+            .collect();
+        (cols, rows)
+    };
     let rows: Vec<Value> = items
         .iter()
-        .map(|o| {
-            let mut cells = vec![cell(o.pointer("/metadata/name"))];
-            for (_, path) in extra_columns(rt) {
-                cells.push(cell(field(o, path)));
-            }
-            let created = o
-                .pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            cells.push(json!(human_age(created, now)));
+        .zip(rows)
+        .map(|(o, cells)| {
             json!({
                 "cells": cells,
                 "object": {
@@ -148,7 +189,7 @@ mod tests {
     #[test]
     fn pod_table_has_status_column() {
         let pod = json!({"metadata": {"name": "p", "creationTimestamp": "2020-01-01T00:00:00Z"}, "status": {"phase": "Running"}});
-        let t = to_table(&resources::PODS, &[pod], "7");
+        let t = to_table(&resources::PODS, None, &[pod], "7");
         assert_eq!(t["rows"][0]["cells"][0], "p");
         assert_eq!(t["rows"][0]["cells"][1], "Running");
         assert_eq!(t["columnDefinitions"][1]["name"], "Status");

@@ -50,6 +50,8 @@ pub(crate) enum Encoding {
 
 struct Filter {
     rt: &'static ResourceType,
+    /// Longhorn's CRDs, for their printer columns in Table encoding.
+    crds: Option<Arc<super::crd::CrdSet>>,
     /// How event objects are rendered (kubectl's `get -w` asks for Tables).
     encoding: Encoding,
     ns: Option<String>,
@@ -104,6 +106,7 @@ impl Filter {
                 kind,
                 &to_table(
                     self.rt,
+                    self.crds.as_deref(),
                     std::slice::from_ref(&ev.object),
                     &ev.resource_version.to_string(),
                 ),
@@ -147,6 +150,7 @@ pub(crate) fn serve(
     }
     let filter = Filter {
         rt: t.rt,
+        crds: ctx.store.crds(),
         encoding,
         ns: t.ns.clone(),
         labels: LabelSelector::parse(params.get("labelSelector").unwrap_or(""))?,

@@ -1,0 +1,126 @@
+//! Fidelity check: with each supported Longhorn version's real CRDs loaded
+//! (`../shared/longhorn-crds/crds-v<ver>.yaml`), every object the simulated Longhorn writes —
+//! bootstrap, a snapshot and backup, destroy + rebuild with the backup target sync, and a
+//! restore — conforms to Longhorn's schemas (status included). The controllers write the
+//! store directly, so the store records what a real API server would refuse or prune
+//! (`Store::schema_violations`); this test fails on any of it.
+//!
+//! Without the shared CRDs the test says so loudly and passes, unless `CI=true`.
+
+mod sandbox_support;
+
+use std::path::PathBuf;
+
+use dr_sandbox::LonghornNaming;
+use kube::api::{DynamicObject, PostParams};
+use sandbox_support::*;
+use serde_json::json;
+
+const VERSIONS: [&str; 5] = ["1.7.1", "1.7.3", "1.8.2", "1.9.1", "1.10.1"];
+
+/// Nonconformances found by this test and reported to the owner of `sandbox/src/controllers`,
+/// tolerated (loudly) until fixed there; delete an entry once its fix lands.
+/// - `status.restoreProgress`: no Longhorn version's Volume CRD has it (restore progress lives
+///   in the Engine's `status.restoreStatus`, longhorn-manager
+///   `k8s/pkg/apis/longhorn/v1beta2/engine.go`); written by `controllers/volume.rs` during a
+///   restore, so a real API server silently drops it.
+const KNOWN: [&str; 1] = ["unknown field \"status.restoreProgress\""];
+
+fn crds_file(version: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("DR_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let p = dir.join(format!("longhorn-crds/crds-v{version}.yaml"));
+    if p.is_file() {
+        return Some(p);
+    }
+    let msg = format!(
+        "!!! {} not found (set DR_SHARED_DIR): CRD conformance NOT checked",
+        p.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("{msg}");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_longhorn_writes_only_what_longhorns_crds_accept() {
+    let mut report = Vec::new();
+    for v in VERSIONS {
+        let Some(file) = crds_file(v) else { return };
+        // The 1.7 object shapes (no backupTargetName fields, BackupVolume named like the
+        // volume) are what the sandbox's `LonghornNaming::V1_7` models today.
+        let naming = if v.starts_with("1.7.") {
+            LonghornNaming::V1_7
+        } else {
+            LonghornNaming::V1_8
+        };
+        let (_dir, sandbox) = start(|o| {
+            o.longhorn_crds = Some(file);
+            o.longhorn_naming = naming;
+        })
+        .await;
+        let client = client(&sandbox).await;
+        let b = write_and_backup(&client, "echo conform > /data/c", "conform").await;
+        let st = status(&b);
+        assert_eq!(st["state"], "Completed", "{v}: backup failed: {st}");
+        let url = st["url"].as_str().expect("backup url").to_string();
+        let client = rebuild(&sandbox).await;
+        discovered_backup(&client, "backup-conform").await;
+        let restored = if naming == LonghornNaming::V1_7 {
+            restore_1_7(&client, "conform-restored", &url).await
+        } else {
+            restore_volume(&client, "conform-restored", &url).await
+        };
+        assert_eq!(
+            status(&restored)["robustness"],
+            "healthy",
+            "{v}: restore failed: {}",
+            status(&restored)
+        );
+        for line in sandbox.store().schema_violations() {
+            if KNOWN.iter().any(|k| line.contains(k)) {
+                eprintln!("!!! {v}: known nonconformance (reported, see KNOWN): {line}");
+            } else {
+                report.push(format!("{v}: {line}"));
+            }
+        }
+        sandbox.shutdown().await;
+    }
+    assert!(
+        report.is_empty(),
+        "the simulated Longhorn wrote objects Longhorn's CRDs reject:\n{}",
+        report.join("\n")
+    );
+}
+
+/// `restore_volume` for Longhorn 1.7 naming: the BackupVolume is named like the volume and
+/// carries no `backup-volume` label, so wait for it by name.
+async fn restore_1_7(client: &kube::Client, name: &str, url: &str) -> DynamicObject {
+    let bvs = longhorn(client, "BackupVolume");
+    eventually("the 1.7 BackupVolume to be discovered", || {
+        let bvs = bvs.clone();
+        async move { bvs.get("dr-exercise-data").await.ok() }
+    })
+    .await;
+    let api = longhorn(client, "Volume");
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "longhorn.io/v1beta2", "kind": "Volume",
+        "metadata": {"name": name, "namespace": LH_NS},
+        "spec": {"fromBackup": url, "numberOfReplicas": 3, "size": "1", "accessMode": "rwo"},
+    }))
+    .expect("volume object");
+    api.create(&PostParams::default(), &obj)
+        .await
+        .expect("restore volume created");
+    eventually("the restore to end", || {
+        let api = api.clone();
+        async move {
+            let v = api.get(name).await.ok()?;
+            let st = status(&v);
+            let done = st["restoreRequired"] == json!(false) && st["state"] == json!("detached");
+            (done || st["robustness"] == json!("faulted")).then_some(v)
+        }
+    })
+    .await
+}
