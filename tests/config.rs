@@ -318,11 +318,13 @@ fn command_preset_without_argv_is_rejected() {
 
 #[test]
 fn bad_backup_target_urls_are_rejected_at_the_value() {
+    // `s3://bucket-x/` and `s3://bucket-x@us-east-1/folder` are valid Longhorn targets
+    // (longhorn-engine@v1.9.1 vendor/…/backupstore/s3/s3.go initFunc): see
+    // longhorn_valid_target_urls_are_accepted.
     for bad in [
-        "s3://bucket-x/",
         "s3://bucket-x@us-east-1",
         "https://bucket-x@us-east-1/",
-        "s3://bucket-x@us-east-1/folder",
+        "s3://bucket-x@us-east-1/folder?x=1",
     ] {
         let text = format!(
             "name = \"t\"\n[kubeconfig]\npath = \"/k\"\n[backup_target]\nurl = \"{bad}\"\n"
@@ -333,6 +335,25 @@ fn bad_backup_target_urls_are_rejected_at_the_value() {
             "{bad}: {msg}"
         );
         assert!(msg.contains("s3://<bucket>@<region>/"), "{msg}");
+    }
+}
+
+#[test]
+fn longhorn_valid_target_urls_are_accepted() {
+    for (url, prefix) in [
+        ("s3://bucket-x/", ""),
+        ("s3://bucket-x/folder", "folder/"),
+        ("s3://bucket-x@us-east-1/folder", "folder/"),
+        ("s3://bucket-x@us-east-1//a/./b/", "a/b/"),
+    ] {
+        let parsed = dr_harness::config::profile::BackupTargetUrl::parse(url)
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(parsed.prefix, prefix, "{url}");
+        assert_eq!(
+            parsed.backupstore_prefix(),
+            format!("{prefix}backupstore/"),
+            "{url}"
+        );
     }
 }
 

@@ -233,14 +233,13 @@ pub async fn upload_image<P: Fn(u64, u64)>(
             parameters.insert(PARAM_BLOCK_SIZE.to_string(), block_size.to_string());
         }
         None => {}
-        Some(param) => {
-            if parse_block_size(Some(param)).ok() != Some(block_size) {
-                return Err(UploadError::BlockSizeMismatch {
-                    param: param.clone(),
-                    block_size,
-                });
-            }
+        Some(param) if parse_block_size(Some(param)).ok() != Some(block_size) => {
+            return Err(UploadError::BlockSizeMismatch {
+                param: param.clone(),
+                block_size,
+            });
         }
+        Some(_) => {}
     }
     let full = parameters.get(PARAM_BACKUP_MODE).map(String::as_str) == Some("full");
 

@@ -106,7 +106,7 @@ impl BackupTargetUrl {
     /// region, a query string, or a missing trailing slash.
     pub fn parse(url: &str) -> Result<Self, String> {
         let hint = format!(
-            "{HINT_SEP}write it as s3://<bucket>@<region>/ or s3://<bucket>@<region>/<folder>/ (Longhorn needs the region and the trailing slash)"
+            "{HINT_SEP}write it as s3://<bucket>@<region>/ or s3://<bucket>@<region>/<folder>/ (as Longhorn does, s3://<bucket>/<folder> takes the region from AWS_REGION)"
         );
         let bad = |why: &str| format!("invalid backup target URL `{url}`: {why}{hint}");
         // The layout rules are the backupstore crate's (one parser for the whole project); the
@@ -120,9 +120,7 @@ impl BackupTargetUrl {
                 E::MissingTrailingSlash { .. } if url.contains('?') || url.contains('#') => {
                     "a target URL takes no query"
                 }
-                E::MissingTrailingSlash { .. } => {
-                    "missing the trailing `/` (after the region, or after the folder)"
-                }
+                E::MissingPath { .. } => "missing the path: at least a `/` after the region",
                 _ => "not a backup target URL",
             })
         })?;

@@ -110,9 +110,13 @@ impl BackupTarget {
         redactor: &Redactor,
         stats: RetryStats,
     ) -> Result<BackupTarget, TargetError> {
-        let region = Region::new(cfg.url.region.clone());
-        let mut loader =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region.clone());
+        // A target URL without `@region` is valid for Longhorn, which then uses AWS_REGION
+        // (longhorn-engine@v1.9.1 vendor/…/backupstore/s3/s3_service.go newService): leave the
+        // region to the environment as well.
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if !cfg.url.region.is_empty() {
+            loader = loader.region(Region::new(cfg.url.region.clone()));
+        }
         let keys = match (keys, cfg.credentials) {
             (Some(k), _) => Some(k),
             (None, CredentialSource::Env) => {

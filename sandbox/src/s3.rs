@@ -32,7 +32,6 @@ use rand::distr::{Alphanumeric, SampleString};
 use s3s::auth::SimpleAuth;
 use s3s::dto;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::S3 as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

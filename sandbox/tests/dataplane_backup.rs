@@ -103,6 +103,8 @@ async fn backup_and_restore_round_trip_in_longhorn_layout() {
 
     let done = Arc::new(AtomicU64::new(0));
     let seen = done.clone();
+    let total_seen = Arc::new(AtomicU64::new(0));
+    let total_w = total_seen.clone();
     let cfg =
         e.dp.backup(
             &e.store,
@@ -113,21 +115,34 @@ async fn backup_and_restore_round_trip_in_longhorn_layout() {
             BLOCK_SIZE_2MI,
             BTreeMap::from([("app".to_owned(), "sentinel".to_owned())]),
             move |d, total| {
-                assert_eq!(total, 32 * MIB);
+                total_w.store(total, Ordering::SeqCst);
                 seen.fetch_max(d, Ordering::SeqCst);
             },
         )
         .await
         .expect("backup");
+    // Progress counts the snapshot's allocated blocks (what Longhorn backs up), not the volume.
+    let allocated = cfg.blocks.len() as u64 * BLOCK_SIZE_2MI;
+    assert_eq!(total_seen.load(Ordering::SeqCst), allocated);
     assert_eq!(
         done.load(Ordering::SeqCst),
-        32 * MIB,
+        allocated,
         "progress reached the end"
     );
     assert_eq!(cfg.name, "backup-0123456789abcdef");
     assert_eq!(cfg.volume_name, "sentinel-vol");
     assert_eq!(cfg.snapshot_name, "snap-1");
-    assert_eq!(cfg.size, 32 * MIB);
+    // Longhorn's rule: the backup cfg's Size is listed blocks × block size; the volume size
+    // lives in volume.cfg.
+    assert_eq!(cfg.size, allocated);
+    assert!(cfg.size <= 32 * MIB);
+    let vcfg = e
+        .store
+        .get_volume_cfg("sentinel-vol")
+        .await
+        .expect("get volume.cfg")
+        .expect("volume.cfg");
+    assert_eq!(vcfg.size, 32 * MIB);
     assert!(
         !cfg.created_time.is_empty(),
         "complete backups carry CreatedTime"

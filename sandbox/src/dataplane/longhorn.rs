@@ -153,7 +153,15 @@ impl DataPlane {
             wanted
         };
         if !self.volume_exists(into_vol) {
-            self.create_volume(into_vol, cfg.size).await?;
+            // The volume size is volume.cfg's Size; the backup cfg's Size is only listed
+            // blocks × block size (longhorn-engine@v1.9.1 vendor/…/backupstore/deltablock.go
+            // RestoreDeltaBlockBackup). Without volume.cfg the restore below fails and says so.
+            let size = store
+                .get_volume_cfg(vol_in_store)
+                .await
+                .map_err(store_err)?
+                .map_or(cfg.size, |v| v.size);
+            self.create_volume(into_vol, size).await?;
         }
         let tmp_dir = self.root().join("restore-tmp");
         let image = blocking("restore temp file", {
