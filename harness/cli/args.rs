@@ -222,3 +222,61 @@ pub struct OrchestratorArgs {
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dr_sandbox::LonghornVersion;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("dr-harness").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn longhorn_version_is_taken_by_sandbox_up_run_and_verify_backup() {
+        match parse(&["sandbox", "up", "--longhorn-version", "1.7.1"])
+            .unwrap()
+            .command
+        {
+            Command::Sandbox(SandboxCommand::Up {
+                longhorn_version, ..
+            }) => assert_eq!(longhorn_version, LonghornVersion::V1_7_1),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["sandbox", "up"]).unwrap().command {
+            Command::Sandbox(SandboxCommand::Up {
+                longhorn_version, ..
+            }) => assert_eq!(longhorn_version, LonghornVersion::default()),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["run", "--longhorn-version", "v1.9.1"])
+            .unwrap()
+            .command
+        {
+            Command::Run(a) => assert_eq!(a.target.longhorn_version, Some(LonghornVersion::V1_9_1)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "verify-backup",
+            "--all-volumes",
+            "--longhorn-version",
+            "1.8.2",
+        ])
+        .unwrap()
+        .command
+        {
+            Command::VerifyBackup(a) => {
+                assert_eq!(a.target.longhorn_version, Some(LonghornVersion::V1_8_2))
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse(&["run", "--longhorn-version", "1.9"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported Longhorn version"), "{err}");
+        assert!(
+            parse(&["sandbox", "up", "--longhorn-1-7"]).is_err(),
+            "the old flag is gone"
+        );
+    }
+}

@@ -41,6 +41,59 @@ async fn backup_error_ends_backups_in_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_unknown_ends_backups_in_the_final_state_unknown() {
+    let (_dir, sandbox) = start(|_| {}).await;
+    let client = client(&sandbox).await;
+    sandbox.faults().set(Fault::BackupUnknown);
+    let b = write_and_backup(&client, "echo a > /data/a", "unk").await;
+    let st = status(&b);
+    assert_eq!(st["state"], "Unknown", "{st}");
+    assert!(
+        st["lastSyncedAt"].is_string(),
+        "final states stamp lastSyncedAt: {st}"
+    );
+    // final: clearing the fault does not resume it
+    sandbox.faults().clear();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = longhorn(&client, "Backup")
+        .get("backup-unk")
+        .await
+        .expect("backup");
+    assert_eq!(status(&again)["state"], "Unknown");
+    assert!(store_of(&sandbox)
+        .get_backup_cfg("dr-exercise-data", "backup-unk")
+        .await
+        .expect("s3")
+        .is_none());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_failure_faults_the_volume_as_longhorn_reports_it() {
+    let (_dir, sandbox) = start(|_| {}).await;
+    let client = client(&sandbox).await;
+    let b = write_and_backup(&client, "echo a > /data/a", "rf").await;
+    let url = status(&b)["url"].as_str().expect("url").to_string();
+    sandbox.faults().set(Fault::RestoreFailure);
+    let v = restore_volume(&client, "from-rf", &url).await;
+    let st = status(&v);
+    assert_eq!(st["robustness"], "faulted", "{st}");
+    assert_eq!(st["state"], "detached", "{st}");
+    assert_eq!(st["restoreRequired"], json!(true), "{st}");
+    let cond = st["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Restore").cloned())
+        .expect("Restore condition");
+    assert_eq!(cond["status"], "False", "{cond}");
+    assert_eq!(cond["reason"], "RestoreFailure", "{cond}");
+    assert_eq!(
+        cond["message"],
+        "All replica restore failed and the volume became Faulted"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_stuck_keeps_backups_in_progress() {
     let (_dir, sandbox) = start(|_| {}).await;
     let client = client(&sandbox).await;

@@ -35,6 +35,11 @@ impl TestSandbox {
         Self::start_with(|_| {}).await
     }
 
+    /// A sandbox imitating Longhorn release `version`.
+    pub async fn start_version(version: dr_sandbox::LonghornVersion) -> TestSandbox {
+        Self::start_with(|o| o.longhorn_version = version).await
+    }
+
     pub async fn start_with(tweak: impl FnOnce(&mut SandboxOptions)) -> TestSandbox {
         let dir = tempfile::Builder::new()
             .prefix("drh-test-")

@@ -289,3 +289,78 @@ pub fn admit_backup(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with_snapshot() -> Arc<Store> {
+        let store = Store::new();
+        store
+            .create(
+                &crate::api::resources::NAMESPACES,
+                None,
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": LONGHORN_NAMESPACE}}),
+            )
+            .expect("namespace");
+        store
+            .create(
+                &LH_VOLUMES,
+                Some(LONGHORN_NAMESPACE),
+                json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Volume",
+                       "metadata": {"name": "vol", "namespace": LONGHORN_NAMESPACE},
+                       "spec": {"size": "1073741824", "backupBlockSize": "16777216"}}),
+            )
+            .expect("volume");
+        store
+            .create(
+                &LH_SNAPSHOTS,
+                Some(LONGHORN_NAMESPACE),
+                json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Snapshot",
+                       "metadata": {"name": "snap", "namespace": LONGHORN_NAMESPACE},
+                       "spec": {"volume": "vol"}}),
+            )
+            .expect("snapshot");
+        store
+    }
+
+    fn unlabelled_backup() -> Value {
+        json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Backup",
+               "metadata": {"name": "b", "namespace": LONGHORN_NAMESPACE},
+               "spec": {"snapshotName": "snap"}})
+    }
+
+    #[test]
+    fn the_backup_label_rule_per_release() {
+        let store = store_with_snapshot();
+        for v in LonghornVersion::ALL {
+            let mut obj = unlabelled_backup();
+            let result = admit_backup(&store, v, &mut obj);
+            if v.backup_needs_volume_label() {
+                let err = result.expect_err("refused");
+                assert_eq!(err.code, 500, "{v}");
+                assert!(
+                    err.message.contains("mutator.longhorn.io") && err.message.ends_with("EOF")
+                );
+            } else {
+                result.expect("1.10 derives the label");
+                assert_eq!(label(&obj, "backup-volume"), Some("vol"));
+                assert_eq!(label(&obj, "backup-target"), Some("default"));
+                assert_eq!(obj["spec"]["backupBlockSize"], "16777216");
+            }
+            let mut labelled = unlabelled_backup();
+            set_label(&mut labelled, "backup-volume", "vol");
+            admit_backup(&store, v, &mut labelled).expect("a labelled Backup is accepted");
+            assert_eq!(
+                label(&labelled, "backup-target").is_some(),
+                v.multiple_backup_targets(),
+                "{v}"
+            );
+        }
+        // 1.10 without a snapshot name panics too
+        let mut bare = json!({"metadata": {"name": "b2"}, "spec": {}});
+        let err = admit_backup(&store, LonghornVersion::V1_10_1, &mut bare).expect_err("refused");
+        assert_eq!(err.code, 500);
+    }
+}

@@ -217,6 +217,16 @@ async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<
         // its first fill is still scheduled
         return Ok(());
     }
+    if !created {
+        // each sync asks every known BackupVolume to resync (mgr@v1.9.1:controller/
+        // backup_target_controller.go `syncBackupVolume`: `Spec.SyncRequestedAt = syncTime`)
+        let now = now_rfc3339();
+        ctx.store
+            .modify(&LH_BACKUPVOLUMES, Some(LONGHORN_NAMESPACE), &bv_name, |o| {
+                o["spec"]["syncRequestedAt"] = json!(now);
+            })
+            .map_err(|e| e.to_string())?;
+    }
     fill_backup_volume(ctx, &bv_name, &vcfg, &cfgs).map_err(|e| e.to_string())
 }
 
