@@ -81,6 +81,7 @@ async fn snapshot_and_backup(
         backup,
         CompressionMethod::Lz4,
         BLOCK_SIZE_2MI,
+        true,
         BTreeMap::from([("dr-harness/drill".to_owned(), "test".to_owned())]),
         |_, _| {},
     )
@@ -113,6 +114,7 @@ async fn backup_and_restore_round_trip_in_longhorn_layout() {
             "backup-0123456789abcdef",
             CompressionMethod::Lz4,
             BLOCK_SIZE_2MI,
+            true,
             BTreeMap::from([("app".to_owned(), "sentinel".to_owned())]),
             move |d, total| {
                 total_w.store(total, Ordering::SeqCst);
@@ -374,6 +376,7 @@ fn backup_and_restore_futures_can_be_spawned() {
             "b",
             CompressionMethod::Lz4,
             BLOCK_SIZE_2MI,
+            true,
             BTreeMap::new(),
             |_, _| {},
         );

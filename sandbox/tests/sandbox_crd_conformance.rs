@@ -11,20 +11,12 @@ mod sandbox_support;
 
 use std::path::PathBuf;
 
-use dr_sandbox::LonghornNaming;
+use dr_sandbox::LonghornVersion;
 use kube::api::{DynamicObject, PostParams};
 use sandbox_support::*;
 use serde_json::json;
 
 const VERSIONS: [&str; 5] = ["1.7.1", "1.7.3", "1.8.2", "1.9.1", "1.10.1"];
-
-/// Nonconformances found by this test and reported to the owner of `sandbox/src/controllers`,
-/// tolerated (loudly) until fixed there; delete an entry once its fix lands.
-/// - `status.restoreProgress`: no Longhorn version's Volume CRD has it (restore progress lives
-///   in the Engine's `status.restoreStatus`, longhorn-manager
-///   `k8s/pkg/apis/longhorn/v1beta2/engine.go`); written by `controllers/volume.rs` during a
-///   restore, so a real API server silently drops it.
-const KNOWN: [&str; 1] = ["unknown field \"status.restoreProgress\""];
 
 fn crds_file(version: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("DR_SHARED_DIR")
@@ -48,16 +40,11 @@ async fn simulated_longhorn_writes_only_what_longhorns_crds_accept() {
     let mut report = Vec::new();
     for v in VERSIONS {
         let Some(file) = crds_file(v) else { return };
-        // The 1.7 object shapes (no backupTargetName fields, BackupVolume named like the
-        // volume) are what the sandbox's `LonghornNaming::V1_7` models today.
-        let naming = if v.starts_with("1.7.") {
-            LonghornNaming::V1_7
-        } else {
-            LonghornNaming::V1_8
-        };
+        let version: LonghornVersion = v.parse().expect("supported version");
+        let is_1_7 = v.starts_with("1.7.");
         let (_dir, sandbox) = start(|o| {
             o.longhorn_crds = Some(file);
-            o.longhorn_naming = naming;
+            o.longhorn_version = version;
         })
         .await;
         let client = client(&sandbox).await;
@@ -67,23 +54,25 @@ async fn simulated_longhorn_writes_only_what_longhorns_crds_accept() {
         let url = st["url"].as_str().expect("backup url").to_string();
         let client = rebuild(&sandbox).await;
         discovered_backup(&client, "backup-conform").await;
-        let restored = if naming == LonghornNaming::V1_7 {
+        let restored = if is_1_7 {
             restore_1_7(&client, "conform-restored", &url).await
         } else {
             restore_volume(&client, "conform-restored", &url).await
         };
         assert_eq!(
+            status(&restored)["restoreRequired"],
+            json!(false),
+            "{v}: restore failed: {}",
+            status(&restored)
+        );
+        assert_ne!(
             status(&restored)["robustness"],
-            "healthy",
+            "faulted",
             "{v}: restore failed: {}",
             status(&restored)
         );
         for line in sandbox.store().schema_violations() {
-            if KNOWN.iter().any(|k| line.contains(k)) {
-                eprintln!("!!! {v}: known nonconformance (reported, see KNOWN): {line}");
-            } else {
-                report.push(format!("{v}: {line}"));
-            }
+            report.push(format!("{v}: {line}"));
         }
         sandbox.shutdown().await;
     }

@@ -253,6 +253,9 @@ async fn run_backup(ctx: Arc<Ctx>, backup: String, vol: String, snap: String) {
             &backup,
             compression,
             block_size,
+            // 1.10 records the block size in the cfg's Parameters; earlier releases do not
+            // (longhorn-engine@v1.10.1:app/cmd/backup.go).
+            ctx.version.supports_backup_block_size(),
             user_labels.clone(),
             progress,
         )

@@ -252,19 +252,10 @@ async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
         }
         Ok(parsed) => {
             let bs = ctx.target.store();
-            let progress_ctx = ctx.clone();
-            let progress_vol = vol.clone();
-            let progress = move |done: u64, total: u64| {
-                let pct = (done * 100).checked_div(total).unwrap_or(100);
-                let _ = progress_ctx.store.modify(
-                    &LH_VOLUMES,
-                    Some(LONGHORN_NAMESPACE),
-                    &progress_vol,
-                    |o| {
-                        o["status"]["restoreProgress"] = json!(pct);
-                    },
-                );
-            };
+            // Longhorn reports restore progress on the Engine (`status.restoreStatus`), which the
+            // sandbox does not model; the Volume CRD has no field for it
+            // (longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/{volume,engine}.go).
+            let progress = |_: u64, _: u64| {};
             let data = ctx.data.clone();
             let into = vol.clone();
             // The restore future is not provably Send (a higher-ranked lifetime limitation of

@@ -42,7 +42,8 @@ pub struct RestoreOutcome {
 impl DataPlane {
     /// Backs up snapshot `snap` of volume `vol` as backup `backup_name` of the same volume name
     /// in `store`, with `compression` and `block_size` (bytes: 2097152 or 16777216, Longhorn
-    /// v1.10 CRD values) and the backup `labels`. Incremental against the volume's last backup
+    /// v1.10 CRD values; recorded as `Parameters["backup-block-size"]` when `record_block_size`,
+    /// as 1.10 does) and the backup `labels`. Incremental against the volume's last backup
     /// when `volume.cfg` names one that still exists. `progress(done_bytes, total_bytes)` is
     /// called as blocks are processed. Returns the written `backup_<name>.cfg`.
     ///
@@ -59,6 +60,7 @@ impl DataPlane {
         backup_name: &str,
         compression: CompressionMethod,
         block_size: u64,
+        record_block_size: bool,
         labels: BTreeMap<String, String>,
         progress: impl Fn(u64, u64) + Send + Sync,
     ) -> Result<BackupCfg, DataPlaneError> {
@@ -77,6 +79,7 @@ impl DataPlane {
         };
         let opts = UploadOptions {
             block_size,
+            record_block_size,
             compression,
             labels,
             snapshot_name: snap.to_owned(),
