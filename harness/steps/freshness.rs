@@ -285,8 +285,10 @@ async fn judge_volume(
             .as_ref()
             .and_then(|t| serde_json::to_value(t).ok())
             .and_then(|v| v.as_str().and_then(parse_time));
+        // Both times are whole seconds: a backup created in the second of the newest good
+        // snapshot may well be newer, so the tie counts (a failure is not hidden by rounding).
         let newer = match (created, newest_good) {
-            (Some(c), Some(g)) => c > g,
+            (Some(c), Some(g)) => c >= g,
             _ => true,
         };
         match st.state.as_str() {

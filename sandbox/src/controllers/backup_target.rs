@@ -185,9 +185,14 @@ async fn sync(ctx: &Arc<Ctx>, bt_name: &str, url: &str) {
     });
 }
 
-async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<(), String> {
+/// The remote volume as the backupstore holds it now: `volume.cfg` and every complete backup
+/// cfg (`None` when the volume has no `volume.cfg`).
+async fn read_remote_volume(
+    bs: &BackupStore,
+    vol: &str,
+) -> Result<Option<(VolumeCfg, Vec<BackupCfg>)>, String> {
     let Some(vcfg) = bs.get_volume_cfg(vol).await.map_err(|e| e.to_string())? else {
-        return Ok(());
+        return Ok(None);
     };
     let mut cfgs = Vec::new();
     for b in bs.list_backups(vol).await.map_err(|e| e.to_string())? {
@@ -199,16 +204,34 @@ async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<
             }
         }
     }
+    Ok(Some((vcfg, cfgs)))
+}
+
+async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<(), String> {
+    let Some((vcfg, cfgs)) = read_remote_volume(bs, vol).await? else {
+        return Ok(());
+    };
     let (bv_name, created) = ensure_backup_volume(ctx, vol).map_err(|e| e.to_string())?;
     let delay = ctx.timing.backup_volume_status_delay;
     if created && !delay.is_zero() {
-        // the backup-volume controller's later pass: Backups first, then the status
+        // The backup-volume controller's later pass: it reads the backupstore itself at that
+        // time (mgr@v1.9.1:controller/backup_volume_controller.go `reconcile` inspects the
+        // remote volume), so a backup that completed meanwhile is what it reports.
         let task_ctx = ctx.clone();
+        let bs = bs.clone();
+        let vol = vol.to_owned();
         ctx.spawn(async move {
-            if task_ctx.sleep(delay).await {
-                if let Err(e) = fill_backup_volume(&task_ctx, &bv_name, &vcfg, &cfgs) {
-                    tracing::warn!(backup_volume = %bv_name, error = %e, "backup volume status not filled");
-                }
+            if !task_ctx.sleep(delay).await {
+                return;
+            }
+            let filled = match read_remote_volume(&bs, &vol).await {
+                Ok(Some((vcfg, cfgs))) => fill_backup_volume(&task_ctx, &bv_name, &vcfg, &cfgs)
+                    .map_err(|e| e.to_string()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = filled {
+                tracing::warn!(backup_volume = %bv_name, error = %e, "backup volume status not filled");
             }
         });
         return Ok(());
