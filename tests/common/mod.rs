@@ -24,6 +24,29 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The team's shared folder: `$DR_SHARED_DIR`, else `<repo>/../shared`.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("DR_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"))
+}
+
+/// Longhorn's own CRDs of `version` from the shared folder, if present (loud when not; a
+/// failure under `CI=true`).
+pub fn longhorn_crds(version: dr_sandbox::LonghornVersion) -> Option<PathBuf> {
+    let p = shared_dir().join(format!("longhorn-crds/crds-{version}.yaml"));
+    if p.is_file() {
+        return Some(p);
+    }
+    let msg = format!(
+        "!!! {} not found (set DR_SHARED_DIR): Longhorn objects NOT validated by Longhorn's CRDs",
+        p.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("{msg}");
+    None
+}
+
 /// A sandbox in a temporary folder, with the fast timing.
 pub struct TestSandbox {
     pub sandbox: Sandbox,
@@ -36,8 +59,18 @@ impl TestSandbox {
     }
 
     /// A sandbox imitating Longhorn release `version`.
+    /// A sandbox imitating `version`, its API server validating Longhorn objects by that
+    /// release's real CRDs (`../shared/longhorn-crds/crds-<version>.yaml`) — so every object
+    /// the harness and the orchestrator write must pass Longhorn's own schemas. Without the
+    /// file the sandbox keeps its built-in rules and this says so loudly; under `CI=true` it
+    /// is a failure.
     pub async fn start_version(version: dr_sandbox::LonghornVersion) -> TestSandbox {
-        Self::start_with(|o| o.longhorn_version = version).await
+        let crds = longhorn_crds(version);
+        Self::start_with(|o| {
+            o.longhorn_version = version;
+            o.longhorn_crds = crds;
+        })
+        .await
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut SandboxOptions)) -> TestSandbox {
