@@ -15,6 +15,7 @@ use dr_sandbox::api::resources::{
     NAMESPACES, PVS,
 };
 use dr_sandbox::faults::Fault;
+use dr_sandbox::LonghornVersion;
 use serde_json::json;
 
 const VOLUME: &str = "dr-volume-restore-data";
@@ -47,34 +48,6 @@ kind = "backup"
     .expect("scenario parses")
 }
 
-/// Pretends the cluster runs Longhorn `tag`: the `current-longhorn-version` Setting when the
-/// sandbox has one, and the longhorn-manager DaemonSet's image (the harness's fallback).
-fn set_manager_image(sb: &TestSandbox, tag: &str) {
-    let store = sb.sandbox.store();
-    if store
-        .get(&LH_SETTINGS, Some(NS), "current-longhorn-version")
-        .is_some()
-    {
-        store
-            .modify(&LH_SETTINGS, Some(NS), "current-longhorn-version", |s| {
-                s["value"] = json!(tag)
-            })
-            .expect("Setting current-longhorn-version");
-    }
-    store
-        .modify(&DAEMONSETS, Some(NS), "longhorn-manager", |ds| {
-            if let Some(cs) = ds
-                .pointer_mut("/spec/template/spec/containers")
-                .and_then(|c| c.as_array_mut())
-            {
-                for c in cs {
-                    c["image"] = json!(format!("longhornio/longhorn-manager:{tag}"));
-                }
-            }
-        })
-        .expect("longhorn-manager DaemonSet");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_backup_carries_the_backup_volume_label() {
     let sb = TestSandbox::start().await;
@@ -102,8 +75,9 @@ async fn the_backup_carries_the_backup_volume_label() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cleanup_on_longhorn_1_7_1_leaves_backup_objects_and_says_why() {
-    let sb = TestSandbox::start().await;
-    set_manager_image(&sb, "v1.7.1");
+    // A sandbox imitating 1.7.1 for real: there, deleting a Backup object deletes its backup
+    // on the target whatever its labels (FIDELITY.md, per-release rules).
+    let sb = TestSandbox::start_version(LonghornVersion::V1_7_1).await;
     let out = tempfile::tempdir().unwrap();
     let record = drill(&sb, scenario("volume-restore"), out.path()).await;
     assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
@@ -116,6 +90,12 @@ async fn cleanup_on_longhorn_1_7_1_leaves_backup_objects_and_says_why() {
             .is_some(),
         "on 1.7.1 deleting the Backup object would delete the backup on the target"
     );
+    let s3 = sb.sandbox.s3();
+    let cfg = dr_backupstore::BackupStore::new(s3.client(), s3.bucket(), "backupstore/")
+        .get_backup_cfg(VOLUME, &name)
+        .await
+        .expect("S3 readable");
+    assert!(cfg.is_some(), "the backup {name} is still on the target");
     let log = sb.sandbox.api_request_log().await;
     assert!(
         !log.iter()
@@ -141,8 +121,7 @@ async fn cleanup_on_longhorn_1_7_1_leaves_backup_objects_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cleanup_on_longhorn_1_7_3_labels_then_deletes_the_object_only() {
-    let sb = TestSandbox::start().await;
-    set_manager_image(&sb, "v1.7.3");
+    let sb = TestSandbox::start_version(LonghornVersion::V1_7_3).await;
     let out = tempfile::tempdir().unwrap();
     let record = drill(&sb, scenario("volume-restore"), out.path()).await;
     assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
