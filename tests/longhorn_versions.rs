@@ -11,8 +11,7 @@ use dr_harness::config::Scenario;
 use dr_harness::engine::record::Outcome;
 use dr_harness::steps::facts;
 use dr_sandbox::api::resources::{
-    DAEMONSETS, LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES, LH_SETTINGS, LH_VOLUMES,
-    NAMESPACES, PVS,
+    LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES, LH_VOLUMES, NAMESPACES, PVS,
 };
 use dr_sandbox::faults::Fault;
 use dr_sandbox::LonghornVersion;

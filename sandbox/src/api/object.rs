@@ -242,6 +242,9 @@ pub fn finish_update(
         "creationTimestamp",
         "resourceVersion",
         "generation",
+        // set only by a DELETE of an object with finalizers, never by an update
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
     ] {
         match cur_meta.get(f) {
             Some(v) => {

@@ -11,9 +11,12 @@
 //! and client rules, see [`WriteOptions`]) and in-process controllers calling [`Store::create`],
 //! [`Store::replace`], [`Store::modify`] directly (no admission, status writable).
 //!
-//! Deliberate simplifications: deletion is immediate (finalizers and `deletionTimestamp` are
-//! ignored), garbage collection of ownerReference dependents runs synchronously inside the
-//! delete call, and deleting a Namespace deletes its objects at once (no `Terminating` phase).
+//! Deletion follows the API server for objects with `metadata.finalizers`: DELETE sets
+//! `deletionTimestamp` and the object stays until an update empties the list (new PVCs and PVs
+//! get the storage-protection finalizers, released by `controllers::protection`). Deliberate
+//! simplifications: objects without finalizers go at once; garbage collection of
+//! ownerReference dependents runs synchronously when the owner is removed, and deleting a
+//! Namespace removes its objects at once, finalizers notwithstanding (no `Terminating` phase).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -471,6 +474,7 @@ impl Store {
         if opts.client {
             self.admit(rt, Operation::Create, &mut obj, None)?;
         }
+        add_protection_finalizer(rt, &mut obj);
         self.schema_gate(rt, &mut obj, None, opts.client)?;
         validate(rt, &obj)?;
         let ns_name = namespace_of(&obj).to_string();
@@ -660,6 +664,18 @@ impl Store {
         key: ObjKey,
         mut new: Value,
     ) -> Value {
+        if is_terminating(&new) && !has_finalizers(&new) {
+            // The last finalizer went: the API server removes the object with this update
+            // (kubernetes/apiserver@v0.32.13:pkg/registry/generic/registry/store.go `Update`,
+            // `ShouldDeleteDuringUpdate`).
+            st.objects
+                .entry(type_key(rt))
+                .or_default()
+                .insert(key.clone(), new);
+            let removed = self.remove_one(st, rt, &key);
+            self.collect_garbage(st, HashSet::from([uid_of(&removed).to_string()]));
+            return removed;
+        }
         st.rv += 1;
         let rv = st.rv;
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -721,6 +737,18 @@ impl Store {
         };
         if dry_run {
             return Ok(obj);
+        }
+        if has_finalizers(&obj) {
+            // Graceful deletion: the object stays, marked, until its finalizers are removed
+            // (kubernetes/apiserver@v0.32.13:pkg/registry/generic/registry/store.go `Delete`,
+            // `updateForGracefulDeletionAndFinalizers`).
+            if is_terminating(&obj) {
+                return Ok(obj);
+            }
+            let mut marked = obj;
+            marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            return Ok(self.commit(&mut st, rt, key, marked));
         }
         let deleted = self.remove_one(&mut st, rt, &key);
         let mut gone_uids: HashSet<String> = HashSet::new();
@@ -840,6 +868,46 @@ impl Store {
             other => other,
         }
     }
+}
+
+/// The finalizer the `StorageObjectInUseProtection` admission plugin adds to every new PVC and
+/// PV (kubernetes@v1.32.0:plugin/pkg/admission/storage/storageobjectinuseprotection/admission.go),
+/// for client and controller creates alike (the PV controller creates PVs through the API).
+fn add_protection_finalizer(rt: &'static ResourceType, obj: &mut Value) {
+    let finalizer = if std::ptr::eq(rt, &resources::PVCS) {
+        PVC_PROTECTION_FINALIZER
+    } else if std::ptr::eq(rt, &resources::PVS) {
+        PV_PROTECTION_FINALIZER
+    } else {
+        return;
+    };
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let list = meta.entry("finalizers").or_insert_with(|| json!([]));
+    if let Some(items) = list.as_array_mut() {
+        if !items.iter().any(|f| f == finalizer) {
+            items.push(json!(finalizer));
+        }
+    }
+}
+
+/// `kubernetes.io/pvc-protection`: held while a pod uses the claim.
+pub const PVC_PROTECTION_FINALIZER: &str = "kubernetes.io/pvc-protection";
+/// `kubernetes.io/pv-protection`: held while the volume is bound to a claim.
+pub const PV_PROTECTION_FINALIZER: &str = "kubernetes.io/pv-protection";
+
+/// Whether `metadata.finalizers` is non-empty.
+pub fn has_finalizers(obj: &Value) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
+/// Whether the object is being deleted (`metadata.deletionTimestamp` set).
+pub fn is_terminating(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod naming;
 pub mod nodes;
 pub mod object;
 pub mod pods;
+pub mod protection;
 pub mod pvc;
 pub mod resolver;
 pub mod snapshot;
@@ -198,6 +199,7 @@ pub fn start_all(ctx: &Arc<Ctx>) -> Vec<JoinHandle<()>> {
         Box::new(pods::PodController::default()),
         Box::new(jobs::JobController::default()),
         Box::new(pvc::PvcController::default()),
+        Box::new(protection::ProtectionController),
         Box::new(volume::VolumeController::default()),
         Box::new(snapshot::SnapshotController::default()),
         Box::new(backup::BackupController::default()),

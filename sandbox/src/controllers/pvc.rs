@@ -94,7 +94,10 @@ impl Controller for PvcController {
     fn reconcile(&mut self, ctx: &Arc<Ctx>) {
         let store = &ctx.store;
         for pvc in store.list(&PVCS, None) {
-            if str_at(&pvc, "/status/phase") == Some("Bound") {
+            // a claim being deleted is neither bound nor provisioned any more
+            if str_at(&pvc, "/status/phase") == Some("Bound")
+                || crate::api::store::is_terminating(&pvc)
+            {
                 continue;
             }
             if let Err(e) = bind_or_provision(store, &pvc) {
