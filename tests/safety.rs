@@ -505,11 +505,14 @@ async fn bad_input_exits_2_or_3_without_a_mutating_request() {
     sb.sandbox.shutdown().await;
 }
 
-/// Turns S3 into a 503 SlowDown responder for `for_` when `at` starts.
+/// Throttles S3 when step `at` starts: the next `requests` requests get 503 `SlowDown`.
+/// A count, not a time window: the SDK's backoff has full jitter, so a time-based outage can
+/// outlast every attempt by chance; fewer throttled requests than the retry budget (6 attempts)
+/// must always be ridden through.
 struct S3OutageAt<'a> {
     at: &'a str,
     s3: &'a dr_sandbox::s3::S3Server,
-    for_: Duration,
+    requests: u64,
     done: bool,
 }
 
@@ -518,7 +521,7 @@ impl EventSink for S3OutageAt<'_> {
         if let EventKind::StepStarted { step, .. } = &event.kind {
             if step == self.at && !self.done {
                 self.done = true;
-                self.s3.faults().slow_down_for(self.for_);
+                self.s3.faults().slow_down_next(self.requests);
             }
         }
     }
@@ -541,7 +544,7 @@ async fn a_drill_rides_through_s3_throttling_and_counts_the_retries() {
     let mut outage = S3OutageAt {
         at: "verify-backup",
         s3: sb.sandbox.s3(),
-        for_: Duration::from_millis(1500),
+        requests: 4,
         done: false,
     };
     let record = dr_harness::drill::run_drill(req, &mut outage).await;
