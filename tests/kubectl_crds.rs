@@ -4,28 +4,19 @@
 //! unusable file is a clear error. Reads `../shared/longhorn-crds/crds-v1.9.1.yaml`; without
 //! it or kubectl the tests say so loudly and pass, unless `CI=true`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn missing(what: &str) {
-    let msg = format!("!!! {what}: CLI CRD tests NOT run");
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("{msg}");
+    common::missing(&format!("{what}: CLI CRD tests NOT run"));
 }
 
 fn crds_file() -> Option<PathBuf> {
-    let dir = std::env::var_os("DR_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let p = dir.join("longhorn-crds/crds-v1.9.1.yaml");
-    if p.is_file() {
-        Some(p)
-    } else {
-        missing(&format!("{} not found (set DR_SHARED_DIR)", p.display()));
-        None
-    }
+    common::longhorn_crds(dr_sandbox::LonghornVersion::V1_9_1)
 }
 
 fn kubectl_available() -> bool {

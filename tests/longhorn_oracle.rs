@@ -6,6 +6,7 @@
 //! Longhorn wrote. The vectors stay in `../shared/`; without them (or without `moto_server`)
 //! each test says so loudly and fails under `CI=true`.
 
+mod common;
 mod oracle_support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -77,22 +77,8 @@ where
         }
         None
     };
-    let outcome = tokio::time::timeout(timeout, work).await;
-    if let Some(message) = forbidden_msg {
-        return Err(ClusterError::Forbidden {
-            what: what.to_string(),
-            resource,
-            message,
-        });
-    }
-    match outcome {
-        Ok(Some(obj)) => Ok(obj),
-        _ => Err(ClusterError::WaitTimeout {
-            what: what.to_string(),
-            seconds: started.elapsed().as_secs_f64(),
-            last_seen,
-        }),
-    }
+    let outcome = tokio::time::timeout(timeout, work).await.ok().flatten();
+    wait_result(outcome, forbidden_msg, what, resource, started, last_seen)
 }
 
 /// Waits until `cond` holds for the whole set of objects matching `config` (e.g. a label
@@ -164,7 +150,20 @@ where
         }
         None
     };
-    let outcome = tokio::time::timeout(timeout, work).await;
+    let outcome = tokio::time::timeout(timeout, work).await.ok().flatten();
+    wait_result(outcome, forbidden_msg, what, resource, started, last_seen)
+}
+
+/// The end of a watch-based wait: Forbidden when the watch was refused (whatever was seen),
+/// else the value found, else a timeout naming what was last seen.
+fn wait_result<T>(
+    found: Option<T>,
+    forbidden_msg: Option<String>,
+    what: &str,
+    resource: String,
+    started: std::time::Instant,
+    last_seen: String,
+) -> Result<T, ClusterError> {
     if let Some(message) = forbidden_msg {
         return Err(ClusterError::Forbidden {
             what: what.to_string(),
@@ -172,14 +171,11 @@ where
             message,
         });
     }
-    match outcome {
-        Ok(Some(set)) => Ok(set),
-        _ => Err(ClusterError::WaitTimeout {
-            what: what.to_string(),
-            seconds: started.elapsed().as_secs_f64(),
-            last_seen,
-        }),
-    }
+    found.ok_or_else(|| ClusterError::WaitTimeout {
+        what: what.to_string(),
+        seconds: started.elapsed().as_secs_f64(),
+        last_seen,
+    })
 }
 
 /// The API's message when a watcher error is a 403 Forbidden (on the initial list, the watch

@@ -98,11 +98,12 @@ pub fn parse_backup_url(url: &str) -> Option<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::longhorn::{BackupSpec, BackupStatus};
 
-    fn backup(name: &str, state: &str, snap_at: &str) -> Backup {
+    /// A Backup `name` in `state` of a snapshot taken at `snap_at` (RFC 3339).
+    pub(crate) fn backup(name: &str, state: &str, snap_at: &str) -> Backup {
         let mut b = Backup::new(name, BackupSpec::default());
         b.status = Some(BackupStatus {
             state: state.into(),

@@ -3,7 +3,6 @@
 pub mod crd;
 pub mod lookup;
 pub mod restore;
-pub mod target;
 pub mod version;
 
 pub use crd::*;

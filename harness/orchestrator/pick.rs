@@ -80,18 +80,7 @@ pub fn pick_backup(status: &BackupVolumeStatus, backups: &[Backup]) -> Pick {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::longhorn::{BackupSpec, BackupStatus};
-
-    fn backup(name: &str, state: &str, snap_at: &str) -> Backup {
-        let mut b = Backup::new(name, BackupSpec::default());
-        b.status = Some(BackupStatus {
-            state: state.into(),
-            url: format!("s3://b@us-east-1/?backup={name}&volume=v"),
-            snapshot_created_at: snap_at.into(),
-            ..Default::default()
-        });
-        b
-    }
+    use crate::longhorn::lookup::tests::backup;
 
     fn bv(last: &str) -> BackupVolumeStatus {
         serde_json::from_value(serde_json::json!({

@@ -273,31 +273,34 @@ fn record_version(ctx: &mut DrillContext, detected: &longhorn::version::Detected
     ctx.set_fact(super::facts::LONGHORN_VERSION_SOURCE, &detected.source);
 }
 
-/// Whether the profile's target URL and Longhorn's `backupTargetURL` name the same place
-/// ([`longhorn::target::TargetLocation::same_place`]); Err says how they differ.
+/// Whether the profile's target URL and Longhorn's `backupTargetURL` name the same backups:
+/// both parsed by Longhorn's own rules ([`dr_backupstore::BackupTargetUrl::parse`]: trailing
+/// slash optional, paths cleaned like `filepath.Join`, percent-decoded), then bucket and prefix
+/// equal and, when both name one, the region. Err says how they differ.
 pub fn same_target(profile_url: &str, longhorn_url: &str) -> Result<(), String> {
-    use longhorn::target::TargetLocation;
-    let ours = TargetLocation::parse(profile_url)?;
-    let theirs = TargetLocation::parse(longhorn_url).map_err(|e| format!("Longhorn's {e}"))?;
-    if ours.same_place(&theirs) {
-        return Ok(());
-    }
+    use dr_backupstore::BackupTargetUrl;
+    let ours = BackupTargetUrl::parse(profile_url).map_err(|e| e.to_string())?;
+    let theirs = BackupTargetUrl::parse(longhorn_url).map_err(|e| format!("Longhorn's {e}"))?;
     let mut diffs = Vec::new();
-    if ours.scheme != theirs.scheme {
-        diffs.push(format!("scheme {} vs {}", ours.scheme, theirs.scheme));
-    }
     if ours.bucket != theirs.bucket {
         diffs.push(format!("bucket {} vs {}", ours.bucket, theirs.bucket));
     }
-    if ours.path != theirs.path {
-        diffs.push(format!("path {:?} vs {:?}", ours.path, theirs.path));
+    if ours.prefix != theirs.prefix {
+        diffs.push(format!(
+            "path {:?} vs {:?}",
+            ours.prefix.trim_end_matches('/'),
+            theirs.prefix.trim_end_matches('/')
+        ));
     }
-    if let (Some(a), Some(b)) = (&ours.region, &theirs.region) {
-        if a != b {
-            diffs.push(format!("region {a} vs {b}"));
-        }
+    // An empty region is "from the environment" (Longhorn: AWS_REGION): not a difference.
+    if !ours.region.is_empty() && !theirs.region.is_empty() && ours.region != theirs.region {
+        diffs.push(format!("region {} vs {}", ours.region, theirs.region));
     }
-    Err(diffs.join(", "))
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -313,5 +316,32 @@ mod tests {
         let e = same_target("s3://backups@us-east-1/", "s3://other@us-east-1/").unwrap_err();
         assert!(e.contains("bucket backups vs other"), "{e}");
         assert!(same_target("s3://backups@us-east-1/", "").is_err());
+    }
+
+    #[test]
+    fn forms_longhorn_accepts_name_the_same_target() {
+        for same in [
+            "s3://backups@us-east-1/cluster-a",
+            "s3://backups/cluster-a/",
+            "s3://backups@us-east-1//cluster-a//",
+            "S3://backups@us-east-1/cluster-a/./",
+        ] {
+            assert!(
+                same_target("s3://backups@us-east-1/cluster-a/", same).is_ok(),
+                "{same}"
+            );
+        }
+        for other in [
+            "s3://backups@us-east-1/cluster-b/",
+            "s3://backups@us-east-1/",
+            "s3://other@us-east-1/cluster-a/",
+            "s3://backups@eu-west-1/cluster-a/",
+            "nfs://backups@us-east-1/cluster-a/",
+        ] {
+            assert!(
+                same_target("s3://backups@us-east-1/cluster-a/", other).is_err(),
+                "{other}"
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! Without the shared data the tests say so loudly and pass, unless `CI=true`.
 
+mod shared_data;
 #[path = "api_support.rs"]
 mod support;
 
@@ -23,25 +24,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const VERSIONS: [&str; 5] = ["1.7.1", "1.7.3", "1.8.2", "1.9.1", "1.10.1"];
 const NS: &str = "longhorn-system";
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("DR_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
 /// The CRD manifest of `version`, or `None` (loudly; a failure under `CI=true`).
 fn crds_file(version: &str) -> Option<PathBuf> {
-    let p = shared_dir().join(format!("longhorn-crds/crds-v{version}.yaml"));
-    if p.is_file() {
-        return Some(p);
-    }
-    let msg = format!(
-        "!!! Longhorn CRDs missing: {} not found (set DR_SHARED_DIR); CRD tests NOT run",
-        p.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("{msg}");
-    None
+    shared_data::longhorn_crds(version, "CRD tests")
 }
 
 fn load(version: &str) -> Option<Arc<CrdSet>> {

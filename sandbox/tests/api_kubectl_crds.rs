@@ -6,6 +6,7 @@
 //! `Warn` for `--validate=warn` and `Ignore` for `--validate=false`. Without kubectl or the
 //! shared CRDs the tests say so loudly and pass, unless `CI=true`.
 
+mod shared_data;
 #[path = "api_support.rs"]
 mod support;
 
@@ -21,20 +22,11 @@ use support::Env;
 const NS: &str = "longhorn-system";
 
 fn missing(what: &str) {
-    let msg = format!("!!! {what}: kubectl CRD tests NOT run");
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("{msg}");
+    shared_data::missing(&format!("{what}: kubectl CRD tests NOT run"));
 }
 
 fn crds() -> Option<Arc<CrdSet>> {
-    let dir = std::env::var_os("DR_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let p = dir.join("longhorn-crds/crds-v1.9.1.yaml");
-    if !p.is_file() {
-        missing(&format!("{} not found (set DR_SHARED_DIR)", p.display()));
-        return None;
-    }
+    let p = shared_data::longhorn_crds("1.9.1", "kubectl CRD tests")?;
     Some(Arc::new(CrdSet::load(&p).expect("CRDs load")))
 }
 

@@ -8,31 +8,19 @@
 //! Without the shared CRDs the test says so loudly and passes, unless `CI=true`.
 
 mod sandbox_support;
+mod shared_data;
 
 use std::path::PathBuf;
 
 use dr_sandbox::LonghornVersion;
-use kube::api::{DynamicObject, PostParams};
+use kube::api::DynamicObject;
 use sandbox_support::*;
 use serde_json::json;
 
 const VERSIONS: [&str; 5] = ["1.7.1", "1.7.3", "1.8.2", "1.9.1", "1.10.1"];
 
 fn crds_file(version: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("DR_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let p = dir.join(format!("longhorn-crds/crds-v{version}.yaml"));
-    if p.is_file() {
-        return Some(p);
-    }
-    let msg = format!(
-        "!!! {} not found (set DR_SHARED_DIR): CRD conformance NOT checked",
-        p.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("{msg}");
-    None
+    shared_data::longhorn_crds(version, "CRD conformance")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,24 +80,5 @@ async fn restore_1_7(client: &kube::Client, name: &str, url: &str) -> DynamicObj
         async move { bvs.get("dr-exercise-data").await.ok() }
     })
     .await;
-    let api = longhorn(client, "Volume");
-    let obj: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "longhorn.io/v1beta2", "kind": "Volume",
-        "metadata": {"name": name, "namespace": LH_NS},
-        "spec": {"fromBackup": url, "numberOfReplicas": 3, "size": "1", "accessMode": "rwo"},
-    }))
-    .expect("volume object");
-    api.create(&PostParams::default(), &obj)
-        .await
-        .expect("restore volume created");
-    eventually("the restore to end", || {
-        let api = api.clone();
-        async move {
-            let v = api.get(name).await.ok()?;
-            let st = status(&v);
-            let done = st["restoreRequired"] == json!(false) && st["state"] == json!("detached");
-            (done || st["robustness"] == json!("faulted")).then_some(v)
-        }
-    })
-    .await
+    restore_now(client, name, url).await
 }

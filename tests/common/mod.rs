@@ -38,13 +38,18 @@ pub fn longhorn_crds(version: dr_sandbox::LonghornVersion) -> Option<PathBuf> {
     if p.is_file() {
         return Some(p);
     }
-    let msg = format!(
-        "!!! {} not found (set DR_SHARED_DIR): Longhorn objects NOT validated by Longhorn's CRDs",
+    missing(&format!(
+        "{} not found (set DR_SHARED_DIR): Longhorn objects NOT validated by Longhorn's CRDs",
         p.display()
-    );
+    ));
+    None
+}
+
+/// Says loudly that `what` cannot be checked; panics under `CI=true`.
+pub fn missing(what: &str) {
+    let msg = format!("!!! {what}");
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
     eprintln!("{msg}");
-    None
 }
 
 /// A sandbox in a temporary folder, with the fast timing.

@@ -30,10 +30,7 @@ pub fn missing(what: &str) {
 
 /// The vectors folder: `$DR_SHARED_DIR/longhorn-vectors` or `<repo>/../shared/longhorn-vectors`.
 pub fn vectors_dir() -> PathBuf {
-    let shared = std::env::var_os("DR_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    shared.join("longhorn-vectors")
+    crate::common::shared_dir().join("longhorn-vectors")
 }
 
 /// The vectors, or `None` after a loud message when they are absent.

@@ -197,6 +197,12 @@ pub async fn write_and_backup(client: &Client, script: &str, tag: &str) -> Dynam
 pub async fn restore_volume(client: &Client, name: &str, url: &str) -> DynamicObject {
     let vol = url.rsplit("volume=").next().unwrap_or_default().to_string();
     discovered_backup_volume(client, &vol).await;
+    restore_now(client, name, url).await
+}
+
+/// Creates a Longhorn Volume restoring from `url` at once (the BackupVolume must exist) and
+/// waits until the restore ended, done or faulted; returns it.
+pub async fn restore_now(client: &Client, name: &str, url: &str) -> DynamicObject {
     let api = longhorn(client, "Volume");
     let obj: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "longhorn.io/v1beta2", "kind": "Volume",
