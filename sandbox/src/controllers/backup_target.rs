@@ -185,8 +185,15 @@ async fn sync(ctx: &Arc<Ctx>, bt_name: &str, url: &str) {
     });
 }
 
-/// Every complete backup cfg of remote volume `vol` (unreadable ones are logged and skipped).
-async fn read_backup_cfgs(bs: &BackupStore, vol: &str) -> Result<Vec<BackupCfg>, String> {
+/// The remote volume as the backupstore holds it now: `volume.cfg` and every complete backup
+/// cfg (`None` when the volume has no `volume.cfg`).
+async fn read_remote_volume(
+    bs: &BackupStore,
+    vol: &str,
+) -> Result<Option<(VolumeCfg, Vec<BackupCfg>)>, String> {
+    let Some(vcfg) = bs.get_volume_cfg(vol).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
     let mut cfgs = Vec::new();
     for b in bs.list_backups(vol).await.map_err(|e| e.to_string())? {
         match bs.get_backup_cfg(vol, &b).await {
@@ -197,11 +204,11 @@ async fn read_backup_cfgs(bs: &BackupStore, vol: &str) -> Result<Vec<BackupCfg>,
             }
         }
     }
-    Ok(cfgs)
+    Ok(Some((vcfg, cfgs)))
 }
 
 async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<(), String> {
-    let Some(vcfg) = bs.get_volume_cfg(vol).await.map_err(|e| e.to_string())? else {
+    let Some((vcfg, cfgs)) = read_remote_volume(bs, vol).await? else {
         return Ok(());
     };
     let (bv_name, created) = ensure_backup_volume(ctx, vol).map_err(|e| e.to_string())?;
@@ -217,14 +224,12 @@ async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<
             if !task_ctx.sleep(delay).await {
                 return;
             }
-            let filled: Result<(), String> = async {
-                let Some(vcfg) = bs.get_volume_cfg(&vol).await.map_err(|e| e.to_string())? else {
-                    return Ok(());
-                };
-                let cfgs = read_backup_cfgs(&bs, &vol).await?;
-                fill_backup_volume(&task_ctx, &bv_name, &vcfg, &cfgs).map_err(|e| e.to_string())
-            }
-            .await;
+            let filled = match read_remote_volume(&bs, &vol).await {
+                Ok(Some((vcfg, cfgs))) => fill_backup_volume(&task_ctx, &bv_name, &vcfg, &cfgs)
+                    .map_err(|e| e.to_string()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
             if let Err(e) = filled {
                 tracing::warn!(backup_volume = %bv_name, error = %e, "backup volume status not filled");
             }
@@ -245,7 +250,6 @@ async fn discover_volume(ctx: &Arc<Ctx>, bs: &BackupStore, vol: &str) -> Result<
             })
             .map_err(|e| e.to_string())?;
     }
-    let cfgs = read_backup_cfgs(bs, vol).await?;
     fill_backup_volume(ctx, &bv_name, &vcfg, &cfgs).map_err(|e| e.to_string())
 }
 
