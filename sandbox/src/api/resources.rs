@@ -112,6 +112,9 @@ resource!(/// `apps/v1` DaemonSet.
 resource!(/// `batch/v1` Job.
     JOBS, "batch", "v1", "Job", "jobs", "job", [],
     namespaced = true, status = true, categories = ["all"]);
+resource!(/// `batch/v1` CronJob (stored and served; the sandbox runs no CronJob controller).
+    CRONJOBS, "batch", "v1", "CronJob", "cronjobs", "cronjob", ["cj"],
+    namespaced = true, status = true, categories = ["all"]);
 resource!(/// `rbac.authorization.k8s.io/v1` Role.
     ROLES, "rbac.authorization.k8s.io", "v1", "Role", "roles", "role", [],
     namespaced = true, status = false, categories = []);
@@ -169,7 +172,7 @@ resource!(/// Flux `Kustomization` (`kustomize.toolkit.fluxcd.io/v1`, short name
     FLUX_KUSTOMIZATIONS, "kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations",
     "kustomization", ["ks"], namespaced = true, status = true, categories = []);
 
-static ALL: [&ResourceType; 31] = [
+static ALL: [&ResourceType; 32] = [
     &NAMESPACES,
     &NODES,
     &PODS,
@@ -183,6 +186,7 @@ static ALL: [&ResourceType; 31] = [
     &DEPLOYMENTS,
     &DAEMONSETS,
     &JOBS,
+    &CRONJOBS,
     &ROLES,
     &ROLEBINDINGS,
     &CLUSTERROLES,
