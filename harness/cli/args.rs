@@ -74,6 +74,23 @@ pub struct RunArgs {
     /// passed (stops early on Ctrl-C).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
+    /// Post one message per drill (verdict, RTO/RPO, first failure, report) to this chat
+    /// webhook; repeatable. Slack-compatible (`{"text"}`) unless the URL is a Discord webhook
+    /// (discord.com/api/webhooks/…) or starts with `discord+`; `slack+` forces Slack. The URL is
+    /// a secret: prefer DR_HARNESS_NOTIFY (space-separated URLs). A failed notification warns;
+    /// it never changes the exit code.
+    #[arg(
+        long = "notify",
+        value_name = "URL",
+        env = "DR_HARNESS_NOTIFY",
+        hide_env_values = true,
+        value_delimiter = ' '
+    )]
+    pub notify: Vec<String>,
+    /// Where notifications say the report is, e.g. your CI job's artifact URL; `{run_id}` is
+    /// replaced by the drill's run id. Default: the local path of report.html.
+    #[arg(long, value_name = "URL")]
+    pub report_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

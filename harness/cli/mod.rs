@@ -64,6 +64,12 @@ async fn dispatch(cli: Cli) -> i32 {
 }
 
 fn init_tracing(verbose: u8) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    use crate::report::progress;
+
     let default = match verbose {
         // kube_runtime logs every broken watch as an error; the waits count and report those.
         0 => "warn,dr_harness=info,dr_sandbox=warn,kube_runtime=off",
@@ -72,9 +78,20 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DR_HARNESS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    // Wait progress is drawn by its own layer (spinners on a TTY, sparse lines otherwise), never
+    // printed as a log line; everything else goes through the spinner-aware stderr.
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(progress::SuspendingStderrMaker)
         .with_target(false)
+        .with_filter(filter)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() != progress::TARGET
+        }));
+    let waits = progress::ProgressLayer::for_stderr().with_filter(
+        tracing_subscriber::filter::filter_fn(|m| m.target() == progress::TARGET),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(waits)
         .try_init();
 }

@@ -123,6 +123,10 @@ pub async fn run(a: RunArgs) -> i32 {
         return EXIT_USAGE;
     }
     let redactor = Redactor::new();
+    let notify = match notify_targets(&a.notify, &redactor) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let target = match target(&a.target, &redactor).await {
         Ok(t) => t,
         Err(code) => return code,
@@ -162,6 +166,9 @@ pub async fn run(a: RunArgs) -> i32 {
         let mut console = report::console::ConsoleReporter::new();
         let record = run_drill(req, &mut console).await;
         let code = finish(&a.out, &record, a.pushgateway.as_deref()).await;
+        if !notify.is_empty() {
+            send_notifications(&notify, &a.out, &record, a.report_url.as_deref(), &redactor).await;
+        }
         runs += 1;
         if code == EXIT_PASSED {
             passed += 1;
@@ -181,6 +188,59 @@ pub async fn run(a: RunArgs) -> i32 {
         println!("soak: {passed} of {runs} drills passed");
     }
     worst
+}
+
+/// The `--notify` targets, their URLs registered as secrets; exit 2 naming a bad one.
+fn notify_targets(
+    urls: &[String],
+    redactor: &Redactor,
+) -> Result<Vec<report::notify::NotifyTarget>, i32> {
+    let mut out = Vec::new();
+    for u in urls.iter().filter(|u| !u.trim().is_empty()) {
+        match report::notify::NotifyTarget::parse(u) {
+            Ok(t) => {
+                t.register_secret(redactor);
+                out.push(t);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(EXIT_USAGE);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Posts the drill's message to every target; failures are warnings only (the drill's verdict
+/// and exit code stand).
+async fn send_notifications(
+    targets: &[report::notify::NotifyTarget],
+    out: &std::path::Path,
+    record: &RunRecord,
+    report_url: Option<&str>,
+    redactor: &Redactor,
+) {
+    let link = match report_url {
+        Some(u) => u.replace("{run_id}", &record.run_id),
+        None => {
+            let path = out.join(&record.run_id).join("report.html");
+            std::path::absolute(&path)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        }
+    };
+    let failures = report::notify::notify_all(
+        targets,
+        record,
+        &link,
+        redactor,
+        &report::notify::SendOptions::default(),
+    )
+    .await;
+    for e in failures {
+        eprintln!("warning: {}", redactor.redact(&e.to_string()));
+    }
 }
 
 fn worse(a: i32, b: i32) -> i32 {

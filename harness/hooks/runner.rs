@@ -32,6 +32,80 @@ const DRAIN_WINDOW: Duration = Duration::from_secs(2);
 /// Limit for the `state list` post-check.
 const POST_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How often a running hook reports its progress (the shared progress contract asks for at
+/// least every 10 s; see [`crate::report::progress`]).
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// The progress of one hook run, announced as `dr_harness::progress` events.
+struct HookProgress {
+    gate: String,
+    started: Instant,
+    timeout: Duration,
+    state: String,
+    lines: u64,
+    closed: bool,
+}
+
+impl HookProgress {
+    fn new(plan: &HookPlan, started: Instant) -> Self {
+        let program = std::path::Path::new(plan.program())
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let p = HookProgress {
+            gate: format!("{} hook ({program})", plan.action.as_str()),
+            started,
+            timeout: plan.timeout,
+            state: "started".into(),
+            lines: 0,
+            closed: false,
+        };
+        p.emit();
+        p
+    }
+
+    fn emit(&self) {
+        crate::report::progress::waiting(
+            "",
+            &self.gate,
+            self.started.elapsed(),
+            Some(self.timeout),
+            &self.state,
+        );
+    }
+
+    /// A new state is announced at once; the same state again only by the periodic tick.
+    fn set(&mut self, state: String) {
+        if state != self.state {
+            self.state = state;
+            self.emit();
+        }
+    }
+
+    fn running(&self) -> String {
+        format!("running, {} lines of output", self.lines)
+    }
+
+    fn done(&mut self, state: &str) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        crate::report::progress::waited(
+            "",
+            &self.gate,
+            self.started.elapsed(),
+            Some(self.timeout),
+            state,
+        );
+    }
+}
+
+impl Drop for HookProgress {
+    /// A run that ended in an error still closes its wait, so no spinner is left behind.
+    fn drop(&mut self) {
+        self.done("ended");
+    }
+}
+
 /// Which output stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -151,6 +225,9 @@ pub async fn run_hook(
     let mut output_open = true;
     let mut kill_at: Option<tokio::time::Instant> = None;
     let mut drain_until: Option<tokio::time::Instant> = None;
+    let mut progress = HookProgress::new(plan, started);
+    let mut progress_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
 
     while status.is_none() || output_open {
         let kill_sleep = tokio::time::sleep_until(kill_at.unwrap_or_else(far_future));
@@ -161,6 +238,10 @@ pub async fn run_hook(
                     let line = redactor.redact(&line);
                     on_line(stream, &line);
                     push_tail(stream, &line);
+                    progress.lines += 1;
+                    if progress.lines == 1 {
+                        progress.set(progress.running());
+                    }
                 }
                 None => output_open = false,
             },
@@ -175,15 +256,24 @@ pub async fn run_hook(
                 stop = Some(Stop::Timeout);
                 signal_group(pgid, Signal::SIGTERM);
                 kill_at = Some(tokio::time::Instant::now() + plan.grace);
+                progress.set("timed out, SIGTERM sent".into());
             },
             _ = cancel.cancelled(), if stop.is_none() && status.is_none() => {
                 stop = Some(Stop::Cancel);
                 signal_group(pgid, Signal::SIGTERM);
                 kill_at = Some(tokio::time::Instant::now() + plan.grace);
+                progress.set("cancelled, SIGTERM sent".into());
             },
             _ = kill_sleep, if kill_at.is_some() => {
                 signal_group(pgid, Signal::SIGKILL);
                 kill_at = None;
+                progress.set("SIGKILL sent".into());
+            },
+            _ = progress_tick.tick(), if status.is_none() => {
+                if stop.is_none() {
+                    progress.state = progress.running();
+                }
+                progress.emit();
             },
             _ = drain_sleep, if drain_until.is_some() => {
                 // The leader is gone but something still holds the pipes: leftovers of the
@@ -203,6 +293,13 @@ pub async fn run_hook(
     }
 
     let status = status.unwrap_or_default();
+    // The main command's wait ends here; the post-check, if any, is a wait of its own.
+    progress.done(&match (stop, status.code()) {
+        (Some(Stop::Timeout), _) => "timed out".to_string(),
+        (Some(Stop::Cancel), _) => "cancelled".to_string(),
+        (None, Some(code)) => format!("exited {code}"),
+        (None, None) => "killed by a signal".to_string(),
+    });
     let mut outcome = HookOutcome {
         exit_code: status.code(),
         signal: std::os::unix::process::ExitStatusExt::signal(&status),

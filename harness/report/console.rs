@@ -23,10 +23,10 @@ impl Default for ConsoleReporter {
 }
 
 impl ConsoleReporter {
-    /// A reporter writing to stderr.
+    /// A reporter writing to stderr (lifting the live wait spinners while it writes).
     pub fn new() -> Self {
         ConsoleReporter {
-            out: Box::new(std::io::stderr()),
+            out: Box::new(super::progress::SuspendingStderr::default()),
         }
     }
 
@@ -113,7 +113,7 @@ impl EventSink for ConsoleReporter {
     fn on_event(&mut self, event: &DrillEvent) {
         if let Some(line) = Self::format_event(event) {
             // A closed stderr must not stop a drill that is destroying a cluster.
-            let _ = writeln!(self.out, "{line}");
+            let _ = self.out.write_all(format!("{line}\n").as_bytes());
         }
     }
 }

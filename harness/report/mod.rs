@@ -1,12 +1,15 @@
 //! Reports of a drill, each rendered from the one [`RunRecord`](crate::engine::record::RunRecord):
 //! JUnit XML for CI, Prometheus metrics for alerting, run.json as the full record and resume
-//! state, and the console view for humans.
+//! state, the console view and report.html for humans, and notifications to chat webhooks.
 //!
 //! [`write_reports`] lays them out as `<out>/<run-id>/{junit.xml, metrics.prom, run.json,
-//! summary.txt}` and points `<out>/latest` at the newest run.
+//! summary.txt, report.html}` and points `<out>/latest` at the newest run.
 
 pub mod console;
+pub mod html;
 pub mod junit;
+pub mod notify;
+pub mod progress;
 pub mod prometheus;
 pub mod runjson;
 
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::engine::record::RunRecord;
 
 pub use console::{summary_table, ConsoleReporter};
+pub use html::render_html;
 pub use junit::{render_junit, render_junit_suite};
 pub use prometheus::{push_to_gateway, read_last_success, render_metrics, write_textfile_atomic};
 pub use runjson::{read_run_json, write_run_json};
@@ -55,6 +59,8 @@ pub struct ReportPaths {
     pub metrics: PathBuf,
     pub run_json: PathBuf,
     pub summary: PathBuf,
+    /// `<out>/<run-id>/report.html`: the self-contained page for people ([`render_html`]).
+    pub html: PathBuf,
     /// `<out>/latest`: a symlink to `<run-id>`, or a copy where symlinks are not possible.
     pub latest: PathBuf,
 }
@@ -88,6 +94,7 @@ pub fn write_reports(
         metrics: dir.join("metrics.prom"),
         run_json: dir.join("run.json"),
         summary: dir.join("summary.txt"),
+        html: dir.join("report.html"),
         latest,
         dir,
     };
@@ -98,6 +105,7 @@ pub fn write_reports(
     )?;
     write_run_json(&paths.run_json, record)?;
     write_atomic(&paths.summary, summary_table(record).as_bytes())?;
+    write_atomic(&paths.html, render_html(record).as_bytes())?;
     point_latest(out_dir, &record.run_id, &paths.latest)?;
     Ok(paths)
 }
