@@ -115,7 +115,7 @@ pub fn human_seconds(s: f64) -> String {
     let (h, m, sec) = (total / 3600, (total % 3600) / 60, total % 60);
     if h > 0 {
         format!("{h}h {m}m {sec}s")
-    } else if s < 600.0 {
+    } else if s < 600.0 && (s - s.round()).abs() >= 0.05 {
         format!("{m}m {:.1}s", s - (m * 60) as f64)
     } else {
         format!("{m}m {sec}s")
@@ -220,6 +220,8 @@ struct Bar<'a> {
     seconds: f64,
     class: &'static str,
     title: String,
+    /// Drawn as a word instead of a bar (a step that did not run).
+    not_run: Option<&'static str>,
 }
 
 /// Step bars placed at their wall-clock start; steps without a start (not run, or records from
@@ -243,6 +245,8 @@ fn step_bars(r: &RunRecord) -> Vec<Bar<'_>> {
                     human_seconds(s.seconds),
                     human_seconds(start)
                 ),
+                not_run: (s.started_at.is_none() && s.seconds <= 0.0)
+                    .then_some(status_word(s.status)),
             }
         })
         .collect()
@@ -264,6 +268,7 @@ fn timeline(r: &RunRecord) -> Markup {
                 seconds: p.seconds.max(0.0),
                 class: "phase",
                 title: format!("phase {}: {}", p.phase, human_seconds(p.seconds)),
+                not_run: None,
             };
             cursor += p.seconds.max(0.0);
             b
@@ -299,8 +304,12 @@ fn timeline(r: &RunRecord) -> Markup {
             g class={ "bar " (b.class) } {
                 title { (b.title) }
                 text x=(LABEL_W - 6.0) y=(y + 15.0) text-anchor="end" class="lbl" { (b.label) }
-                rect x=(fmt1(x0)) y=(y + 4.0) width=(fmt1(w)) height=(LANE_H - 8.0) rx="2" {}
-                text x=(fmt1(x0 + w + 4.0)) y=(y + 15.0) class="dur" { (human_seconds(b.seconds)) }
+                @if let Some(word) = b.not_run {
+                    text x=(fmt1(x0)) y=(y + 15.0) class="dur" { (word) }
+                } @else {
+                    rect x=(fmt1(x0)) y=(y + 4.0) width=(fmt1(w)) height=(LANE_H - 8.0) rx="2" {}
+                    text x=(fmt1(x0 + w + 4.0)) y=(y + 15.0) class="dur" { (human_seconds(b.seconds)) }
+                }
             }
         }
     };
@@ -328,11 +337,16 @@ fn timeline(r: &RunRecord) -> Markup {
                     }
                 }
                 @if let (Some(d), Some(t)) = (disaster, r.rto_target_seconds) {
-                    @if d + t <= end {
-                        g id="rto-target" {
-                            title { "RTO target: " (human_seconds(t)) }
+                    g id="rto-target" {
+                        title { "RTO target: " (human_seconds(t)) }
+                        @if d + t <= end {
                             line x1=(fmt1(x(d + t))) x2=(fmt1(x(d + t))) y1="4" y2=(fmt1(height - 24.0)) class="target" {}
                             text x=(fmt1(x(d + t) - 4.0)) y="16" text-anchor="end" class="tgtlbl" { "target " (human_seconds(t)) }
+                        } @else {
+                            // Far beyond the drill: say where it is instead of squashing the chart.
+                            text x=(CHART_W - 6.0) y="16" text-anchor="end" class="tgtlbl" {
+                                "RTO target " (human_seconds(t)) " at +" (human_seconds(d + t)) " →"
+                            }
                         }
                     }
                 }
@@ -422,9 +436,9 @@ fn rpo_ticks(r: &RunRecord) -> Markup {
                 b { (opt_secs(r.rpo_seconds)) } " (target " (opt_secs(r.rpo_target_seconds)) ") "
                 span class=(rpo_c) { (rpo_j) }
             }
-            svg class="chart" role="img" aria-label="RPO ticks" viewBox={ "0 0 " (CHART_W) " 80" }
+            svg class="chart" role="img" aria-label="RPO ticks" viewBox={ "0 0 " (CHART_W) " 104" }
                 xmlns="http://www.w3.org/2000/svg" {
-                line x1="30" x2=(CHART_W - 30.0) y1="40" y2="40" class="grid" {}
+                line x1="30" x2=(CHART_W - 30.0) y1="50" y2="50" class="grid" {}
                 @if let (Some(d), Some(rpo)) = (disaster_ms, r.rpo_seconds) {
                     rect x=(fmt1(x(d - (rpo * 1000.0) as i64))) y="30"
                         width=(fmt1((x(d) - x(d - (rpo * 1000.0) as i64)).max(1.0))) height="20" class="rto" {
@@ -434,8 +448,11 @@ fn rpo_ticks(r: &RunRecord) -> Markup {
                 @for (i, (label, ms, class)) in points.iter().enumerate() {
                     g class={ "pt " (class) } {
                         title { (label) " at " (fmt_ms(*ms)) }
-                        circle cx=(fmt1(x(*ms))) cy="40" r="5" {}
-                        text x=(fmt1(x(*ms))) y=(if i % 2 == 0 { "22" } else { "68" }) text-anchor="middle" class="axis" { (label) }
+                        circle cx=(fmt1(x(*ms))) cy="50" r="5" {}
+                        // Four label rows (two above, two below) so close points stay legible.
+                        text x=(fmt1(x(*ms))) y=(["22", "74", "36", "90"][i % 4])
+                            text-anchor=(if i == 0 { "start" } else if i + 1 == points.len() { "end" } else { "middle" })
+                            class="axis" { (label) }
                     }
                 }
             }
@@ -594,6 +611,7 @@ mod tests {
         assert_eq!(human_seconds(612.5), "10m 13s");
         assert_eq!(human_seconds(75.25), "1m 15.2s");
         assert_eq!(human_seconds(7300.0), "2h 1m 40s");
+        assert_eq!(human_seconds(300.0), "5m 0s");
         assert_eq!(human_seconds(f64::NAN), "n/a");
     }
 

@@ -236,8 +236,7 @@ pub async fn send(
             .send()
             .await
             .map_err(|e| Attempt {
-                // reqwest errors name the URL: strip it, the token is in it.
-                message: e.without_url().to_string(),
+                message: error_chain(e),
                 transient: true,
             })?;
         let status = resp.status();
@@ -266,7 +265,29 @@ pub async fn send(
         )
         .when(|a: &Attempt| a.transient)
         .await
-        .map_err(|a| err(a.message))
+        .map_err(|a| {
+            err(if a.transient {
+                format!("{} (gave up after {} retries)", a.message, opts.retries)
+            } else {
+                a.message
+            })
+        })
+}
+
+/// A reqwest error and its causes on one line, without the URL (the token is in it).
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// Sends the drill's [`message`] to every target; returns the failures (the caller warns).

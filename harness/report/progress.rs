@@ -97,8 +97,8 @@ pub fn render_status(u: &ProgressUpdate) -> String {
 }
 
 /// The plain line for an event:
-/// `… [restore] waiting for volume pvc-1 restore: 1m 12.0s of 15m 0s (8%), state: restoring`;
-/// for the closing event `… [restore] volume pvc-1 restore: done after 1m 12.0s, state: restored`.
+/// `… [restore] waiting for volume pvc-1 restore: 1m 12s of 15m 0s (8%), state: restoring`;
+/// for the closing event `… [restore] volume pvc-1 restore: done after 1m 12s, state: restored`.
 pub fn render_line(u: &ProgressUpdate) -> String {
     let step = if u.step.is_empty() {
         String::new()
@@ -403,7 +403,7 @@ mod tests {
     fn line_names_gate_elapsed_timeout_and_state() {
         assert_eq!(
             render_line(&upd("volume pvc-1 restore", 72.0, false)),
-            "… [restore] waiting for volume pvc-1 restore: 1m 12.0s of 15m 0s (8%), state: restoring"
+            "… [restore] waiting for volume pvc-1 restore: 1m 12s of 15m 0s (8%), state: restoring"
         );
         let mut no_timeout = upd("api", 3.0, false);
         no_timeout.timeout_s = 0.0;
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(render_line(&no_timeout), "… waiting for api: 3.0s");
         assert_eq!(
             render_line(&upd("volume pvc-1 restore", 80.0, true)),
-            "… [restore] volume pvc-1 restore: done after 1m 20.0s, state: restoring"
+            "… [restore] volume pvc-1 restore: done after 1m 20s, state: restoring"
         );
         assert_eq!(
             render_status(&upd("g", 1.0, false)),
