@@ -212,7 +212,7 @@ fn output_dir() -> PathBuf {
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find_map(|n| which(n))
+        .find_map(which)
 }
 
 fn which(name: &str) -> Option<PathBuf> {
