@@ -19,6 +19,8 @@ const CHART_W: f64 = 900.0;
 const LABEL_W: f64 = 170.0;
 /// Height of one lane.
 const LANE_H: f64 = 22.0;
+/// Right margin of the chart, for the duration label of a bar that ends at the right edge.
+const RIGHT_W: f64 = 56.0;
 
 /// Renders `record` as a complete HTML5 document (UTF-8, no external references).
 pub fn render_html(record: &RunRecord) -> String {
@@ -292,7 +294,7 @@ fn timeline(r: &RunRecord) -> Markup {
         end = end.max(offset(r, f));
     }
     let end = if end > 0.0 { end } else { 1.0 };
-    let x = |s: f64| LABEL_W + (s / end).clamp(0.0, 1.0) * (CHART_W - LABEL_W - 10.0);
+    let x = |s: f64| LABEL_W + (s / end).clamp(0.0, 1.0) * (CHART_W - LABEL_W - RIGHT_W);
     let lanes = steps.len() + usize::from(!phases.is_empty()) * (phases.len() + 1);
     let top = 24.0;
     let height = top + LANE_H * lanes as f64 + 30.0;
@@ -451,12 +453,23 @@ fn rpo_ticks(r: &RunRecord) -> Markup {
                         circle cx=(fmt1(x(*ms))) cy="50" r="5" {}
                         // Four label rows (two above, two below) so close points stay legible.
                         text x=(fmt1(x(*ms))) y=(["22", "74", "36", "90"][i % 4])
-                            text-anchor=(if i == 0 { "start" } else if i + 1 == points.len() { "end" } else { "middle" })
+                            text-anchor=(anchor(x(*ms)))
                             class="axis" { (label) }
                     }
                 }
             }
         }
+    }
+}
+
+/// Text anchor keeping a label near either edge inside the chart.
+fn anchor(x: f64) -> &'static str {
+    if x < CHART_W * 0.2 {
+        "start"
+    } else if x > CHART_W * 0.8 {
+        "end"
+    } else {
+        "middle"
     }
 }
 
