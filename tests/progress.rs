@@ -187,3 +187,40 @@ async fn a_timed_out_hook_says_so_before_it_ends() {
     );
     assert_eq!(got.last().map(|u| u.state.as_str()), Some("timed out"));
 }
+
+/// The binary end to end, stderr not a terminal: a full drill on the sandbox (hooks included)
+/// prints no progress event as a log line even at `info` — the events are drawn by their own
+/// layer, which stays quiet for waits shorter than 30 s — and leaves report.html beside
+/// junit.xml with the verdict and the RTO window.
+#[test]
+fn a_drill_without_a_terminal_keeps_progress_out_of_the_log_and_writes_report_html() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dr-harness"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DR_HARNESS_LOG", "info,kube_runtime=off")
+        .args(["run", "full-rebuild", "--allow-destroy", "--out"])
+        .arg(out_dir.path())
+        .output()
+        .expect("run dr-harness");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("destroy hook:"),
+        "the drill ran its hooks: {stderr}"
+    );
+    for l in stderr.lines() {
+        assert!(
+            !(l.contains("gate=") || l.contains(" waiting ") || l.contains("waited")),
+            "a progress event was logged: {l}"
+        );
+    }
+    let latest = out_dir.path().join("latest");
+    assert!(latest.join("junit.xml").is_file());
+    let html = std::fs::read_to_string(latest.join("report.html")).expect("report.html");
+    assert!(html.contains(r#"data-verdict="PASSED""#));
+    assert!(
+        html.contains(r#"id="rto-window""#),
+        "a real drill's RTO window is drawn"
+    );
+    assert!(html.contains("newest surviving tick"), "and its RPO ticks");
+}
