@@ -82,6 +82,8 @@ fn init_tracing(verbose: u8) {
     // printed as a log line; everything else goes through the spinner-aware stderr.
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(progress::SuspendingStderrMaker)
+        // Colour codes only for a terminal: CI logs and files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter)
         .with_filter(tracing_subscriber::filter::filter_fn(|m| {
