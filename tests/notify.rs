@@ -249,3 +249,29 @@ async fn run_notifies_and_a_dead_webhook_does_not_change_the_exit_code() {
         );
     }
 }
+
+#[test]
+fn a_bad_notify_url_is_a_usage_error_before_anything_runs() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::harness_bin())
+        .current_dir(common::repo())
+        .args([
+            "run",
+            "health",
+            "--notify",
+            "ftp://chat.example/hooks/t0ken",
+            "--out",
+        ])
+        .arg(out_dir.path())
+        .output()
+        .expect("run dr-harness");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--notify ftp://chat.example"), "{stderr}");
+    assert!(stderr.contains("http(s) webhook URL"), "{stderr}");
+    assert!(!stderr.contains("t0ken"), "{stderr}");
+    assert!(
+        std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
+        "no drill ran"
+    );
+}
