@@ -230,9 +230,14 @@ struct Rendered {
     console: Vec<String>,
 }
 
+/// Longest a Chromium run may take before the test gives up on it (two cores, shared).
+const CHROMIUM_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn headless(bin: &Path, page: &Path, extra: &[String]) -> Rendered {
+    use std::io::Read;
+    use std::process::Stdio;
     let profile = tempfile::tempdir().expect("profile dir");
-    let out = Command::new(bin)
+    let mut child = Command::new(bin)
         .args([
             "--headless",
             "--no-sandbox",
@@ -248,16 +253,38 @@ fn headless(bin: &Path, page: &Path, extra: &[String]) -> Rendered {
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
         .arg(format!("file://{}", page.display()))
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run chromium");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "chromium failed ({}): {stderr}",
-        out.status
-    );
+    // Read both pipes while waiting, so a large DOM cannot block the browser on a full pipe.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for chromium") {
+            break st;
+        }
+        if started.elapsed() > CHROMIUM_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within {CHROMIUM_LIMIT:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let dom = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    assert!(status.success(), "chromium failed ({status}): {stderr}");
     Rendered {
-        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        dom,
         console: stderr
             .lines()
             .filter(|l| l.contains("CONSOLE"))
