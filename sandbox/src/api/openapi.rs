@@ -193,8 +193,10 @@ mod tests {
             pod.and_then(|p| p.pointer("/x-kubernetes-group-version-kind/0/kind")),
             Some(&json!("Pod"))
         );
+        // A `$ref` with a sibling description is wrapped in `allOf`, as kube-apiserver's
+        // v3 documents do.
         let spec_ref = pod
-            .and_then(|p| p.pointer("/properties/spec/$ref"))
+            .and_then(|p| p.pointer("/properties/spec/allOf/0/$ref"))
             .and_then(Value::as_str);
         assert_eq!(
             spec_ref,

@@ -190,6 +190,44 @@ const CRONJOB_COLS: &[ColDef] = &[
     TEMPLATE_WIDE[2],
 ];
 
+const CONFIGMAP_COLS: &[ColDef] = &[
+    ("Data", "string", 0, "Data contains the configuration data."),
+    AGE,
+];
+
+const SECRET_COLS: &[ColDef] = &[
+    (
+        "Type",
+        "string",
+        0,
+        "Used to facilitate programmatic handling of secret data.",
+    ),
+    ("Data", "string", 0, "Data contains the secret data."),
+    AGE,
+];
+
+const SERVICEACCOUNT_COLS: &[ColDef] = &[
+    ("Secrets", "string", 0, "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use."),
+    AGE,
+];
+
+const STORAGECLASS_COLS: &[ColDef] = &[
+    ("Provisioner", "string", 0, "provisioner indicates the type of the provisioner."),
+    ("ReclaimPolicy", "string", 0, "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class."),
+    ("VolumeBindingMode", "string", 0, "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound."),
+    ("AllowVolumeExpansion", "string", 0, "allowVolumeExpansion shows whether the storage class allow volume expand."),
+    AGE,
+];
+
+const SERVICE_COLS: &[ColDef] = &[
+    ("Type", "string", 0, "type determines how the Service is exposed."),
+    ("Cluster-IP", "string", 0, "clusterIP is the IP address of the service and is usually assigned randomly."),
+    ("External-IP", "string", 0, "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service."),
+    ("Port(s)", "string", 0, "The list of ports that are exposed by this service."),
+    AGE,
+    ("Selector", "string", 1, "Route service traffic to pods with label keys and values matching this selector."),
+];
+
 /// The printer for a built-in kind, `None` for kinds printed as NAME/AGE.
 fn printer(rt: &ResourceType) -> Option<Printer> {
     let is = |other: &ResourceType| std::ptr::eq(rt, other);
@@ -213,6 +251,16 @@ fn printer(rt: &ResourceType) -> Option<Printer> {
         (JOB_COLS, job_cells)
     } else if is(&resources::CRONJOBS) {
         (CRONJOB_COLS, cronjob_cells)
+    } else if is(&resources::CONFIGMAPS) {
+        (CONFIGMAP_COLS, configmap_cells)
+    } else if is(&resources::SECRETS) {
+        (SECRET_COLS, secret_cells)
+    } else if is(&resources::SERVICEACCOUNTS) {
+        (SERVICEACCOUNT_COLS, serviceaccount_cells)
+    } else if is(&resources::STORAGECLASSES) {
+        (STORAGECLASS_COLS, storageclass_cells)
+    } else if is(&resources::SERVICES) {
+        (SERVICE_COLS, service_cells)
     } else {
         return None;
     })
@@ -243,7 +291,11 @@ fn column(c: &ColDef) -> Value {
 
 /// The cells of `obj`'s row, in [`columns`] order; `now` for ages.
 pub fn cells(rt: &ResourceType, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let name = json!(s(obj, "/metadata/name"));
+    let mut name = json!(s(obj, "/metadata/name"));
+    // printStorageClass marks the default class in the NAME cell.
+    if std::ptr::eq(rt, &resources::STORAGECLASSES) && is_default_class(obj) {
+        name = json!(format!("{} (default)", s(obj, "/metadata/name")));
+    }
     match printer(rt) {
         None => vec![name, json!(age(obj, now))],
         Some((_, f)) if std::ptr::eq(rt, &resources::EVENTS) => f(obj, now),
@@ -512,7 +564,7 @@ fn access_modes(modes: &[Value]) -> String {
     .join(",")
 }
 
-fn phase_or_terminating<'a>(obj: &'a Value) -> &'a str {
+fn phase_or_terminating(obj: &Value) -> &str {
     if deleting(obj) {
         "Terminating"
     } else {
@@ -750,6 +802,137 @@ fn cronjob_cells(c: &Value, now: DateTime<Utc>) -> Vec<Value> {
     out
 }
 
+fn keys(obj: &Value, ptr: &str) -> usize {
+    obj.pointer(ptr)
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len())
+}
+
+/// `printConfigMap`: DATA = keys of `data` plus `binaryData`.
+fn configmap_cells(cm: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    vec![
+        json!(keys(cm, "/data") + keys(cm, "/binaryData")),
+        json!(age(cm, now)),
+    ]
+}
+
+/// `printSecret`: TYPE, DATA = keys of `data` (kube-apiserver folds `stringData` into `data`
+/// on write; the sandbox stores both, so keys of either count once).
+fn secret_cells(sec: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let mut names: Vec<&String> = Vec::new();
+    for ptr in ["/data", "/stringData"] {
+        if let Some(m) = sec.pointer(ptr).and_then(Value::as_object) {
+            names.extend(m.keys());
+        }
+    }
+    names.sort();
+    names.dedup();
+    vec![
+        json!(or(s(sec, "/type"), "Opaque")),
+        json!(names.len()),
+        json!(age(sec, now)),
+    ]
+}
+
+fn serviceaccount_cells(sa: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    vec![json!(arr(sa, "/secrets").len()), json!(age(sa, now))]
+}
+
+/// `storageclass.kubernetes.io/is-default-class` (or the beta key) is `"true"`.
+fn is_default_class(sc: &Value) -> bool {
+    let ann = |k: &str| {
+        sc.pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+            == Some("true")
+    };
+    ann("storageclass.kubernetes.io/is-default-class")
+        || ann("storageclass.beta.kubernetes.io/is-default-class")
+}
+
+/// `printStorageClass`: defaults `Delete`, `Immediate`, `false` for unset fields.
+fn storageclass_cells(sc: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let expand = sc
+        .get("allowVolumeExpansion")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    vec![
+        json!(s(sc, "/provisioner")),
+        json!(or(s(sc, "/reclaimPolicy"), "Delete")),
+        json!(or(s(sc, "/volumeBindingMode"), "Immediate")),
+        json!(expand.to_string()),
+        json!(age(sc, now)),
+    ]
+}
+
+/// `printService`: TYPE, CLUSTER-IP (`<none>`), EXTERNAL-IP (`<none>` for ClusterIP and
+/// NodePort without external IPs, `<pending>` for a LoadBalancer without ingress), PORT(S)
+/// `port[:nodePort]/protocol`; wide SELECTOR.
+fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let kind = or(s(svc, "/spec/type"), "ClusterIP");
+    let external: Vec<&str> = arr(svc, "/spec/externalIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let ingress: Vec<&str> = arr(svc, "/status/loadBalancer/ingress")
+        .iter()
+        .map(|i| or(s(i, "/ip"), s(i, "/hostname")))
+        .filter(|a| !a.is_empty())
+        .collect();
+    let external_ip = match kind {
+        "ExternalName" => s(svc, "/spec/externalName").to_string(),
+        "LoadBalancer" => {
+            let all: Vec<&str> = ingress.iter().chain(external.iter()).copied().collect();
+            if all.is_empty() {
+                "<pending>".into()
+            } else {
+                all.join(",")
+            }
+        }
+        _ if external.is_empty() => "<none>".into(),
+        _ => external.join(","),
+    };
+    let ports: Vec<String> = arr(svc, "/spec/ports")
+        .iter()
+        .map(|p| {
+            let proto = or(s(p, "/protocol"), "TCP");
+            match n(p, "/nodePort") {
+                0 => format!("{}/{proto}", n(p, "/port")),
+                np => format!("{}:{np}/{proto}", n(p, "/port")),
+            }
+        })
+        .collect();
+    let selector = svc
+        .pointer("/spec/selector")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+        .map_or_else(
+            || "<none>".to_string(),
+            |m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+    let cluster_ip = or(
+        s(svc, "/spec/clusterIPs/0"),
+        or(s(svc, "/spec/clusterIP"), "<none>"),
+    );
+    vec![
+        json!(kind),
+        json!(cluster_ip),
+        json!(external_ip),
+        json!(if ports.is_empty() {
+            "<none>".to_string()
+        } else {
+            ports.join(",")
+        }),
+        json!(age(svc, now)),
+        json!(selector),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -845,8 +1028,36 @@ mod tests {
     }
 
     #[test]
+    fn configmaps_secrets_storageclasses() {
+        let now = Utc::now();
+        let cm = json!({"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
+        assert_eq!(cells(&resources::CONFIGMAPS, &cm, now)[1], 2);
+        let sec = json!({"metadata": {"name": "s"}, "type": "Opaque", "data": {"a": "MQ=="}, "stringData": {"a": "1", "b": "2"}});
+        assert_eq!(cells(&resources::SECRETS, &sec, now)[2], 2);
+        let sc = json!({"metadata": {"name": "longhorn", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "driver.longhorn.io", "allowVolumeExpansion": true});
+        let c = cells(&resources::STORAGECLASSES, &sc, now);
+        assert_eq!(c[0], "longhorn (default)");
+        assert_eq!(
+            (c[2].clone(), c[3].clone(), c[4].clone()),
+            (json!("Delete"), json!("Immediate"), json!("true"))
+        );
+        let svc = json!({"metadata": {"name": "b"}, "spec": {"clusterIP": "10.43.0.5", "ports": [{"port": 9500, "protocol": "TCP"}]}});
+        let c = cells(&resources::SERVICES, &svc, now);
+        assert_eq!(
+            &c[1..5],
+            [
+                json!("ClusterIP"),
+                json!("10.43.0.5"),
+                json!("<none>"),
+                json!("9500/TCP")
+            ]
+        );
+    }
+
+    #[test]
     fn kinds_without_printer_get_name_and_age() {
-        let cols = columns(&resources::CONFIGMAPS);
+        let cols = columns(&resources::ROLES);
         assert_eq!(cols.len(), 2);
         assert_eq!(cols[1]["name"], "Age");
     }
