@@ -225,7 +225,16 @@ async fn gate(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Resp
             "the server is currently unable to handle the request (injected fault)",
         ))
     } else if !prefixed && !is_public(req.uri().path()) && !authorized(req.headers(), &ctx.token) {
-        error_response(&ApiError::unauthorized())
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            error_response(&ApiError::unauthorized())
+        } else {
+            // No credentials at all: typically `kubectl get --raw`, which drops the path prefix.
+            error_response(&ApiError::new(
+                401,
+                "Unauthorized",
+                "Unauthorized: no credentials; kubectl sends none over plain HTTP and `kubectl get --raw` drops the kubeconfig's /sandbox-auth/ path prefix: use the kubeconfig's `<context>-basic` context (`--context sandbox-basic`)",
+            ))
+        }
     } else {
         next.run(req).await
     };
