@@ -145,15 +145,36 @@ spec: {snapshotName: by-kubectl}
     tokio::task::spawn_blocking(move || k3.ok_in(&["apply", "-f", "-"], Some(manifests)))
         .await
         .unwrap();
-    let done = kk(&[
-        "-n",
-        "longhorn-system",
-        "wait",
-        "--for=jsonpath={.status.state}=Completed",
-        "backup/backup-0123456789abcdef",
-        "--timeout=120s",
-    ])
-    .await;
+    let k5 = Kubectl {
+        kubeconfig: k.kubeconfig.clone(),
+    };
+    let (ok, done, err) = tokio::task::spawn_blocking(move || {
+        k5.run(
+            &[
+                "-n",
+                "longhorn-system",
+                "wait",
+                "--for=jsonpath={.status.state}=Completed",
+                "backup/backup-0123456789abcdef",
+                "--timeout=120s",
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    if !ok {
+        let state = kk(&[
+            "-n",
+            "longhorn-system",
+            "get",
+            "snapshots,backups",
+            "-o",
+            "yaml",
+        ])
+        .await;
+        panic!("backup did not complete: {err}\n{state}");
+    }
     assert!(done.contains("condition met"), "{done}");
     let url = kk(&[
         "-n",
