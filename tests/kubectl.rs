@@ -145,15 +145,36 @@ spec: {snapshotName: by-kubectl}
     tokio::task::spawn_blocking(move || k3.ok_in(&["apply", "-f", "-"], Some(manifests)))
         .await
         .unwrap();
-    let done = kk(&[
-        "-n",
-        "longhorn-system",
-        "wait",
-        "--for=jsonpath={.status.state}=Completed",
-        "backup/backup-0123456789abcdef",
-        "--timeout=120s",
-    ])
-    .await;
+    let k5 = Kubectl {
+        kubeconfig: k.kubeconfig.clone(),
+    };
+    let (ok, done, err) = tokio::task::spawn_blocking(move || {
+        k5.run(
+            &[
+                "-n",
+                "longhorn-system",
+                "wait",
+                "--for=jsonpath={.status.state}=Completed",
+                "backup/backup-0123456789abcdef",
+                "--timeout=120s",
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    if !ok {
+        let state = kk(&[
+            "-n",
+            "longhorn-system",
+            "get",
+            "snapshots,backups",
+            "-o",
+            "yaml",
+        ])
+        .await;
+        panic!("backup did not complete: {err}\n{state}");
+    }
     assert!(done.contains("condition met"), "{done}");
     let url = kk(&[
         "-n",
@@ -239,5 +260,80 @@ spec: {snapshotName: by-kubectl}
     ])
     .await;
     assert!(deleted.contains("deleted"), "{deleted}");
+    sb.sandbox.shutdown().await;
+}
+
+/// Issue 11: right after `wait --for=condition=available`, `kubectl logs` must agree with the
+/// pod's Running phase (it used to answer "waiting to start: ContainerCreating" for every
+/// long-running pod, whose commands the sandbox never executes), and `get nodes`/`get pods`
+/// show kube-apiserver's columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubectl_logs_agree_with_the_pod_phase_after_wait_available() {
+    if !kubectl_available() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no kubectl on PATH: .ci/run must install one"
+        );
+        eprintln!("SKIPPED: no kubectl on PATH (.ci/run installs one)");
+        return;
+    }
+    let sb = TestSandbox::start().await;
+    let kubeconfig = sb.dir.path().join("kubeconfig");
+    let run = |args: Vec<&'static str>| {
+        let k = Kubectl {
+            kubeconfig: kubeconfig.clone(),
+        };
+        async move {
+            tokio::task::spawn_blocking(move || k.run(&args, None))
+                .await
+                .unwrap()
+        }
+    };
+    let (ok, waited, err) = run(vec![
+        "-n",
+        "dr-exercise",
+        "wait",
+        "--for=condition=available",
+        "deployment/dr-exercise",
+        "--timeout=60s",
+    ])
+    .await;
+    assert!(ok && waited.contains("condition met"), "{waited}{err}");
+    let (ok, out, err) = run(vec!["-n", "dr-exercise", "logs", "deployment/dr-exercise"]).await;
+    assert!(ok, "kubectl logs failed right after wait: {out}{err}");
+    assert!(!err.contains("ContainerCreating"), "{err}");
+
+    let (_, pods, _) = run(vec!["-n", "dr-exercise", "get", "pods"]).await;
+    let head: Vec<&str> = pods
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        head,
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{pods}"
+    );
+    assert!(
+        pods.lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some("1/1")
+                && l.split_whitespace().nth(2) == Some("Running")),
+        "{pods}"
+    );
+    let (_, nodes, _) = run(vec!["get", "nodes"]).await;
+    let head: Vec<&str> = nodes
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        head,
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        "{nodes}"
+    );
+    assert!(nodes.contains(" Ready "), "{nodes}");
     sb.sandbox.shutdown().await;
 }

@@ -239,6 +239,24 @@ async fn kubectl_get_crd_lists_longhorn_crds() {
     assert_eq!(o.stdout, "lhv", "{}", o.stderr);
 }
 
+/// `kubectl explain` of a Longhorn kind reads the loaded CRD's schema from /openapi/v3.
+#[tokio::test]
+async fn kubectl_explain_longhorn_volume_spec_from_the_crd_schema() {
+    let Some((_env, k, _set)) = Kubectl::start().await else {
+        return;
+    };
+    let o = k.run(&["explain", "volumes.longhorn.io.spec"], None).await;
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("GROUP:      longhorn.io") && o.stdout.contains("KIND:       Volume"),
+        "{}",
+        o.stdout
+    );
+    for field in ["numberOfReplicas", "fromBackup", "size"] {
+        assert!(o.stdout.contains(field), "{field} missing:\n{}", o.stdout);
+    }
+}
+
 #[tokio::test]
 async fn kubectl_get_longhorn_volumes_prints_the_crd_columns() {
     let Some((env, k, set)) = Kubectl::start().await else {

@@ -3,16 +3,18 @@
 //!
 //! Aggregated discovery (`Accept: ...;as=APIGroupDiscoveryList`, kubectl 1.30+) is answered with
 //! the plain documents and `Content-Type: application/json`; client-go sees the content type and
-//! falls back to the legacy per-group requests. OpenAPI v2 is not served (404); OpenAPI v3 is
-//! served only as far as kubectl needs it: every PATCH operation carries its
+//! falls back to the legacy per-group requests. OpenAPI v2 is a schema-less document and
+//! OpenAPI v3 carries the schemas `kubectl explain` reads ([`super::openapi`]); every PATCH
+//! operation carries its
 //! `x-kubernetes-group-version-kind` and a `fieldValidation` query parameter, so kubectl's
 //! query-param verifier (k8s.io/cli-runtime `resource/query_param_verifier_v3.go`) lets the
-//! server validate instead of fetching schemas. No schemas are served, and PATCH operations
+//! server validate instead of fetching schemas. PATCH operations
 //! declare no request body so that `kubectl apply` computes strategic patches from its
 //! built-in types instead of OpenAPI.
 
 use serde_json::{json, Value};
 
+use super::crd::CrdSet;
 use super::resources::{self, ResourceType};
 
 /// The version the sandbox claims to be (gitVersion `v1.33.0-sandbox`).
@@ -48,9 +50,17 @@ fn group_json(group: &str, version: &str) -> Value {
     })
 }
 
+/// The stored types' group/versions plus the create-only review groups ([`super::reviews`]).
+fn served_group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut gvs = resources::group_versions();
+    gvs.push(super::reviews::AUTHENTICATION_GV);
+    gvs.push(super::reviews::AUTHORIZATION_GV);
+    gvs
+}
+
 /// `/apis`: every named group (one version each).
 pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = resources::group_versions()
+    let groups: Vec<Value> = served_group_versions()
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
         .map(|(g, v)| group_json(g, v))
@@ -60,7 +70,7 @@ pub fn api_group_list() -> Value {
 
 /// `/apis/{group}`, `None` for an unknown group.
 pub fn api_group(group: &str) -> Option<Value> {
-    let (g, v) = resources::group_versions()
+    let (g, v) = served_group_versions()
         .into_iter()
         .find(|(g, _)| *g == group && !g.is_empty())?;
     let mut doc = group_json(g, v);
@@ -115,6 +125,14 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         .copied()
         .filter(|rt| rt.group == group && rt.version == version)
         .collect();
+    if let Some(list) = super::reviews::resources(group, version) {
+        return Some(json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": format!("{group}/{version}"),
+            "resources": list,
+        }));
+    }
     if types.is_empty() {
         return None;
     }
@@ -128,6 +146,14 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 rt.kind,
                 &["get", "patch", "update"],
             ));
+        }
+        if std::ptr::eq(*rt, &resources::DEPLOYMENTS) {
+            // The scale subresource names its own kind (autoscaling/v1 Scale); client-go's
+            // scale client finds it here (k8s.io/client-go `scale/util.go`).
+            let mut e = sub_entry(rt, "scale", "Scale", &["get", "patch", "update"]);
+            e["group"] = json!("autoscaling");
+            e["version"] = json!("v1");
+            list.push(e);
         }
         if std::ptr::eq(*rt, &resources::PODS) {
             list.push(sub_entry(rt, "exec", "PodExecOptions", &["create", "get"]));
@@ -167,7 +193,7 @@ pub fn openapi_v3_index() -> Value {
 
 /// `/openapi/v3/api/v1` or `/openapi/v3/apis/{g}/{v}`: PATCH operations per kind (see module
 /// docs); `None` for an unknown group/version.
-pub fn openapi_v3_group(group: &str, version: &str) -> Option<Value> {
+pub fn openapi_v3_group(group: &str, version: &str, crds: Option<&CrdSet>) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     for rt in resources::all()
         .iter()
@@ -204,7 +230,7 @@ pub fn openapi_v3_group(group: &str, version: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.33.0-sandbox"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": super::openapi::schemas(group, version, crds)},
     }))
 }
 
@@ -234,6 +260,6 @@ mod tests {
             .unwrap_or_default();
         assert!(names.contains(&"longhorn.io"));
         assert!(!names.contains(&""));
-        assert!(openapi_v3_group("longhorn.io", "v1beta2").is_some());
+        assert!(openapi_v3_group("longhorn.io", "v1beta2", None).is_some());
     }
 }

@@ -66,23 +66,30 @@ fn pick_container(pod: &Value, name: &str, requested: Option<&str>) -> Result<St
 
 /// Serves `GET .../pods/{name}/log` as plain text (`tailLines` honoured, `follow` ignored).
 ///
+/// Whether a container has a log follows the pod's status, as the kubelet's does
+/// (kubernetes@v1.32 `pkg/kubelet/kubelet_pods.go` `validateContainerLogStatus`): a container
+/// whose status is `waiting` (or a `Pending` pod without container statuses) answers 400
+/// `container "C" in pod "P" is waiting to start: <reason>`; a running or terminated one
+/// answers its log, empty when it printed nothing (the sandbox does not execute long-running
+/// containers' commands, so their log is empty).
+///
 /// # Errors
-/// 404 when the pod does not exist; 400 when the container is unknown or the runtime has no
-/// log for it yet.
+/// 404 when the pod does not exist; 400 when the container is unknown or still waiting.
 pub(crate) fn logs(ctx: &Ctx, ns: &str, name: &str, params: &Params) -> Result<Response, ApiError> {
     let pod = ctx
         .store
         .get(&PODS, Some(ns), name)
         .ok_or_else(|| ApiError::not_found(&PODS, name))?;
     let container = pick_container(&pod, name, params.get("container"))?;
+    if let Some(reason) = waiting_reason(&pod, &container) {
+        return Err(ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+        )));
+    }
     let text = ctx
         .runtime
         .logs(ns, name, Some(&container))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
-            ))
-        })?;
+        .unwrap_or_default();
     let text = match params
         .get("tailLines")
         .and_then(|n| n.parse::<usize>().ok())
@@ -96,6 +103,31 @@ pub(crate) fn logs(ctx: &Ctx, ns: &str, name: &str, params: &Params) -> Result<R
         axum::http::HeaderValue::from_static("text/plain"),
     );
     Ok(resp)
+}
+
+/// Why `container` of `pod` has no log yet, `None` once it runs or ran. A `Pending` pod whose
+/// status lists no such container is `ContainerCreating` (the kubelet has not reported it).
+fn waiting_reason(pod: &Value, container: &str) -> Option<String> {
+    let status = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .and_then(|l| {
+            l.iter()
+                .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        });
+    match status {
+        Some(c) => c.pointer("/state/waiting").map(|w| {
+            w.get("reason")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+                .unwrap_or("ContainerCreating")
+                .to_string()
+        }),
+        None => {
+            let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+            matches!(phase, None | Some("Pending")).then(|| "ContainerCreating".to_string())
+        }
+    }
 }
 
 /// The last `n` lines of `text` (a trailing newline does not count as an extra line).

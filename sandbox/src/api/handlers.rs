@@ -17,7 +17,7 @@ use super::resources::{self, ResourceType};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{error_response, json_response, read_body, Ctx};
 use super::store::{name_of, namespace_of, Store, UpdateScope, WriteOptions};
-use super::{exec, managed, table, watch};
+use super::{exec, managed, scale, table, watch};
 
 /// Query parameters in order, repeated keys kept (`command=a&command=b`).
 pub(crate) struct Params(Vec<(String, String)>);
@@ -169,6 +169,18 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
                     "unable to upgrade connection: only WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) exec is supported",
                 ));
             }
+            ("scale", _) if std::ptr::eq(t.rt, &resources::DEPLOYMENTS) => {
+                return serve_scale(
+                    &store,
+                    ns.unwrap_or(""),
+                    name,
+                    method,
+                    &params,
+                    &content_type,
+                    req,
+                )
+                .await;
+            }
             ("status", _) if t.rt.has_status => {}
             _ => return Err(not_found_path()),
         }
@@ -270,6 +282,55 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
             "the server does not allow this method on the requested resource: {m}"
         ))),
     }
+}
+
+/// `GET`/`PUT`/`PATCH` of `deployments/{name}/scale` (see [`scale`]).
+async fn serve_scale(
+    store: &Store,
+    ns: &str,
+    name: &str,
+    method: Method,
+    params: &Params,
+    content_type: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let body = read_body(req.into_body()).await?;
+    let out = match method {
+        Method::GET => {
+            let d = store
+                .get(&resources::DEPLOYMENTS, Some(ns), name)
+                .ok_or_else(|| ApiError::not_found(&resources::DEPLOYMENTS, name))?;
+            scale::scale_of(&d)
+        }
+        Method::PUT => {
+            reject_protobuf(content_type)?;
+            let obj = parse_object(&body)?;
+            scale::write(
+                store,
+                ns,
+                name,
+                scale::ScaleWrite::Replace(&obj),
+                params.dry_run(),
+            )?
+        }
+        Method::PATCH => {
+            let kind = PatchKind::from_content_type(content_type)?;
+            let doc = patch::parse_body(kind, &body)?;
+            scale::write(
+                store,
+                ns,
+                name,
+                scale::ScaleWrite::Patch(kind, &doc),
+                params.dry_run(),
+            )?
+        }
+        m => {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource: {m}"
+            )))
+        }
+    };
+    Ok(json_response(200, &out))
 }
 
 /// kubectl's typed generators (`create configmap`, `create namespace`, `run`) send protobuf,

@@ -9,8 +9,9 @@
 //!
 //! Known limits, chosen on purpose (each module says more):
 //! - Plain HTTP on loopback. kubectl never sends a bearer token over plain HTTP, so the
-//!   generated kubeconfig carries the token as a `/sandbox-auth/<token>` server path prefix too
-//!   (see [`server`]); the token must be URL-path safe.
+//!   generated kubeconfig carries the token as a `/sandbox-auth/<token>` server path prefix too,
+//!   and in a second context as URL user info (Basic auth) for `kubectl get --raw` (see
+//!   [`server`]); the token must be URL-path and user-info safe.
 //! - Bodies are JSON or YAML. kubectl's typed generators (`kubectl create configmap|namespace`,
 //!   `kubectl run`) send protobuf and get 415 with a hint; `kubectl apply/patch/label/delete`
 //!   and kube-rs work.
@@ -21,8 +22,8 @@
 //!   ([`managed`]) but merges without using ownership (fields dropped from an applied
 //!   configuration are not removed, no conflicts); plain writes add no `Update` entries;
 //!   strategic merge knows a fixed list of merge keys ([`patch`]).
-//! - `pods/log` ignores `follow`; `pods/attach`, port-forward, SPDY, OpenAPI v2 schemas,
-//!   RBAC and SelfSubjectAccessReview are not served.
+//! - `pods/log` ignores `follow`; `pods/attach`, port-forward, SPDY and OpenAPI v2 schemas
+//!   are not served; RBAC is not enforced, so access reviews ([`reviews`]) always allow.
 
 pub mod crd;
 pub mod discovery;
@@ -32,10 +33,14 @@ pub mod faults;
 mod handlers;
 pub mod managed;
 pub mod object;
+pub mod openapi;
 pub mod patch;
+pub mod printers;
 pub mod proxy;
 pub mod resources;
+pub mod reviews;
 pub mod runtime;
+pub mod scale;
 pub mod selectors;
 pub mod server;
 pub mod store;

@@ -9,6 +9,12 @@
 //! the prefix into the cluster's `server` URL (kube-rs and client-go keep a server URL's path)
 //! and the token into the user entry.
 //!
+//! `kubectl get --raw PATH` replaces the server URL's path (client-go `Request.RequestURI`),
+//! prefix included, so it cannot authenticate that way. A request is therefore also accepted
+//! with `Authorization: Basic base64(<any user>:<token>)`, which Go's HTTP client derives by
+//! itself from user info in the server URL, over plain HTTP too (net/http `Client.send`); the
+//! kubeconfig's `<context>-basic` context uses it (see [`ApiServer::kubeconfig_yaml`]).
+//!
 //! Choice for [`ApiServer::mutating_requests`]: it counts POST, PUT, PATCH and DELETE, and also
 //! `pods/exec` and `pods/attach` requests whatever their method (kubectl and kube open exec as
 //! a WebSocket GET), because a command run in a pod can change its data.
@@ -129,16 +135,38 @@ fn is_public(path: &str) -> bool {
     )
 }
 
+/// Whether the `Authorization` header carries the token: `Bearer <token>` (kube-rs), or
+/// `Basic base64(<any user>:<token>)`, which Go's HTTP client sends by itself for a server URL
+/// with user info (`http://sandbox:<token>@127.0.0.1:PORT`), even over plain HTTP where
+/// client-go drops every kubeconfig credential (see the module docs).
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    headers
+    let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == token)
+    else {
+        return false;
+    };
+    if let Some(t) = value.strip_prefix("Bearer ") {
+        return t.trim() == token;
+    }
+    if let Some(b64) = value.strip_prefix("Basic ") {
+        use base64::Engine as _;
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+            return false;
+        };
+        let Ok(text) = String::from_utf8(raw) else {
+            return false;
+        };
+        return text.split_once(':').is_some_and(|(_, pw)| pw == token);
+    }
+    false
 }
 
 /// How many request records [`ApiServer::request_log`] keeps (oldest dropped first).
 pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+
+/// The user name of the server URL's user info (any name is accepted; the token is the password).
+const BASIC_USER: &str = "sandbox";
 
 /// Path prefix that authenticates a request like a bearer token (see the module docs).
 const AUTH_PREFIX: &str = "/sandbox-auth/";
@@ -197,7 +225,16 @@ async fn gate(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Resp
             "the server is currently unable to handle the request (injected fault)",
         ))
     } else if !prefixed && !is_public(req.uri().path()) && !authorized(req.headers(), &ctx.token) {
-        error_response(&ApiError::unauthorized())
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            error_response(&ApiError::unauthorized())
+        } else {
+            // No credentials at all: typically `kubectl get --raw`, which drops the path prefix.
+            error_response(&ApiError::new(
+                401,
+                "Unauthorized",
+                "Unauthorized: no credentials; kubectl sends none over plain HTTP and `kubectl get --raw` drops the kubeconfig's /sandbox-auth/ path prefix: use the kubeconfig's `<context>-basic` context (`--context sandbox-basic`)",
+            ))
+        }
     } else {
         next.run(req).await
     };
@@ -232,12 +269,54 @@ async fn dispatch(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         ["apis", g] if get => opt_json(discovery::api_group(g)),
         ["apis", g, v] if get => opt_json(discovery::resource_list(g, v)),
         ["openapi", "v3"] if get => json_response(200, &discovery::openapi_v3_index()),
-        ["openapi", "v3", "api", v] if get => opt_json(discovery::openapi_v3_group("", v)),
-        ["openapi", "v3", "apis", g, v] if get => opt_json(discovery::openapi_v3_group(g, v)),
+        ["openapi", "v2"] if get => {
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if accept.is_empty() || accept.contains("json") || accept.contains("*/*") {
+                json_response(200, &super::openapi::v2_document())
+            } else {
+                error_response(&ApiError::new(
+                    406,
+                    "NotAcceptable",
+                    "only application/json is served for /openapi/v2",
+                ))
+            }
+        }
+        ["openapi", "v3", "api", v] if get => opt_json(discovery::openapi_v3_group(
+            "",
+            v,
+            ctx.store.crds().as_deref(),
+        )),
+        ["openapi", "v3", "apis", g, v] if get => opt_json(discovery::openapi_v3_group(
+            g,
+            v,
+            ctx.store.crds().as_deref(),
+        )),
         ["api", "v1", "namespaces", ns, "services", svc, "proxy", ..] => {
             let (ns, svc) = (ns.to_string(), svc.to_string());
             let prefix = format!("/api/v1/namespaces/{ns}/services/{svc}/proxy");
             serve_proxy(&ctx, &ns, &svc, &prefix, req).await
+        }
+        ["apis", g, v, plural]
+            if req.method() == Method::POST && super::reviews::resources(g, v).is_some() =>
+        {
+            let (g, v, plural) = (g.to_string(), v.to_string(), plural.to_string());
+            let body = match read_body(req.into_body()).await {
+                Ok(b) => b,
+                Err(e) => return error_response(&e),
+            };
+            match super::reviews::answer(&g, &v, &plural, &body) {
+                Some(Ok(review)) => json_response(201, &review),
+                Some(Err(e)) => error_response(&e),
+                None => error_response(&ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )),
+            }
         }
         ["api", "v1", ..] | ["apis", _, _, ..] => handlers::resource(ctx.clone(), req).await,
         _ => error_response(&ApiError::new(
@@ -365,15 +444,20 @@ impl ApiServer {
         self.ctx.addr
     }
 
-    /// A kubeconfig for this server: one cluster (`cluster_name`, plain-http server URL with the
-    /// `/sandbox-auth/<token>` prefix, see the module docs), one user with the bearer token, one
-    /// context named `context` (namespace `default`) that is the current context.
+    /// A kubeconfig for this server: cluster `cluster_name` (plain-http server URL with the
+    /// `/sandbox-auth/<token>` prefix, see the module docs), one user with the bearer token,
+    /// and context `context` (namespace `default`), the current context. A second context,
+    /// `<context>-basic` (cluster `<cluster_name>-basic`), reaches the same server through
+    /// user info in the URL (`http://sandbox:<token>@…`, sent as Basic auth): it serves what
+    /// loses the path prefix, `kubectl get --raw /openapi/v2` above all, but not `kubectl exec`,
+    /// whose WebSocket dialer refuses URLs with user info ("malformed ws or wss URL").
     pub fn kubeconfig_yaml(&self, context: &str) -> String {
         let cluster = &self.cluster_name;
-        let url = format!("{}{AUTH_PREFIX}{}", self.url(), self.ctx.token);
+        let token = &self.ctx.token;
+        let url = format!("{}{AUTH_PREFIX}{token}", self.url());
+        let basic_url = format!("http://{BASIC_USER}:{token}@{}", self.ctx.addr);
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {token}\npreferences: {{}}\n",
-            token = self.ctx.token,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {url}\n- name: {cluster}-basic\n  cluster:\n    server: {basic_url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\n    namespace: default\n- name: {context}-basic\n  context:\n    cluster: {cluster}-basic\n    user: {cluster}-admin\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {token}\npreferences: {{}}\n",
         )
     }
 

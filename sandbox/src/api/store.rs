@@ -296,13 +296,12 @@ impl Store {
     /// One object, `None` if absent. `ns` is ignored for cluster-scoped types.
     pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Option<Value> {
         if std::ptr::eq(rt, &resources::CRDS) {
-            if let Some(crd) = self.crds().and_then(|set| {
-                set.crds()
-                    .iter()
-                    .find(|c| c.name == name)
-                    .map(|c| c.object.clone())
-            }) {
-                return Some(crd);
+            let loaded = self.crds();
+            let set = loaded
+                .as_deref()
+                .unwrap_or_else(|| super::crd::builtin::builtin());
+            if let Some(crd) = set.crds().iter().find(|c| c.name == name) {
+                return Some(crd.object.clone());
             }
         }
         let st = self.lock();
@@ -334,11 +333,14 @@ impl Store {
         };
         let mut items = items;
         if std::ptr::eq(rt, &resources::CRDS) {
-            // Longhorn's CRDs are served from the loaded set (they outlive a cluster reset).
-            if let Some(set) = self.crds() {
-                items.extend(set.crds().iter().map(|c| c.object.clone()));
-                items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
-            }
+            // Longhorn's CRDs are served from the loaded set, else the built-in synthesized set
+            // (crd::builtin); either outlives a cluster reset.
+            let loaded = self.crds();
+            let set = loaded
+                .as_deref()
+                .unwrap_or_else(|| super::crd::builtin::builtin());
+            items.extend(set.crds().iter().map(|c| c.object.clone()));
+            items.sort_by(|a, b| name_of(a).cmp(name_of(b)));
         }
         (items, st.rv)
     }

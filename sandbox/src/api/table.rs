@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use super::crd::CrdSet;
 use super::resources::{self, ResourceType};
-use super::validate::field;
 
 /// Whether an `Accept` header asks for a Table.
 pub fn wants_table(accept: &str) -> bool {
@@ -28,43 +27,6 @@ pub fn to_partial(obj: &Value) -> Value {
         "apiVersion": "meta.k8s.io/v1",
         "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
     })
-}
-
-/// Extra columns `(header, dotted field path)` per type.
-fn extra_columns(rt: &ResourceType) -> &'static [(&'static str, &'static str)] {
-    if std::ptr::eq(rt, &resources::PODS) {
-        &[("Status", "status.phase"), ("Node", "spec.nodeName")]
-    } else if std::ptr::eq(rt, &resources::NAMESPACES) || std::ptr::eq(rt, &resources::PVS) {
-        &[("Status", "status.phase")]
-    } else if std::ptr::eq(rt, &resources::PVCS) {
-        &[("Status", "status.phase"), ("Volume", "spec.volumeName")]
-    } else if std::ptr::eq(rt, &resources::DEPLOYMENTS) {
-        &[
-            ("Ready", "status.readyReplicas"),
-            ("Replicas", "spec.replicas"),
-        ]
-    } else if std::ptr::eq(rt, &resources::JOBS) {
-        &[
-            ("Succeeded", "status.succeeded"),
-            ("Failed", "status.failed"),
-        ]
-    } else if std::ptr::eq(rt, &resources::LH_VOLUMES) {
-        &[
-            ("State", "status.state"),
-            ("Robustness", "status.robustness"),
-            ("Size", "spec.size"),
-        ]
-    } else if std::ptr::eq(rt, &resources::LH_BACKUPS) {
-        &[("Volume", "status.volumeName"), ("State", "status.state")]
-    } else if std::ptr::eq(rt, &resources::LH_BACKUPVOLUMES) {
-        &[("Last Backup", "status.lastBackupName")]
-    } else if std::ptr::eq(rt, &resources::LH_SNAPSHOTS) {
-        &[("Volume", "spec.volume"), ("Ready", "status.readyToUse")]
-    } else if std::ptr::eq(rt, &resources::LH_SETTINGS) {
-        &[("Value", "value")]
-    } else {
-        &[]
-    }
 }
 
 /// Age like kubectl prints it (`45s`, `12m`, `3h`, `5d`) from an RFC 3339 timestamp.
@@ -89,14 +51,17 @@ fn cell(v: Option<&Value>) -> Value {
     }
 }
 
-/// The Table for `items` of type `rt` at list resourceVersion `rv`. With Longhorn's CRDs
-/// loaded, a Longhorn kind gets its CRD's `additionalPrinterColumns` (see [`super::crd::columns`]) and
+/// The Table for `items` of type `rt` at list resourceVersion `rv`. A Longhorn kind gets its
+/// CRD's `additionalPrinterColumns` (see [`super::crd::columns`]): the loaded CRDs' when
+/// `crds` is given, else the built-in ones ([`super::crd::builtin`]);
 /// `customresourcedefinitions` the default convertor's `Name`/`Created At` (k8s.io/apiserver
-/// v0.32.13 `pkg/registry/rest/table.go`); otherwise the built-in columns below.
+/// v0.32.13 `pkg/registry/rest/table.go`); built-in kinds kube-apiserver's printers
+/// ([`super::printers`]).
 pub fn to_table(rt: &ResourceType, crds: Option<&CrdSet>, items: &[Value], rv: &str) -> Value {
     let now = chrono::Utc::now();
     let name_col = json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0});
-    let crd = crds.and_then(|set| set.for_type(rt));
+    let set = crds.unwrap_or_else(|| super::crd::builtin::builtin());
+    let crd = set.for_type(rt);
     let (cols, rows): (Vec<Value>, Vec<Vec<Value>>) = if let Some(crd) = crd {
         let mut cols = vec![name_col];
         cols.extend(crd.columns.iter().map(|c| c.definition()));
@@ -109,7 +74,7 @@ pub fn to_table(rt: &ResourceType, crds: Option<&CrdSet>, items: &[Value], rv: &
             })
             .collect();
         (cols, rows)
-    } else if std::ptr::eq(rt, &resources::CRDS) && crds.is_some() {
+    } else if std::ptr::eq(rt, &resources::CRDS) {
         let cols = vec![
             name_col,
             json!({"name": "Created At", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}),
@@ -125,27 +90,10 @@ pub fn to_table(rt: &ResourceType, crds: Option<&CrdSet>, items: &[Value], rv: &
             .collect();
         (cols, rows)
     } else {
-        let mut cols = vec![name_col];
-        for (h, _) in extra_columns(rt) {
-            cols.push(
-                json!({"name": h, "type": "string", "format": "", "description": "", "priority": 0}),
-            );
-        }
-        cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp of the object.", "priority": 0}));
+        let cols = super::printers::columns(rt);
         let rows = items
             .iter()
-            .map(|o| {
-                let mut cells = vec![cell(o.pointer("/metadata/name"))];
-                for (_, path) in extra_columns(rt) {
-                    cells.push(cell(field(o, path)));
-                }
-                let created = o
-                    .pointer("/metadata/creationTimestamp")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                cells.push(json!(human_age(created, now)));
-                cells
-            })
+            .map(|o| super::printers::cells(rt, o, now))
             .collect();
         (cols, rows)
     };
@@ -191,7 +139,8 @@ mod tests {
         let pod = json!({"metadata": {"name": "p", "creationTimestamp": "2020-01-01T00:00:00Z"}, "status": {"phase": "Running"}});
         let t = to_table(&resources::PODS, None, &[pod], "7");
         assert_eq!(t["rows"][0]["cells"][0], "p");
-        assert_eq!(t["rows"][0]["cells"][1], "Running");
-        assert_eq!(t["columnDefinitions"][1]["name"], "Status");
+        assert_eq!(t["rows"][0]["cells"][2], "Running");
+        assert_eq!(t["columnDefinitions"][1]["name"], "Ready");
+        assert_eq!(t["columnDefinitions"][2]["name"], "Status");
     }
 }

@@ -115,6 +115,28 @@ impl Controller for BackupController {
                 set_error(ctx, &backup, &err);
                 continue;
             }
+            // Longhorn starts the backup only once the snapshot is ready to use, and gives up
+            // when it never becomes so (longhorn-manager@v1.9.1:controller/backup_controller.go
+            // `checkMonitor`: `WaitForSnapshotMessage`, `FailedWaitingForSnapshotMessage` after
+            // `maxCreationRetry`). Starting earlier raced the snapshot's data-plane image: the
+            // backup failed with "snapshot … not found" (flaky `tests/kubectl.rs`). Here a
+            // snapshot that failed gives up at once; one still being taken is waited for.
+            let ready = snapshot
+                .as_ref()
+                .and_then(|s| s.pointer("/status/readyToUse"))
+                .and_then(Value::as_bool)
+                == Some(true);
+            if !ready {
+                let failed = snapshot
+                    .as_ref()
+                    .and_then(|s| str_at(s, "/status/error"))
+                    .is_some_and(|e| !e.is_empty());
+                if failed {
+                    let err = format!("Failed waiting for the snapshot {snap_name} to be ready");
+                    set_error(ctx, &backup, &err);
+                }
+                continue;
+            }
             let version = ctx.version;
             let _ = store.modify(&LH_BACKUPS, Some(LONGHORN_NAMESPACE), &backup, |o| {
                 set_label(o, "backup-volume", &vol);

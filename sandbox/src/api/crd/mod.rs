@@ -28,6 +28,7 @@
 //! `v1beta2` (the sandbox serves `v1beta2` only); only the CRDs of group longhorn.io are
 //! taken from the manifest, and discovery still lists the sandbox's built-in Longhorn kinds.
 
+pub mod builtin;
 pub mod check;
 pub mod columns;
 pub mod prune;

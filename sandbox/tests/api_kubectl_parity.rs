@@ -1,0 +1,380 @@
+//! The real `kubectl` against the sandbox API server for what users type by hand (issue 11
+//! item 7): kube-apiserver's table columns for the built-in kinds, Longhorn CRDs listed and
+//! printed without `--longhorn-crds`, `explain` from /openapi/v3, `get --raw` through the
+//! kubeconfig's `-basic` context, `scale`, `auth can-i`, `auth whoami`, and
+//! `apply --dry-run=server` of the kinds an ops-cluster deployment uses.
+//! A missing kubectl fails under `CI=true` and is skipped (loudly) elsewhere.
+
+#[path = "api_support.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dr_sandbox::api::resources::{
+    CONFIGMAPS, CRONJOBS, DEPLOYMENTS, EVENTS, JOBS, NODES, PODS, PVCS, PVS, ROLES, SERVICEACCOUNTS,
+};
+use serde_json::json;
+use support::Env;
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: tempfile::NamedTempFile,
+    cache: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(env: &Env) -> Option<Kubectl> {
+        let found = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("kubectl"))
+                .find(|p| p.is_file())
+        });
+        let Some(bin) = found else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "kubectl is not on PATH: .ci/run must install it"
+            );
+            eprintln!("SKIPPED: kubectl is not on PATH");
+            return None;
+        };
+        Some(Kubectl {
+            bin,
+            kubeconfig: env.write_kubeconfig(),
+            cache: tempfile::tempdir().expect("cache dir"),
+        })
+    }
+
+    /// Runs kubectl; `(success, stdout, stderr)`.
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new(&self.bin)
+                .arg("--kubeconfig")
+                .arg(self.kubeconfig.path())
+                .arg("--cache-dir")
+                .arg(self.cache.path())
+                .args(args)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("kubectl finishes in time")
+        .expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
+        out
+    }
+}
+
+/// The header line with runs of spaces collapsed to one.
+fn header(out: &str) -> String {
+    out.lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The row starting with `name`, split on runs of 2+ spaces (kubectl's column gap).
+fn row(out: &str, name: &str) -> Vec<String> {
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn seed(env: &Env) {
+    let s = &env.store;
+    env.ensure_ns("app");
+    s.create(&NODES, None, json!({
+        "metadata": {"name": "node-1", "labels": {"node-role.kubernetes.io/control-plane": "true"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                   "nodeInfo": {"kubeletVersion": "v1.33.0+sandbox"}}
+    })).expect("node");
+    s.create(&PODS, Some("app"), json!({
+        "metadata": {"name": "web-0"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]},
+        "status": {"phase": "Pending", "podIPs": [{"ip": "10.42.1.7"}], "containerStatuses": [
+            {"name": "a", "ready": true, "restartCount": 0, "state": {"running": {}}},
+            {"name": "b", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+    })).expect("pod");
+    s.create(&EVENTS, Some("app"), json!({
+        "metadata": {"name": "claim.1"}, "type": "Warning", "reason": "VolumeMismatch",
+        "message": "Cannot bind to requested volume", "count": 1,
+        "involvedObject": {"kind": "PersistentVolumeClaim", "name": "claim", "namespace": "app"},
+        "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+        "source": {"component": "persistentvolume-controller"}
+    })).expect("event");
+    s.create(
+        &PVS,
+        None,
+        json!({
+            "metadata": {"name": "pv-1"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "longhorn",
+                     "claimRef": {"namespace": "app", "name": "claim"}},
+            "status": {"phase": "Bound"}
+        }),
+    )
+    .expect("pv");
+    s.create(&PVCS, Some("app"), json!({
+        "metadata": {"name": "claim"},
+        "spec": {"volumeName": "pv-1", "storageClassName": "longhorn", "accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}
+    })).expect("pvc");
+    s.create(&DEPLOYMENTS, Some("app"), json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+        "status": {"replicas": 2, "readyReplicas": 1, "updatedReplicas": 2, "availableReplicas": 1}
+    })).expect("deployment");
+    s.create(&JOBS, Some("app"), json!({
+        "metadata": {"name": "once"},
+        "spec": {"completions": 1, "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}},
+        "status": {"succeeded": 1, "startTime": "2026-01-01T00:00:00Z", "completionTime": "2026-01-01T00:00:42Z",
+                   "conditions": [{"type": "Complete", "status": "True"}]}
+    })).expect("job");
+    s.create(&CRONJOBS, Some("app"), json!({
+        "metadata": {"name": "nightly"},
+        "spec": {"schedule": "0 2 * * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}
+    })).expect("cronjob");
+}
+
+#[tokio::test]
+async fn kubectl_get_prints_kube_apiserver_columns() {
+    let env = Env::start().await;
+    let Some(k) = Kubectl::new(&env) else { return };
+    seed(&env);
+
+    let nodes = k.ok(&["get", "nodes"]).await;
+    assert_eq!(header(&nodes), "NAME STATUS ROLES AGE VERSION");
+    let n = row(&nodes, "node-1");
+    assert_eq!(
+        (n[1].as_str(), n[2].as_str(), n[4].as_str()),
+        ("Ready", "control-plane", "v1.33.0+sandbox"),
+        "{nodes}"
+    );
+
+    let pods = k.ok(&["get", "pods", "-n", "app", "-o", "wide"]).await;
+    assert_eq!(
+        header(&pods),
+        "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES"
+    );
+    let p = row(&pods, "web-0");
+    assert_eq!(&p[1..4], ["1/2", "ContainerCreating", "0"], "{pods}");
+    assert_eq!(
+        &p[5..],
+        ["10.42.1.7", "node-1", "<none>", "<none>"],
+        "{pods}"
+    );
+
+    let events = k.ok(&["get", "events", "-n", "app"]).await;
+    assert_eq!(header(&events), "LAST SEEN TYPE REASON OBJECT MESSAGE");
+    assert!(
+        events.contains("Warning")
+            && events.contains("VolumeMismatch")
+            && events.contains("persistentvolumeclaim/claim")
+            && events.contains("Cannot bind to requested volume"),
+        "{events}"
+    );
+
+    let pvcs = k.ok(&["get", "pvc", "-n", "app"]).await;
+    assert_eq!(
+        header(&pvcs),
+        "NAME STATUS VOLUME CAPACITY ACCESS MODES STORAGECLASS VOLUMEATTRIBUTESCLASS AGE"
+    );
+    assert_eq!(
+        &row(&pvcs, "claim")[1..7],
+        ["Bound", "pv-1", "1Gi", "RWO", "longhorn", "<unset>"]
+    );
+
+    let pvs = k.ok(&["get", "pv"]).await;
+    assert_eq!(
+        header(&pvs),
+        "NAME CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS VOLUMEATTRIBUTESCLASS REASON AGE"
+    );
+    assert!(
+        row(&pvs, "pv-1").contains(&"app/claim".to_string()),
+        "{pvs}"
+    );
+
+    let ns = k.ok(&["get", "ns"]).await;
+    assert_eq!(header(&ns), "NAME STATUS AGE");
+
+    let deploys = k.ok(&["get", "deploy", "-n", "app"]).await;
+    assert_eq!(header(&deploys), "NAME READY UP-TO-DATE AVAILABLE AGE");
+    assert_eq!(&row(&deploys, "web")[1..4], ["1/2", "2", "1"]);
+
+    let jobs = k.ok(&["get", "jobs", "-n", "app"]).await;
+    assert_eq!(header(&jobs), "NAME STATUS COMPLETIONS DURATION AGE");
+    assert_eq!(&row(&jobs, "once")[1..4], ["Complete", "1/1", "42s"]);
+
+    let cronjobs = k.ok(&["get", "cronjobs", "-n", "app"]).await;
+    assert_eq!(
+        header(&cronjobs),
+        "NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE"
+    );
+    assert_eq!(
+        &row(&cronjobs, "nightly")[1..6],
+        ["0 2 * * *", "<none>", "<unset>", "0", "<none>"]
+    );
+}
+
+#[tokio::test]
+async fn kubectl_lists_and_prints_longhorn_crds_without_a_manifest() {
+    let env = Env::start().await;
+    let Some(k) = Kubectl::new(&env) else { return };
+    env.ensure_ns("longhorn-system");
+    env.store
+        .create(
+            &dr_sandbox::api::resources::LH_VOLUMES,
+            Some("longhorn-system"),
+            json!({"metadata": {"name": "vol-1"}, "spec": {"size": "1073741824", "dataEngine": "v1"},
+                   "status": {"state": "attached", "robustness": "healthy", "currentNodeID": "node-1"}}),
+        )
+        .expect("volume");
+    let crds = k.ok(&["get", "crd"]).await;
+    assert_eq!(header(&crds), "NAME CREATED AT");
+    for name in [
+        "volumes.longhorn.io",
+        "backups.longhorn.io",
+        "backupvolumes.longhorn.io",
+    ] {
+        assert!(crds.contains(name), "{name} missing:\n{crds}");
+    }
+    let vols = k
+        .ok(&["get", "volumes.longhorn.io", "-n", "longhorn-system"])
+        .await;
+    assert_eq!(
+        header(&vols),
+        "NAME DATA ENGINE STATE ROBUSTNESS SCHEDULED SIZE NODE AGE"
+    );
+    let v = row(&vols, "vol-1");
+    assert_eq!(&v[1..4], ["v1", "attached", "healthy"], "{vols}");
+}
+
+#[tokio::test]
+async fn kubectl_explain_and_raw_openapi() {
+    let env = Env::start().await;
+    let Some(k) = Kubectl::new(&env) else { return };
+    let pod = k.ok(&["explain", "pod"]).await;
+    assert!(
+        pod.contains("KIND:       Pod") && pod.contains("VERSION:    v1"),
+        "{pod}"
+    );
+    assert!(pod.contains("Pod is a collection of containers"), "{pod}");
+    let spec = k.ok(&["explain", "pvc.spec"]).await;
+    assert!(
+        spec.contains("FIELD: spec <PersistentVolumeClaimSpec>"),
+        "{spec}"
+    );
+    assert!(spec.contains("storageClassName"), "{spec}");
+    let vol = k.ok(&["explain", "volumes.longhorn.io"]).await;
+    assert!(
+        vol.contains("GROUP:      longhorn.io") && vol.contains("KIND:       Volume"),
+        "{vol}"
+    );
+
+    // --raw replaces the server URL's path, so the default context's auth prefix is lost:
+    // the -basic context authenticates with the URL's user info instead.
+    let (ok, _, err) = k.run(&["get", "--raw", "/openapi/v2"]).await;
+    assert!(
+        !ok && err.contains("Unauthorized") && err.contains("--context sandbox-basic"),
+        "{err}"
+    );
+    let v2 = k
+        .ok(&["--context", "sandbox-basic", "get", "--raw", "/openapi/v2"])
+        .await;
+    let v2: serde_json::Value = serde_json::from_str(&v2).expect("openapi v2 is JSON");
+    assert_eq!(v2["swagger"], "2.0");
+    let nss = k
+        .ok(&[
+            "--context",
+            "sandbox-basic",
+            "get",
+            "--raw",
+            "/api/v1/namespaces",
+        ])
+        .await;
+    assert!(nss.contains("\"NamespaceList\""), "{nss}");
+}
+
+#[tokio::test]
+async fn kubectl_scale_and_auth() {
+    let env = Env::start().await;
+    let Some(k) = Kubectl::new(&env) else { return };
+    seed(&env);
+    let out = k
+        .ok(&["-n", "app", "scale", "deploy", "web", "--replicas=0"])
+        .await;
+    assert!(out.contains("deployment.apps/web scaled"), "{out}");
+    let d = env.store.get(&DEPLOYMENTS, Some("app"), "web");
+    assert_eq!(d.map(|d| d["spec"]["replicas"].clone()), Some(json!(0)));
+    let (ok, _, err) = k
+        .run(&["-n", "app", "scale", "deploy", "nope", "--replicas=1"])
+        .await;
+    assert!(!ok && err.contains("not found"), "{err}");
+
+    let can = k.ok(&["auth", "can-i", "*", "*"]).await;
+    assert_eq!(can.trim(), "yes");
+    let who = k.ok(&["auth", "whoami"]).await;
+    assert!(
+        who.contains("sandbox-admin") && who.contains("system:masters"),
+        "{who}"
+    );
+}
+
+#[tokio::test]
+async fn kubectl_apply_server_dry_run_of_ops_manifests_stores_nothing() {
+    let env = Env::start().await;
+    let Some(k) = Kubectl::new(&env) else { return };
+    env.ensure_ns("dr-ops");
+    let dir = tempfile::tempdir().expect("dir");
+    let manifests = [
+        ("sa.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: dr-harness, namespace: dr-ops}\n"),
+        ("role.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: dr-harness, namespace: dr-ops}\nrules:\n- apiGroups: [longhorn.io]\n  resources: [backups, backupvolumes]\n  verbs: [get, list, watch]\n"),
+        ("binding.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: dr-harness, namespace: dr-ops}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: dr-harness}\nsubjects:\n- {kind: ServiceAccount, name: dr-harness, namespace: dr-ops}\n"),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dr-profile, namespace: dr-ops}\ndata: {profile.toml: \"x = 1\"}\n"),
+        ("secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s3, namespace: dr-ops}\ntype: Opaque\nstringData: {AWS_ACCESS_KEY_ID: k}\n"),
+        ("cronjob.yaml", "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: verify, namespace: dr-ops}\nspec:\n  schedule: \"0 2 * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          serviceAccountName: dr-harness\n          containers:\n          - {name: verify, image: dr-harness, args: [verify-backup, --all-volumes]}\n"),
+        ("job.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: shard, namespace: dr-ops}\nspec:\n  completionMode: Indexed\n  completions: 2\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {name: verify, image: dr-harness, args: [verify-backup, --shard, \"$(JOB_COMPLETION_INDEX)/2\"]}\n"),
+    ];
+    for (file, text) in manifests {
+        std::fs::write(dir.path().join(file), text).expect("write manifest");
+    }
+    let path = dir.path().to_string_lossy().into_owned();
+    let out = k.ok(&["apply", "--dry-run=server", "-f", &path]).await;
+    for shown in [
+        "serviceaccount/dr-harness created (server dry run)",
+        "role.rbac.authorization.k8s.io/dr-harness created (server dry run)",
+        "rolebinding.rbac.authorization.k8s.io/dr-harness created (server dry run)",
+        "configmap/dr-profile created (server dry run)",
+        "secret/s3 created (server dry run)",
+        "cronjob.batch/verify created (server dry run)",
+        "job.batch/shard created (server dry run)",
+    ] {
+        assert!(out.contains(shown), "{shown} missing:\n{out}");
+    }
+    assert!(env.store.list(&SERVICEACCOUNTS, Some("dr-ops")).is_empty());
+    assert!(env.store.list(&ROLES, Some("dr-ops")).is_empty());
+    assert!(env.store.list(&CONFIGMAPS, Some("dr-ops")).is_empty());
+    assert!(env.store.list(&CRONJOBS, Some("dr-ops")).is_empty());
+    assert!(env.store.list(&JOBS, Some("dr-ops")).is_empty());
+}
