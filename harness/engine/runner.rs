@@ -130,8 +130,16 @@ pub async fn run_steps(
             .unwrap_or_else(|| entry.spec.default_timeout());
         let cancel = ctx.cancel.clone();
         let run_id = ctx.record.run_id.clone();
+        // Waits inside the step see its name (progress events) and its deadline (they end just
+        // before it, with their own diagnosis).
+        let scope = crate::cluster::progress::StepScope::new(
+            &entry.name,
+            Some(step_clock + timeout),
+            ctx.redactor.clone(),
+        );
+        let waits = scope.clone();
         let (status, failure) = {
-            let fut = crate::steps::run(ctx, entry);
+            let fut = scope.run(crate::steps::run(ctx, entry));
             tokio::pin!(fut);
             tokio::select! {
                 res = &mut fut => match res {
@@ -140,10 +148,10 @@ pub async fn run_steps(
                 },
                 _ = tokio::time::sleep(timeout) => (
                     StepStatus::TimedOut,
-                    Some(super::failure::StepFailure::new(format!(
-                        "step `{}` did not finish within its timeout of {}; raise `timeout` for this step in the scenario if the cluster is merely slow",
-                        entry.name,
-                        humantime::format_duration(timeout)
+                    Some(super::failure::StepFailure::new(timeout_message(
+                        &entry.name,
+                        timeout,
+                        waits.last_wait(),
                     ))),
                 ),
                 _ = cancel.cancelled() => {
@@ -230,6 +238,26 @@ pub async fn run_steps(
         },
     );
     record
+}
+
+/// The message of a step cut off by its timeout: names what the step was waiting for and what
+/// it last saw, when a wait was running, so the cause is not lost to the generic timeout.
+fn timeout_message(
+    step: &str,
+    timeout: Duration,
+    wait: Option<crate::cluster::progress::WaitSnapshot>,
+) -> String {
+    let waiting = match wait {
+        Some(w) if !w.finished => format!(
+            " while waiting {:.0}s for {} (last seen: {})",
+            w.elapsed_s, w.gate, w.state
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "step `{step}` did not finish within its timeout of {}{waiting}; raise `timeout` for this step in the scenario if the cluster is merely slow",
+        humantime::format_duration(timeout)
+    )
 }
 
 /// Puts `record` in place of the step of the same name, or appends it.
