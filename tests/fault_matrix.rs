@@ -306,6 +306,13 @@ const ROWS: &[Row] = &[
 
 fn main() {
     let args = Arguments::from_args();
+    // FAULT_MATRIX_LOG=info (an env filter) shows the drills' logs and progress while debugging.
+    if let Ok(filter) = std::env::var("FAULT_MATRIX_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut trials = vec![
         Trial::test("fault_matrix::docs_match_the_table", docs_match_the_table),
         Trial::test(
@@ -460,8 +467,11 @@ fn corrupt_blocks(dir: &Path, volume: &str) -> usize {
     for f in files {
         let s = f.to_string_lossy();
         if s.contains(&marker) && s.ends_with(".blk") {
-            std::fs::write(&f, b"fault matrix: this block was corrupted after verify-backup")
-                .expect("block overwritten");
+            std::fs::write(
+                &f,
+                b"fault matrix: this block was corrupted after verify-backup",
+            )
+            .expect("block overwritten");
             n += 1;
         }
     }
@@ -562,7 +572,9 @@ async fn drill_row(sb: &TestSandbox, row: &Row, out: &Path) -> Result<(), Failed
     let record = dr_harness::drill::run_drill(req, &mut sink).await;
     let took = started.elapsed();
     if matches!(row.inject, Inject::CorruptBlocksAfter(_)) && sink.corrupted == 0 {
-        return Err(Failed::from("no block of the sentinel volume was found to corrupt"));
+        return Err(Failed::from(
+            "no block of the sentinel volume was found to corrupt",
+        ));
     }
     judge(row, &record, took)
 }
@@ -627,6 +639,13 @@ fn judge(row: &Row, record: &RunRecord, took: std::time::Duration) -> Result<(),
         }
     }
     if problems.is_empty() {
+        eprintln!(
+            "{}: {} failed in {:.1}s (drill {:.1}s): {msg}",
+            row.fault,
+            failing.name,
+            failing.seconds,
+            took.as_secs_f64()
+        );
         Ok(())
     } else {
         Err(Failed::from(format!(

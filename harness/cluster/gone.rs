@@ -133,26 +133,24 @@ async fn tcp_evidence(host: &str, port: u16) -> Option<Evidence> {
     let mut first: Option<Evidence> = None;
     for addr in &addrs {
         let address = addr.to_string();
-        let evidence = match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        {
-            Ok(Ok(_stream)) => return None,
-            Err(_) => Evidence::ConnectTimeout { address },
-            Ok(Err(e)) => match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => Evidence::ConnectionRefused { address },
-                std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable => {
-                    Evidence::NoRoute {
+        let evidence =
+            match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
+            {
+                Ok(Ok(_stream)) => return None,
+                Err(_) => Evidence::ConnectTimeout { address },
+                Ok(Err(e)) => match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => {
+                        Evidence::ConnectionRefused { address }
+                    }
+                    std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable => Evidence::NoRoute {
                         address,
                         message: e.to_string(),
-                    }
-                }
-                // Anything else (a reset, too many open files…) is no proof.
-                _ => return None,
-            },
-        };
+                    },
+                    // Anything else (a reset, too many open files…) is no proof.
+                    _ => return None,
+                },
+            };
         first.get_or_insert(evidence);
     }
     first
@@ -160,8 +158,7 @@ async fn tcp_evidence(host: &str, port: u16) -> Option<Evidence> {
 
 /// Asks the API at the recorded address for `kube-system`'s UID.
 async fn identity_at(old: &ClusterIdentity, kubeconfig: &KubeconfigSource) -> Observation {
-    let conn = match connect_at(kubeconfig, Duration::from_secs(30), Some(&old.api_server)).await
-    {
+    let conn = match connect_at(kubeconfig, Duration::from_secs(30), Some(&old.api_server)).await {
         Ok(c) => c,
         Err(e) => {
             return Observation::Inconclusive(format!(

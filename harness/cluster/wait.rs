@@ -95,7 +95,12 @@ where
         }
     };
     let outcome = tokio::time::timeout(timeout, work).await.ok().flatten();
-    finish(progress, outcome.is_some(), forbidden_msg.is_some(), &last_seen);
+    finish(
+        progress,
+        outcome.is_some(),
+        forbidden_msg.is_some(),
+        &last_seen,
+    );
     wait_result(outcome, forbidden_msg, what, resource, started, last_seen)
 }
 
@@ -183,7 +188,12 @@ where
         }
     };
     let outcome = tokio::time::timeout(timeout, work).await.ok().flatten();
-    finish(progress, outcome.is_some(), forbidden_msg.is_some(), &last_seen);
+    finish(
+        progress,
+        outcome.is_some(),
+        forbidden_msg.is_some(),
+        &last_seen,
+    );
     wait_result(outcome, forbidden_msg, what, resource, started, last_seen)
 }
 

@@ -13,9 +13,9 @@ use super::{facts, hook, preflight, ticks};
 use crate::cluster;
 use crate::cluster::gone::{self, Observation};
 use crate::cluster::progress::{self, Progress};
-use crate::engine::record::ClusterIdentity;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
+use crate::engine::record::ClusterIdentity;
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let recorded = ctx.record.identity.clone().ok_or_else(|| {
@@ -71,7 +71,10 @@ const PROOF_WINDOW_WITHOUT_DEADLINE: Duration = Duration::from_secs(300);
 async fn prove_gone(ctx: &mut DrillContext, recorded: &ClusterIdentity) -> StepResult {
     let window = progress::step_remaining().unwrap_or(PROOF_WINDOW_WITHOUT_DEADLINE);
     let deadline = Instant::now() + window;
-    let gate = format!("the destroyed cluster at {} to stop answering", recorded.api_server);
+    let gate = format!(
+        "the destroyed cluster at {} to stop answering",
+        recorded.api_server
+    );
     let mut progress = Progress::start(&gate, window);
     let mut pause = Duration::from_millis(250);
     let mut looks = 0u32;

@@ -57,6 +57,36 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         conn.api_server.clone(),
     );
 
+    // From here on, a restore of the sentinel volume that Longhorn gave up on ends the wait at
+    // once, whichever gate is being awaited: with the orchestrator's Job failed, its Flux
+    // Kustomization's health check never passes either, and no later gate can.
+    let volume: Option<String> = ctx.fact(facts::VOLUME);
+    let ns = ctx.profile.expect.longhorn_namespace.clone();
+    let client = conn.client.clone();
+    let job = ctx.profile.expect.orchestrator_job.clone();
+    let gates = gates(ctx, conn.clone(), deadline);
+    let Some(volume) = volume else {
+        return gates.await;
+    };
+    tokio::select! {
+        res = gates => res,
+        why = restore_watch::until_failed(&client, &ns, &volume) => {
+            let logs = match job.as_deref().map(|j| j.split_once('/').unwrap_or((ns.as_str(), j))) {
+                Some((job_ns, job_name)) => job_logs(&conn, job_ns, job_name).await,
+                None => Vec::new(),
+            };
+            Err(StepFailure::new(why)
+                .diagnostic(format!(
+                    "kubectl -n {ns} get volumes.longhorn.io {volume} -o yaml; kubectl -n {ns} get events --field-selector involvedObject.name={volume}"
+                ))
+                .with_diagnostics(logs))
+        }
+    }
+}
+
+/// The gates after the API answers, in order; each phase timed.
+async fn gates(ctx: &mut DrillContext, conn: cluster::Connection, deadline: Instant) -> StepResult {
+    let left = || deadline.saturating_duration_since(Instant::now());
     // Nodes.
     if let Some(expected) = ctx.profile.expect.nodes {
         let gate = Instant::now();
@@ -165,7 +195,16 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
             left(),
             &ctx.stats,
             move |set: &[BackupVolume]| set.iter().any(|bv| backup_volume_of(bv, &v)),
-            |set| format!("{} BackupVolumes: {}", set.len(), set.iter().filter_map(|b| b.metadata.name.clone()).collect::<Vec<_>>().join(", ")),
+            |set| {
+                format!(
+                    "{} BackupVolumes: {}",
+                    set.len(),
+                    set.iter()
+                        .filter_map(|b| b.metadata.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
         );
         tokio::select! {
             res = discovered => {
@@ -207,18 +246,9 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
                 ),
             },
         );
-        // The orchestrator's Job may retry (backoffLimit) or even succeed on a retry that finds
-        // the volume already there: the volume's own failure is the verdict, at once.
-        let job = match &volume {
-            Some(v) => tokio::select! {
-                job = job_done => job?,
-                why = restore_watch::until_failed(&conn.client, &ns, v) => {
-                    let logs = job_logs(&conn, &job_ns, &job_name).await;
-                    return Err(StepFailure::new(why).with_diagnostics(logs));
-                }
-            },
-            None => job_done.await?,
-        };
+        // The orchestrator's Job may retry (backoffLimit): the volume's own failure, watched by
+        // `run` beside every gate, is the verdict, at once.
+        let job = job_done.await?;
         if job_finished(job.as_ref()) == Some(false) {
             let logs = job_logs(&conn, &job_ns, &job_name).await;
             let cause = match &volume {
