@@ -207,7 +207,7 @@ const ROWS: &[Row] = &[
         fault: "destroy-leaves-cluster+api-unavailable",
         scenario: "full-rebuild",
         edits: &[("kind = \"destroy\"\n", "kind = \"destroy\"\ntimeout = \"15s\"\n")],
-        inject: Inject::DestroyThenApiUnavailable(60),
+        inject: Inject::DestroyThenApiUnavailable(20),
         step: "destroy",
         message: "could not prove that the destroyed cluster is gone … HTTP 503",
         bound_s: Some(16),
@@ -259,7 +259,9 @@ const ROWS: &[Row] = &[
         fault: "volume-degraded",
         scenario: "health",
         edits: &[("wait = \"1m\"", "wait = \"3s\"")],
-        inject: Inject::Before(|| Fault::VolumeDegraded {
+        // set as the health step starts: its first read may still see the volume healthy; the
+        // settle window must catch the change
+        inject: Inject::AtStep("health", || Fault::VolumeDegraded {
             volume: VOL.into(),
         }),
         step: "health",
@@ -426,18 +428,18 @@ struct Injector<'a> {
 impl EventSink for Injector<'_> {
     fn on_event(&mut self, event: &DrillEvent) {
         match &event.kind {
-            EventKind::StepStarted { step, .. } => {
-                if self.at_step.as_ref().is_some_and(|(at, _)| at == step) {
-                    if let Some((_, fault)) = self.at_step.take() {
-                        self.faults.set(fault);
-                    }
+            EventKind::StepStarted { step, .. }
+                if self.at_step.as_ref().is_some_and(|(at, _)| at == step) =>
+            {
+                if let Some((_, fault)) = self.at_step.take() {
+                    self.faults.set(fault);
                 }
             }
-            EventKind::StepFinished { record } => {
-                if self.corrupt_after == Some(record.name.as_str()) {
-                    self.corrupt_after = None;
-                    self.corrupted = corrupt_blocks(&self.s3_dir, VOL);
-                }
+            EventKind::StepFinished { record }
+                if self.corrupt_after == Some(record.name.as_str()) =>
+            {
+                self.corrupt_after = None;
+                self.corrupted = corrupt_blocks(&self.s3_dir, VOL);
             }
             _ => {}
         }
@@ -492,19 +494,32 @@ fn load(row: &Row) -> Scenario {
     Scenario::from_str(&text, &format!("{}-matrix.toml", row.scenario)).expect("scenario loads")
 }
 
+/// Stack of the thread that drives a row: a whole drill is one large future (debug builds keep
+/// every await point's state), more than the 2 MiB a test thread gets.
+const ROW_STACK: usize = 32 * 1024 * 1024;
+
 fn run_row(row: Row) -> Result<(), Failed> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .map_err(|e| Failed::from(e.to_string()))?;
-    rt.block_on(async move {
-        let sb = TestSandbox::start().await;
-        let out = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
-        let result = drill_row(&sb, &row, out.path()).await;
-        sb.sandbox.shutdown().await;
-        result
-    })
+    let driver = std::thread::Builder::new()
+        .name(format!("fault-{}", row.fault))
+        .stack_size(ROW_STACK)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .map_err(|e| Failed::from(e.to_string()))?;
+            rt.block_on(async move {
+                let sb = TestSandbox::start().await;
+                let out = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+                let result = drill_row(&sb, &row, out.path()).await;
+                sb.sandbox.shutdown().await;
+                result
+            })
+        })
+        .map_err(|e| Failed::from(format!("no thread for the row: {e}")))?;
+    driver
+        .join()
+        .unwrap_or_else(|_| Err(Failed::from("the row panicked")))
 }
 
 async fn drill_row(sb: &TestSandbox, row: &Row, out: &Path) -> Result<(), Failed> {

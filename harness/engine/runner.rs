@@ -334,3 +334,35 @@ async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::progress::WaitSnapshot;
+
+    #[test]
+    fn a_timed_out_step_names_the_wait_it_was_in() {
+        let wait = WaitSnapshot {
+            gate: "backup b of volume v to reach Completed".into(),
+            state: "state \"InProgress\", progress 0%".into(),
+            elapsed_s: 4.2,
+            finished: false,
+        };
+        let msg = timeout_message("backup", Duration::from_secs(5), Some(wait.clone()));
+        assert!(
+            msg.contains("while waiting 4s for backup b of volume v to reach Completed (last seen: state \"InProgress\", progress 0%)"),
+            "{msg}"
+        );
+        // A wait that had ended is not what the step was stuck in.
+        let done = WaitSnapshot {
+            finished: true,
+            ..wait
+        };
+        let msg = timeout_message("backup", Duration::from_secs(5), Some(done));
+        assert!(!msg.contains("while waiting"), "{msg}");
+        assert!(
+            msg.contains("did not finish within its timeout of 5s"),
+            "{msg}"
+        );
+    }
+}

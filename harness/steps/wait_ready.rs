@@ -17,6 +17,7 @@ use kube::Api;
 
 use super::deploy::wait_available;
 use super::{facts, restore_watch};
+use crate::cluster::progress::Progress;
 use crate::cluster::{self, wait};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
@@ -29,19 +30,26 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
 
     // API ready: re-read the kubeconfig until the new cluster answers /readyz.
     let gate = Instant::now();
+    let mut progress = Progress::start(
+        "the rebuilt cluster's API to answer /readyz",
+        deadline.saturating_duration_since(gate),
+    );
     let conn = loop {
         ctx.forget_connection();
         if let Ok(conn) = ctx.conn().await {
             let req = http::Request::get("/readyz")
                 .body(Vec::new())
                 .map_err(|e| StepFailure::new(e.to_string()))?;
-            if let Ok(text) = conn.client.request_text(req).await {
-                if text.trim() == "ok" {
-                    break conn;
-                }
+            match conn.client.request_text(req).await {
+                Ok(text) if text.trim() == "ok" => break conn,
+                Ok(text) => progress.observe(&format!("/readyz answers {:?}", text.trim())),
+                Err(e) => progress.observe(&format!("/readyz: {e}")),
             }
+        } else {
+            progress.observe("no kubeconfig for the new cluster yet");
         }
         if left().is_zero() {
+            progress.finish("timed out");
             return Err(StepFailure::new(
                 "the rebuilt cluster's API never answered /readyz with ok; check the rebuild hook's output and the kubeconfig source",
             ));
@@ -49,6 +57,7 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         ctx.stats.count("api-not-ready-yet");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    progress.finish("/readyz answers ok");
     ctx.phase("api-ready", gate.elapsed());
     ctx.check(
         "api-ready",
@@ -98,7 +107,7 @@ async fn gates(ctx: &mut DrillContext, conn: cluster::Connection, deadline: Inst
             left(),
             &ctx.stats,
             |ns: &[Node]| ready_nodes(ns) >= expected as usize,
-            |ns| describe_nodes(ns),
+            describe_nodes,
         )
         .await?;
         ctx.phase("nodes-ready", gate.elapsed());
@@ -412,11 +421,10 @@ fn describe_nodes(nodes: &[Node]) -> String {
 fn last_error_line(logs: &[String]) -> Option<String> {
     logs.iter()
         .flat_map(|block| block.lines())
-        .filter(|l| {
+        .rfind(|l| {
             let l = l.to_ascii_lowercase();
             l.contains("error") || l.contains("could not") || l.contains("failed")
         })
-        .last()
         .map(|l| l.trim().to_string())
 }
 
