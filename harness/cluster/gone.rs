@@ -83,6 +83,10 @@ pub fn host_port(url: &str) -> Result<(String, u16), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("API server URL {url:?} does not parse: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("https" | "http")) {
+        // e.g. a redacted `***`, which would otherwise "resolve" to nothing and look gone
+        return Err(format!("API server URL {url:?} is not an http(s) URL"));
+    }
     let host = uri
         .host()
         .ok_or_else(|| format!("API server URL {url:?} has no host"))?

@@ -57,8 +57,10 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         return Err(StepFailure::new(msg));
     }
     // Trust, then verify: the old cluster must no longer answer as itself.
+    // `now`, not `recorded`: the same cluster (checked above), but its URL as the kubeconfig
+    // gives it, never a redacted copy from a resumed run's state.
     ctx.forget_connection();
-    prove_gone(ctx, &recorded).await
+    prove_gone(ctx, &now).await
 }
 
 /// How long to keep looking for proof when the step has no deadline (outside the runner).
