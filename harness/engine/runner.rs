@@ -139,8 +139,9 @@ pub async fn run_steps(
         );
         let waits = scope.clone();
         let (status, failure) = {
-            let fut = scope.run(crate::steps::run(ctx, entry));
-            tokio::pin!(fut);
+            // Boxed: the step futures are large, and a drill is often driven from a thread
+            // with a small stack (a test thread's 2 MiB).
+            let mut fut = Box::pin(scope.run(crate::steps::run(ctx, entry)));
             tokio::select! {
                 res = &mut fut => match res {
                     Ok(()) => (StepStatus::Passed, None),

@@ -73,7 +73,7 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     let ns = ctx.profile.expect.longhorn_namespace.clone();
     let client = conn.client.clone();
     let job = ctx.profile.expect.orchestrator_job.clone();
-    let gates = gates(ctx, conn.clone(), deadline);
+    let gates = Box::pin(gates(ctx, conn.clone(), deadline));
     let Some(volume) = volume else {
         return gates.await;
     };
