@@ -204,6 +204,7 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[tokio::test]
     async fn clamp_keeps_a_margin_inside_the_step() {
@@ -218,6 +219,68 @@ mod tests {
             got <= Duration::from_millis(4250) && got >= Duration::from_secs(4),
             "{got:?}"
         );
+    }
+
+    /// Collects the progress events' message and fields, as the console renderer reads them.
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<BTreeMap<String, String>>>>);
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0
+                .insert(field.name().to_string(), format!("str:{value}"));
+        }
+        fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+            self.0
+                .insert(field.name().to_string(), format!("f64:{value}"));
+        }
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0
+                .insert(field.name().to_string(), format!("debug:{value:?}"));
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if event.metadata().target() != TARGET {
+                return;
+            }
+            let mut fields = BTreeMap::new();
+            event.record(&mut Fields(&mut fields));
+            fields.insert("level".into(), event.metadata().level().to_string());
+            self.0.lock().unwrap().push(fields);
+        }
+    }
+
+    #[test]
+    fn events_follow_the_shared_contract() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let collect = Collect::default();
+        let subscriber = tracing_subscriber::registry().with(collect.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let mut p = Progress::start("volume pvc-1 restore", Duration::from_secs(30));
+            p.observe("state attached");
+            p.observe("state attached"); // unchanged and fresh: no event
+            p.finish("met: state detached");
+        });
+        let events = collect.0.lock().unwrap().clone();
+        let messages: Vec<&str> = events.iter().map(|e| e["message"].as_str()).collect();
+        assert_eq!(messages, ["debug:waiting", "debug:waiting", "debug:waited"]);
+        for e in &events {
+            assert_eq!(e["level"], "INFO");
+            assert_eq!(e["step"], "str:", "outside a drill the step is empty");
+            assert_eq!(e["gate"], "str:volume pvc-1 restore");
+            assert_eq!(e["timeout_s"], "f64:30");
+            assert!(e["elapsed_s"].starts_with("f64:"), "{e:?}");
+        }
+        assert_eq!(events[1]["state"], "str:state attached");
+        assert_eq!(events[2]["state"], "str:met: state detached");
     }
 
     #[tokio::test]
