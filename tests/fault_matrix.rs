@@ -38,6 +38,9 @@ enum Inject {
     /// API answer 503 for this many seconds: the destroy's post-check meets an API that
     /// answers only with errors.
     DestroyThenApiUnavailable(u64),
+    /// `dr-harness sandbox fault ARGS` runs this many milliseconds after the named step started
+    /// (the step is already reading by then).
+    LaterInStep(&'static str, u64, &'static str),
     /// Every block of the sentinel volume on the backup target is overwritten when the named
     /// step has finished (after verify-backup proved them good).
     CorruptBlocksAfter(&'static str),
@@ -259,11 +262,9 @@ const ROWS: &[Row] = &[
         fault: "volume-degraded",
         scenario: "health",
         edits: &[("wait = \"1m\"", "wait = \"3s\"")],
-        // set as the health step starts: its first read may still see the volume healthy; the
-        // settle window must catch the change
-        inject: Inject::AtStep("health", || Fault::VolumeDegraded {
-            volume: VOL.into(),
-        }),
+        // the volume turns degraded a second after the health step began: its first reads see
+        // it healthy, and only the settle window catches the change
+        inject: Inject::LaterInStep("health", 1000, "volume-degraded dr-exercise-data"),
         step: "health",
         message: "not healthy: dr-exercise-data (degraded)",
         bound_s: Some(15),
@@ -421,6 +422,8 @@ struct Injector<'a> {
     faults: &'a Faults,
     at_step: Option<(&'static str, Fault)>,
     corrupt_after: Option<&'static str>,
+    later: Option<(&'static str, u64, &'static str)>,
+    state_dir: PathBuf,
     s3_dir: PathBuf,
     corrupted: usize,
 }
@@ -433,6 +436,23 @@ impl EventSink for Injector<'_> {
             {
                 if let Some((_, fault)) = self.at_step.take() {
                     self.faults.set(fault);
+                }
+            }
+            EventKind::StepStarted { step, .. }
+                if self.later.as_ref().is_some_and(|(at, _, _)| at == step) =>
+            {
+                if let Some((_, ms, args)) = self.later.take() {
+                    // a separate process, so the drill goes on meanwhile
+                    std::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(format!(
+                            "sleep {}; exec {} sandbox fault --state {} {args}",
+                            ms as f64 / 1000.0,
+                            common::harness_bin().display(),
+                            self.state_dir.display()
+                        ))
+                        .spawn()
+                        .expect("fault command started");
                 }
             }
             EventKind::StepFinished { record }
@@ -527,6 +547,7 @@ async fn drill_row(sb: &TestSandbox, row: &Row, out: &Path) -> Result<(), Failed
     let mut profile = sb.profile();
     let mut at_step = None;
     let mut corrupt_after = None;
+    let mut later = None;
     match row.inject {
         Inject::Before(f) => sb.sandbox.faults().set(f()),
         Inject::AtStep(step, f) => at_step = Some((step, f())),
@@ -565,11 +586,14 @@ async fn drill_row(sb: &TestSandbox, row: &Row, out: &Path) -> Result<(), Failed
             ]);
         }
         Inject::CorruptBlocksAfter(step) => corrupt_after = Some(step),
+        Inject::LaterInStep(step, ms, args) => later = Some((step, ms, args)),
     }
     let mut sink = Injector {
         faults: sb.sandbox.faults(),
         at_step,
         corrupt_after,
+        later,
+        state_dir: sb.dir.path().to_path_buf(),
         s3_dir: sb.sandbox.s3().data_dir().to_path_buf(),
         corrupted: 0,
     };
