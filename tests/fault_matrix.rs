@@ -425,6 +425,8 @@ struct Injector<'a> {
     later: Option<(&'static str, u64, &'static str)>,
     state_dir: PathBuf,
     s3_dir: PathBuf,
+    /// Fault commands started by [`Inject::LaterInStep`], reaped after the drill.
+    children: Vec<std::process::Child>,
     corrupted: usize,
 }
 
@@ -443,7 +445,7 @@ impl EventSink for Injector<'_> {
             {
                 if let Some((_, ms, args)) = self.later.take() {
                     // a separate process, so the drill goes on meanwhile
-                    std::process::Command::new("sh")
+                    let child = std::process::Command::new("sh")
                         .arg("-c")
                         .arg(format!(
                             "sleep {}; exec {} sandbox fault --state {} {args}",
@@ -453,6 +455,7 @@ impl EventSink for Injector<'_> {
                         ))
                         .spawn()
                         .expect("fault command started");
+                    self.children.push(child);
                 }
             }
             EventKind::StepFinished { record }
@@ -594,6 +597,7 @@ async fn drill_row(sb: &TestSandbox, row: &Row, out: &Path) -> Result<(), Failed
         corrupt_after,
         later,
         state_dir: sb.dir.path().to_path_buf(),
+        children: Vec::new(),
         s3_dir: sb.sandbox.s3().data_dir().to_path_buf(),
         corrupted: 0,
     };
@@ -610,6 +614,14 @@ async fn drill_row(sb: &TestSandbox, row: &Row, out: &Path) -> Result<(), Failed
     let started = Instant::now();
     let record = dr_harness::drill::run_drill(req, &mut sink).await;
     let took = started.elapsed();
+    for mut child in std::mem::take(&mut sink.children) {
+        let status = child.wait().map_err(|e| Failed::from(e.to_string()))?;
+        if !status.success() {
+            return Err(Failed::from(format!(
+                "the delayed fault command failed ({status}): the fault was not injected"
+            )));
+        }
+    }
     if matches!(row.inject, Inject::CorruptBlocksAfter(_)) && sink.corrupted == 0 {
         return Err(Failed::from(
             "no block of the sentinel volume was found to corrupt",
