@@ -17,7 +17,7 @@ use std::time::Instant;
 use common::TestSandbox;
 use dr_harness::config::Scenario;
 use dr_harness::engine::events::{DrillEvent, EventKind, EventSink};
-use dr_harness::engine::record::{Outcome, RunRecord};
+use dr_harness::engine::record::{Outcome, RunRecord, StepStatus};
 use dr_harness::redact::Redactor;
 use dr_sandbox::faults::{Fault, Faults};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -680,6 +680,12 @@ fn judge(row: &Row, record: &RunRecord, took: std::time::Duration) -> Result<(),
         if !msg.contains(part) {
             problems.push(format!("the message lacks {part:?}"));
         }
+    }
+    if row.fault == "backup-stuck" && failing.status != StepStatus::TimedOut {
+        problems.push(format!(
+            "a wait cut off by the step's timeout must leave the step timed out, not {:?}",
+            failing.status
+        ));
     }
     if let Some(bound) = row.bound_s {
         if failing.seconds > bound as f64 {

@@ -145,6 +145,11 @@ pub async fn run_steps(
             tokio::select! {
                 res = &mut fut => match res {
                     Ok(()) => (StepStatus::Passed, None),
+                    // A wait that ran out because the step's deadline came (waits end just
+                    // before it, with their own diagnosis) is the step timing out.
+                    Err(f) if cut_by_deadline(step_clock.elapsed(), timeout, waits.last_wait()) => {
+                        (StepStatus::TimedOut, Some(f))
+                    }
                     Err(f) => (StepStatus::Failed, Some(f)),
                 },
                 _ = tokio::time::sleep(timeout) => (
@@ -239,6 +244,16 @@ pub async fn run_steps(
         },
     );
     record
+}
+
+/// Whether a failed step ended because its last wait timed out at the step's deadline.
+fn cut_by_deadline(
+    took: Duration,
+    timeout: Duration,
+    wait: Option<crate::cluster::progress::WaitSnapshot>,
+) -> bool {
+    let near_deadline = took + 2 * crate::cluster::progress::STEP_MARGIN >= timeout;
+    near_deadline && wait.is_some_and(|w| w.finished && w.state.starts_with("timed out"))
 }
 
 /// The message of a step cut off by its timeout: names what the step was waiting for and what
@@ -359,8 +374,24 @@ mod tests {
             finished: true,
             ..wait
         };
-        let msg = timeout_message("backup", Duration::from_secs(5), Some(done));
+        let msg = timeout_message("backup", Duration::from_secs(5), Some(done.clone()));
         assert!(!msg.contains("while waiting"), "{msg}");
+        // A wait that timed out at the step's deadline makes the step timed out, not failed.
+        let timed_out = WaitSnapshot {
+            state: "timed out: state InProgress".into(),
+            ..done
+        };
+        let five = Duration::from_secs(5);
+        assert!(cut_by_deadline(
+            Duration::from_millis(4300),
+            five,
+            Some(timed_out.clone())
+        ));
+        assert!(!cut_by_deadline(
+            Duration::from_secs(1),
+            five,
+            Some(timed_out)
+        ));
         assert!(
             msg.contains("did not finish within its timeout of 5s"),
             "{msg}"
