@@ -5,10 +5,14 @@
 //! reason `RestoreFailure` ("All replica restore failed and the volume became Faulted"),
 //! robustness `faulted`, `restoreRequired` left `true`
 //! (longhorn-manager@v1.9.1:controller/volume_controller.go `closeVolumeDependentResources`).
-//! The cause (e.g. a block whose checksum does not match) is in the replicas' restore status
-//! (`Engine.status.restoreStatus[*].error`, longhorn-manager@v1.9.1:controller/engine_controller.go
-//! `syncWithRestoreStatus`) and in the Warning Events of the volume, which this module adds when
-//! it finds them.
+//! The cause is the replicas' restore error: a bad block ends the engine's restore with "failed
+//! to decompress and verify block <file> with checksum <c>"
+//! (longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
+//! `restoreBlockToFile`), recorded as the replica's `RestoreStatus.Error` with state `error`
+//! (longhorn-engine@v1.9.1:pkg/replica/restore.go `UpdateRestoreStatus`) and surfaced as
+//! `Engine.status.restoreStatus[*].error` (longhorn-manager@v1.9.1:controller/engine_controller.go
+//! `syncWithRestoreStatus`, `isBackupRestoreFailed`). The Volume carries only the fixed message
+//! above, so this module adds the newest Warning Event about the volume when it finds one.
 
 use std::time::Duration;
 
