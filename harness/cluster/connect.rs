@@ -54,6 +54,20 @@ pub async fn connect(
     source: &KubeconfigSource,
     timeout: Duration,
 ) -> Result<Connection, ClusterError> {
+    connect_at(source, timeout, None).await
+}
+
+/// As [`connect`], but talking to `cluster_url` instead of the kubeconfig's server, with the
+/// kubeconfig's credentials and CA: how the destroy step asks the *old* API address whether it
+/// still answers as the old cluster, whatever the kubeconfig names now.
+///
+/// # Errors
+/// As [`connect`]; [`ClusterError::Kubeconfig`] when `cluster_url` is not a URL.
+pub async fn connect_at(
+    source: &KubeconfigSource,
+    timeout: Duration,
+    cluster_url: Option<&str>,
+) -> Result<Connection, ClusterError> {
     install_crypto_provider();
     let (kubeconfig, context, origin) = match source {
         KubeconfigSource::File { path, context } => {
@@ -83,6 +97,12 @@ pub async fn connect(
             origin: origin.clone(),
             message: e.to_string(),
         })?;
+    if let Some(url) = cluster_url {
+        config.cluster_url = url.parse().map_err(|e| ClusterError::Kubeconfig {
+            origin: origin.clone(),
+            message: format!("API server URL {url:?} does not parse: {e}"),
+        })?;
+    }
     config.default_retry = false;
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));

@@ -3,6 +3,8 @@
 
 pub mod connect;
 pub mod exec;
+pub mod gone;
+pub mod progress;
 pub mod retry;
 pub mod wait;
 

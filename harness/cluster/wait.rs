@@ -2,7 +2,9 @@
 //!
 //! `kube::runtime::watcher` with `default_backoff()` re-lists and re-watches after a dropped
 //! watch or a 410 Gone (a bare `await_condition` fails at once on 410; shared/sandbox-notes.md).
-//! Each restart is counted as a `watch-restart` retry. The caller's condition sees the newest
+//! Each restart is counted as a `watch-restart` retry. Every wait reports its progress
+//! ([`super::progress`]) and ends, at the latest, shortly before the running step's deadline, so
+//! its own timeout message (what was awaited, what was last seen) reaches the report. The caller's condition sees the newest
 //! state of the named object (None while it does not exist), and the wait ends as soon as a change
 //! satisfies it. Timeouts compose: the caller says how long, the error says what was last seen.
 //! A 403 is no broken watch but a missing grant: the wait fails at once with
@@ -17,6 +19,7 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
+use super::progress::{self, Progress};
 use super::{ClusterError, RetryStats};
 
 /// Waits until `cond` holds for the object `name` in `api`, returning the object (None when the
@@ -46,8 +49,21 @@ where
     let mut init_buffer: Option<Option<K>> = None;
     let mut last_seen = "nothing yet (no answer from the API)".to_string();
     let started = std::time::Instant::now();
+    let timeout = progress::clamp(timeout);
+    let mut progress = Progress::start(what, timeout);
+    let mut beat = heartbeat();
     let work = async {
-        while let Some(event) = stream.next().await {
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => match event {
+                    Some(event) => event,
+                    None => return None,
+                },
+                _ = beat.tick() => {
+                    progress.heartbeat();
+                    continue;
+                }
+            };
             match event {
                 Err(e) => {
                     if let Some(msg) = forbidden(&e) {
@@ -55,6 +71,7 @@ where
                         return None;
                     }
                     stats.count("watch-restart");
+                    progress.observe(&format!("watch restarting ({last_seen})"));
                     continue;
                 }
                 Ok(Event::Init) => init_buffer = Some(None),
@@ -71,13 +88,19 @@ where
                 continue;
             }
             last_seen = describe(current.as_ref());
+            progress.observe(&last_seen);
             if cond(current.as_ref()) {
                 return Some(current.clone());
             }
         }
-        None
     };
     let outcome = tokio::time::timeout(timeout, work).await.ok().flatten();
+    finish(
+        progress,
+        outcome.is_some(),
+        forbidden_msg.is_some(),
+        &last_seen,
+    );
     wait_result(outcome, forbidden_msg, what, resource, started, last_seen)
 }
 
@@ -114,8 +137,21 @@ where
     let mut init: Option<BTreeMap<String, K>> = None;
     let mut last_seen = "nothing yet (no answer from the API)".to_string();
     let started = std::time::Instant::now();
+    let timeout = progress::clamp(timeout);
+    let mut progress = Progress::start(what, timeout);
+    let mut beat = heartbeat();
     let work = async {
-        while let Some(event) = stream.next().await {
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => match event {
+                    Some(event) => event,
+                    None => return None,
+                },
+                _ = beat.tick() => {
+                    progress.heartbeat();
+                    continue;
+                }
+            };
             match event {
                 Err(e) => {
                     if let Some(msg) = forbidden(&e) {
@@ -123,6 +159,7 @@ where
                         return None;
                     }
                     stats.count("watch-restart");
+                    progress.observe(&format!("watch restarting ({last_seen})"));
                     continue;
                 }
                 Ok(Event::Init) => init = Some(BTreeMap::new()),
@@ -144,14 +181,41 @@ where
             }
             let set: Vec<K> = current.values().cloned().collect();
             last_seen = describe(&set);
+            progress.observe(&last_seen);
             if cond(&set) {
                 return Some(set);
             }
         }
-        None
     };
     let outcome = tokio::time::timeout(timeout, work).await.ok().flatten();
+    finish(
+        progress,
+        outcome.is_some(),
+        forbidden_msg.is_some(),
+        &last_seen,
+    );
     wait_result(outcome, forbidden_msg, what, resource, started, last_seen)
+}
+
+/// A ticker for [`Progress::heartbeat`]; its first tick is a period away (the wait's start was
+/// reported already).
+fn heartbeat() -> tokio::time::Interval {
+    let period = progress::HEARTBEAT;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beat
+}
+
+/// Emits the wait's final progress event.
+fn finish(progress: Progress, met: bool, forbidden: bool, last_seen: &str) {
+    let state = if met {
+        format!("met: {last_seen}")
+    } else if forbidden {
+        "forbidden".to_string()
+    } else {
+        format!("timed out: {last_seen}")
+    };
+    progress.finish(&state);
 }
 
 /// The end of a watch-based wait: Forbidden when the watch was refused (whatever was seen),

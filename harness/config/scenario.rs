@@ -362,10 +362,19 @@ pub struct HealthStep {
         skip_serializing_if = "Option::is_none"
     )]
     pub wait: Option<Duration>,
+    /// How long every check must keep passing, re-read every 500 ms, before the step passes:
+    /// one good read is not enough while Longhorn or the kubelet may still be reporting a
+    /// change (a volume turning degraded a moment after the read); default 3 s, `"0s"` to
+    /// pass on the first good read.
+    #[serde(default = "d_settle", with = "values::duration")]
+    pub settle: Duration,
 }
 
 fn d_optional_system_pods() -> Vec<String> {
     vec!["kube-proxy".into()]
+}
+fn d_settle() -> Duration {
+    Duration::from_secs(3)
 }
 fn d_url_timeout() -> Duration {
     Duration::from_secs(10)

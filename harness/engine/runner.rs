@@ -130,20 +130,34 @@ pub async fn run_steps(
             .unwrap_or_else(|| entry.spec.default_timeout());
         let cancel = ctx.cancel.clone();
         let run_id = ctx.record.run_id.clone();
+        // Waits inside the step see its name (progress events) and its deadline (they end just
+        // before it, with their own diagnosis).
+        let scope = crate::cluster::progress::StepScope::new(
+            &entry.name,
+            Some(step_clock + timeout),
+            ctx.redactor.clone(),
+        );
+        let waits = scope.clone();
         let (status, failure) = {
-            let fut = crate::steps::run(ctx, entry);
-            tokio::pin!(fut);
+            // Boxed: the step futures are large, and a drill is often driven from a thread
+            // with a small stack (a test thread's 2 MiB).
+            let mut fut = Box::pin(scope.run(crate::steps::run(ctx, entry)));
             tokio::select! {
                 res = &mut fut => match res {
                     Ok(()) => (StepStatus::Passed, None),
+                    // A wait that ran out because the step's deadline came (waits end just
+                    // before it, with their own diagnosis) is the step timing out.
+                    Err(f) if cut_by_deadline(step_clock.elapsed(), timeout, waits.last_wait()) => {
+                        (StepStatus::TimedOut, Some(f))
+                    }
                     Err(f) => (StepStatus::Failed, Some(f)),
                 },
                 _ = tokio::time::sleep(timeout) => (
                     StepStatus::TimedOut,
-                    Some(super::failure::StepFailure::new(format!(
-                        "step `{}` did not finish within its timeout of {}; raise `timeout` for this step in the scenario if the cluster is merely slow",
-                        entry.name,
-                        humantime::format_duration(timeout)
+                    Some(super::failure::StepFailure::new(timeout_message(
+                        &entry.name,
+                        timeout,
+                        waits.last_wait(),
                     ))),
                 ),
                 _ = cancel.cancelled() => {
@@ -232,6 +246,36 @@ pub async fn run_steps(
     record
 }
 
+/// Whether a failed step ended because its last wait timed out at the step's deadline.
+fn cut_by_deadline(
+    took: Duration,
+    timeout: Duration,
+    wait: Option<crate::cluster::progress::WaitSnapshot>,
+) -> bool {
+    let near_deadline = took + 2 * crate::cluster::progress::STEP_MARGIN >= timeout;
+    near_deadline && wait.is_some_and(|w| w.finished && w.state.starts_with("timed out"))
+}
+
+/// The message of a step cut off by its timeout: names what the step was waiting for and what
+/// it last saw, when a wait was running, so the cause is not lost to the generic timeout.
+fn timeout_message(
+    step: &str,
+    timeout: Duration,
+    wait: Option<crate::cluster::progress::WaitSnapshot>,
+) -> String {
+    let waiting = match wait {
+        Some(w) if !w.finished => format!(
+            " while waiting {:.0}s for {} (last seen: {})",
+            w.elapsed_s, w.gate, w.state
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "step `{step}` did not finish within its timeout of {}{waiting}; raise `timeout` for this step in the scenario if the cluster is merely slow",
+        humantime::format_duration(timeout)
+    )
+}
+
 /// Puts `record` in place of the step of the same name, or appends it.
 fn replace_step(run: &mut RunRecord, record: StepRecord) {
     match run.steps.iter_mut().find(|s| s.name == record.name) {
@@ -304,5 +348,53 @@ async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
             ctx.stats.count("s3-state-save-failed");
             tracing::warn!("could not save the run state to the backup target: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::progress::WaitSnapshot;
+
+    #[test]
+    fn a_timed_out_step_names_the_wait_it_was_in() {
+        let wait = WaitSnapshot {
+            gate: "backup b of volume v to reach Completed".into(),
+            state: "state \"InProgress\", progress 0%".into(),
+            elapsed_s: 4.2,
+            finished: false,
+        };
+        let msg = timeout_message("backup", Duration::from_secs(5), Some(wait.clone()));
+        assert!(
+            msg.contains("while waiting 4s for backup b of volume v to reach Completed (last seen: state \"InProgress\", progress 0%)"),
+            "{msg}"
+        );
+        // A wait that had ended is not what the step was stuck in.
+        let done = WaitSnapshot {
+            finished: true,
+            ..wait
+        };
+        let msg = timeout_message("backup", Duration::from_secs(5), Some(done.clone()));
+        assert!(!msg.contains("while waiting"), "{msg}");
+        // A wait that timed out at the step's deadline makes the step timed out, not failed.
+        let timed_out = WaitSnapshot {
+            state: "timed out: state InProgress".into(),
+            ..done
+        };
+        let five = Duration::from_secs(5);
+        assert!(cut_by_deadline(
+            Duration::from_millis(4300),
+            five,
+            Some(timed_out.clone())
+        ));
+        assert!(!cut_by_deadline(
+            Duration::from_secs(1),
+            five,
+            Some(timed_out)
+        ));
+        assert!(
+            msg.contains("did not finish within its timeout of 5s"),
+            "{msg}"
+        );
     }
 }

@@ -37,6 +37,20 @@ pub fn restore_failure(s: &VolumeStatus) -> Option<String> {
         })
 }
 
+/// Why a restoring volume will not finish by itself: the `Restore` condition's `RestoreFailure`
+/// message, else robustness `faulted` while `restoreRequired` (Longhorn sets the condition
+/// from exactly that state when it closes the volume's engine and replicas:
+/// longhorn-manager@v1.9.1:controller/volume_controller.go `closeVolumeDependentResources`, so
+/// the robustness can be seen a moment before the condition).
+pub fn restore_failed(s: &VolumeStatus) -> Option<String> {
+    restore_failure(s).or_else(|| {
+        (s.robustness == "faulted" && s.restore_required).then(|| {
+            "the volume became faulted while restoring (robustness faulted, restoreRequired true)"
+                .to_string()
+        })
+    })
+}
+
 /// The progress of a `fromBackup` restore as `status` shows it (None: no status yet).
 pub fn restore_progress(status: Option<&VolumeStatus>) -> RestoreProgress {
     let Some(s) = status else {

@@ -17,7 +17,9 @@
 //!   a `RestoreFailure` condition fails at once;
 //! - the Volume is created with `fromBackup` = the Backup's `status.url`, then a PV with
 //!   `volumeHandle` = the volume name, so the PVC's `volumeName` binds to it;
-//! - idempotent: an existing Volume or PV is left alone; the skip flag skips everything.
+//! - idempotent: an existing Volume or PV is left alone — unless its restore failed
+//!   (`RestoreFailure` or faulted while restoring), which fails this run too, so a retried Job
+//!   cannot turn Longhorn's failure into a success; the skip flag skips everything.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -112,7 +114,20 @@ pub async fn run(
 
     let volumes: Api<Volume> = Api::namespaced(client.clone(), &opts.namespace);
     for name in &opts.volumes {
-        if volumes.get_opt(name).await?.is_some() {
+        if let Some(existing) = volumes.get_opt(name).await? {
+            // A retry of a failed attempt finds the volume its restore faulted: that is no
+            // success to leave alone, but Longhorn's verdict to pass on.
+            if let Some(msg) = existing
+                .status
+                .as_ref()
+                .and_then(crate::longhorn::restore::restore_failed)
+            {
+                let from = existing.spec.from_backup.clone().unwrap_or_default();
+                return Err(OrchestratorError::Volume {
+                    volume: name.clone(),
+                    message: format!("Longhorn could not restore it from {from}: {msg}"),
+                });
+            }
             log(&format!(
                 "{name}: a Longhorn volume of that name exists already; leaving it alone"
             ));

@@ -22,3 +22,5 @@ pub const DISASTER_AT: &str = "disaster.at";
 pub const LONGHORN_VERSION: &str = "longhorn.version";
 /// Where preflight read the Longhorn version from, or why it is unknown.
 pub const LONGHORN_VERSION_SOURCE: &str = "longhorn.version_source";
+/// What proved the destroyed cluster gone (e.g. `TCP connection refused at 10.0.0.1:6443`).
+pub const DESTROY_EVIDENCE: &str = "destroy.evidence";

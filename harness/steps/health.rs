@@ -6,7 +6,9 @@
 //! and a NotReady node are often the same incident). With `wait`, the whole set is re-evaluated
 //! until it passes or the wait is over, so the step also serves as the last phase of a
 //! destructive scenario, where the rebuilt cluster is still settling; the verdict is always
-//! that of the last evaluation.
+//! that of the last evaluation. A passing evaluation is never taken at its word: the step
+//! passes only when every check kept passing over the `settle` window (default 3 s), so a
+//! volume that turns degraded a moment after the first read is still caught.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::Api;
 
+use crate::cluster::progress::Progress;
 use crate::cluster::{retry, Connection, RetryStats};
 use crate::config::scenario::HealthStep;
 use crate::engine::context::DrillContext;
@@ -81,15 +84,34 @@ pub async fn run(ctx: &mut DrillContext, spec: &HealthStep) -> StepResult {
     let http = http_client(plan.url_timeout)?;
     let deadline = Instant::now() + spec.wait.unwrap_or_default();
     let mut rounds = 0u32;
+    let mut healthy_since: Option<Instant> = None;
+    let mut progress = Progress::start(
+        "the cluster to be healthy and stay so",
+        spec.wait.unwrap_or_default() + spec.settle,
+    );
     let findings = loop {
         rounds += 1;
         let findings = evaluate(&conn, &http, &plan, &ctx.stats).await;
         let healthy = findings.iter().all(|f| f.passed);
-        if healthy || Instant::now() >= deadline || ctx.cancel.is_cancelled() {
+        progress.observe(&summary(&findings));
+        if ctx.cancel.is_cancelled() {
             break findings;
+        }
+        if healthy {
+            // Passing only once the good state has held for the whole settle window.
+            let since = *healthy_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= spec.settle {
+                break findings;
+            }
+        } else {
+            healthy_since = None;
+            if Instant::now() >= deadline {
+                break findings;
+            }
         }
         tokio::time::sleep(RECHECK_EVERY).await;
     };
+    progress.finish(&summary(&findings));
     if rounds > 1 {
         ctx.say(format!(
             "health evaluated {rounds} times while the cluster settled"
@@ -120,6 +142,20 @@ pub async fn run(ctx: &mut DrillContext, spec: &HealthStep) -> StepResult {
         problems.join("; "),
         ctx.profile.expect.longhorn_namespace
     )))
+}
+
+/// The failing checks of one evaluation, short (for progress events).
+fn summary(findings: &[Finding]) -> String {
+    let failing: Vec<&str> = findings
+        .iter()
+        .filter(|f| !f.passed)
+        .map(|f| f.name.as_str())
+        .collect();
+    if failing.is_empty() {
+        format!("all {} checks pass", findings.len())
+    } else {
+        format!("failing: {}", failing.join(", "))
+    }
 }
 
 /// A client for the health URLs: no redirects (a 3xx counts as an answer), `timeout` per request.

@@ -18,6 +18,7 @@ pub mod pod;
 pub mod preflight;
 pub mod rebuild;
 pub mod restore_volume;
+pub mod restore_watch;
 pub mod revert;
 pub mod scale;
 pub mod snapshot;

@@ -16,10 +16,12 @@ use kube::runtime::watcher;
 use kube::Api;
 
 use super::deploy::wait_available;
-use super::facts;
+use super::{facts, restore_watch};
+use crate::cluster::progress::Progress;
 use crate::cluster::{self, wait};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
+use crate::longhorn::restore::restore_failed;
 use crate::longhorn::{self, BackupTarget, BackupVolume, Volume};
 
 pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
@@ -28,19 +30,26 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
 
     // API ready: re-read the kubeconfig until the new cluster answers /readyz.
     let gate = Instant::now();
+    let mut progress = Progress::start(
+        "the rebuilt cluster's API to answer /readyz",
+        deadline.saturating_duration_since(gate),
+    );
     let conn = loop {
         ctx.forget_connection();
         if let Ok(conn) = ctx.conn().await {
             let req = http::Request::get("/readyz")
                 .body(Vec::new())
                 .map_err(|e| StepFailure::new(e.to_string()))?;
-            if let Ok(text) = conn.client.request_text(req).await {
-                if text.trim() == "ok" {
-                    break conn;
-                }
+            match conn.client.request_text(req).await {
+                Ok(text) if text.trim() == "ok" => break conn,
+                Ok(text) => progress.observe(&format!("/readyz answers {:?}", text.trim())),
+                Err(e) => progress.observe(&format!("/readyz: {e}")),
             }
+        } else {
+            progress.observe("no kubeconfig for the new cluster yet");
         }
         if left().is_zero() {
+            progress.finish("timed out");
             return Err(StepFailure::new(
                 "the rebuilt cluster's API never answered /readyz with ok; check the rebuild hook's output and the kubeconfig source",
             ));
@@ -48,6 +57,7 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         ctx.stats.count("api-not-ready-yet");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    progress.finish("/readyz answers ok");
     ctx.phase("api-ready", gate.elapsed());
     ctx.check(
         "api-ready",
@@ -56,6 +66,36 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         conn.api_server.clone(),
     );
 
+    // From here on, a restore of the sentinel volume that Longhorn gave up on ends the wait at
+    // once, whichever gate is being awaited: with the orchestrator's Job failed, its Flux
+    // Kustomization's health check never passes either, and no later gate can.
+    let volume: Option<String> = ctx.fact(facts::VOLUME);
+    let ns = ctx.profile.expect.longhorn_namespace.clone();
+    let client = conn.client.clone();
+    let job = ctx.profile.expect.orchestrator_job.clone();
+    let gates = Box::pin(gates(ctx, conn.clone(), deadline));
+    let Some(volume) = volume else {
+        return gates.await;
+    };
+    tokio::select! {
+        res = gates => res,
+        why = restore_watch::until_failed(&client, &ns, &volume) => {
+            let logs = match job.as_deref().map(|j| j.split_once('/').unwrap_or((ns.as_str(), j))) {
+                Some((job_ns, job_name)) => job_logs(&conn, job_ns, job_name).await,
+                None => Vec::new(),
+            };
+            Err(StepFailure::new(why)
+                .diagnostic(format!(
+                    "kubectl -n {ns} get volumes.longhorn.io {volume} -o yaml; kubectl -n {ns} get events --field-selector involvedObject.name={volume}"
+                ))
+                .with_diagnostics(logs))
+        }
+    }
+}
+
+/// The gates after the API answers, in order; each phase timed.
+async fn gates(ctx: &mut DrillContext, conn: cluster::Connection, deadline: Instant) -> StepResult {
+    let left = || deadline.saturating_duration_since(Instant::now());
     // Nodes.
     if let Some(expected) = ctx.profile.expect.nodes {
         let gate = Instant::now();
@@ -67,7 +107,7 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
             left(),
             &ctx.stats,
             |ns: &[Node]| ready_nodes(ns) >= expected as usize,
-            |ns| format!("{} of {} nodes Ready", ready_nodes(ns), ns.len()),
+            describe_nodes,
         )
         .await?;
         ctx.phase("nodes-ready", gate.elapsed());
@@ -130,7 +170,7 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     let gate = Instant::now();
     let targets: Api<BackupTarget> = Api::namespaced(conn.client.clone(), &ns);
     wait::wait_for(
-        targets,
+        targets.clone(),
         "default",
         "Longhorn's BackupTarget `default` available",
         left(),
@@ -156,19 +196,35 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         let gate = Instant::now();
         let bvs: Api<BackupVolume> = Api::namespaced(conn.client.clone(), &ns);
         let v = volume.clone();
-        wait::wait_for_set(
-            bvs,
+        let what = format!("the BackupVolume of {volume} to be discovered from the backup target");
+        let discovered = wait::wait_for_set(
+            bvs.clone(),
             watcher::Config::default(),
-            &format!("the BackupVolume of {volume} to be discovered from the backup target"),
+            &what,
             left(),
             &ctx.stats,
             move |set: &[BackupVolume]| set.iter().any(|bv| backup_volume_of(bv, &v)),
-            |set| format!("{} BackupVolumes: {}", set.len(), set.iter().filter_map(|b| b.metadata.name.clone()).collect::<Vec<_>>().join(", ")),
-        )
-        .await
-        .map_err(|e| StepFailure::new(format!(
-            "{e}. Longhorn discovers backups only when it polls the backup target (pollInterval, default 300 s; force it with spec.syncRequestedAt on the BackupTarget) — check the BackupTarget's credential secret"
-        )))?;
+            |set| {
+                format!(
+                    "{} BackupVolumes: {}",
+                    set.len(),
+                    set.iter()
+                        .filter_map(|b| b.metadata.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        );
+        tokio::select! {
+            res = discovered => {
+                res.map_err(|e| StepFailure::new(format!(
+                    "{e}. Longhorn discovers backups only when it polls the backup target (pollInterval, default 300 s; force it with spec.syncRequestedAt on the BackupTarget) — check the BackupTarget's credential secret"
+                )))?;
+            }
+            why = synced_without(&targets, &bvs, &volume) => {
+                return Err(StepFailure::new(why));
+            }
+        }
         ctx.phase("backupvolume-discovered", gate.elapsed());
     }
 
@@ -180,10 +236,11 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
         let (job_ns, job_name) = (job_ns.to_string(), job_name.to_string());
         let gate = Instant::now();
         let jobs: Api<Job> = Api::namespaced(conn.client.clone(), &job_ns);
-        let job = wait::wait_for(
+        let what = format!("restore orchestrator Job {job_ns}/{job_name} to finish");
+        let job_done = wait::wait_for(
             jobs,
             &job_name,
-            &format!("restore orchestrator Job {job_ns}/{job_name} to finish"),
+            &what,
             left(),
             &ctx.stats,
             |j: Option<&Job>| job_finished(j).is_some(),
@@ -192,18 +249,34 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
                     "the Job does not exist (is the orchestrator part of the bootstrap?)".into()
                 }
                 Some(j) => format!(
-                    "active={}",
-                    j.status.as_ref().and_then(|s| s.active).unwrap_or(0)
+                    "active={}, failed={}",
+                    j.status.as_ref().and_then(|s| s.active).unwrap_or(0),
+                    j.status.as_ref().and_then(|s| s.failed).unwrap_or(0)
                 ),
             },
-        )
-        .await?;
+        );
+        // The orchestrator's Job may retry (backoffLimit): the volume's own failure, watched by
+        // `run` beside every gate, is the verdict, at once.
+        let job = job_done.await?;
         if job_finished(job.as_ref()) == Some(false) {
             let logs = job_logs(&conn, &job_ns, &job_name).await;
-            return Err(StepFailure::new(format!(
-                "the restore orchestrator Job {job_ns}/{job_name} failed"
-            ))
-            .with_diagnostics(logs));
+            let cause = match &volume {
+                Some(v) => restore_watch::failure_of(&conn.client, &ns, v).await,
+                None => None,
+            };
+            let last_line = last_error_line(&logs);
+            let msg = match (cause, last_line) {
+                (Some(cause), _) => format!(
+                    "the restore orchestrator Job {job_ns}/{job_name} failed: {cause}"
+                ),
+                (None, Some(line)) => format!(
+                    "the restore orchestrator Job {job_ns}/{job_name} failed: {line}"
+                ),
+                (None, None) => format!(
+                    "the restore orchestrator Job {job_ns}/{job_name} failed (its pods left no error line; see the logs below)"
+                ),
+            };
+            return Err(StepFailure::new(msg).with_diagnostics(logs));
         }
         ctx.phase("orchestrator-done", gate.elapsed());
     }
@@ -212,7 +285,7 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     if let Some(volume) = volume {
         let gate = Instant::now();
         let volumes: Api<Volume> = Api::namespaced(conn.client.clone(), &ns);
-        wait::wait_for(
+        let restored = wait::wait_for(
             volumes,
             &volume,
             &format!("Longhorn volume {volume} to exist and finish restoring"),
@@ -220,7 +293,8 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
             &ctx.stats,
             |v: Option<&Volume>| {
                 v.and_then(|v| v.status.as_ref()).is_some_and(|s| {
-                    !s.restore_required && !s.state.is_empty() && s.state != "creating"
+                    (!s.restore_required && !s.state.is_empty() && s.state != "creating")
+                        || restore_failed(s).is_some()
                 })
             },
             |v| match v.and_then(|v| v.status.as_ref()) {
@@ -232,6 +306,13 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
             },
         )
         .await?;
+        if let Some(v) = &restored {
+            if let Some(why) = restore_watch::describe(&conn.client, &ns, v).await {
+                return Err(StepFailure::new(why).diagnostic(format!(
+                    "kubectl -n {ns} get volumes.longhorn.io {volume} -o yaml; kubectl -n {ns} get events --field-selector involvedObject.name={volume}"
+                )));
+            }
+        }
         ctx.phase("volume-restored", gate.elapsed());
     }
 
@@ -243,6 +324,108 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     ctx.phase("workload-available", gate.elapsed());
     let _ = longhorn::NAMESPACE;
     Ok(())
+}
+
+/// How many syncs of the backup target must pass without the volume's BackupVolume before the
+/// wait gives up early (the first may have started before the wait did).
+const SYNCS_WITHOUT_DISCOVERY: u32 = 2;
+
+/// Resolves, with the reason, once Longhorn has synced the backup target
+/// [`SYNCS_WITHOUT_DISCOVERY`] times after this call and still lists no BackupVolume of
+/// `volume`; pends otherwise. Longhorn creates the BackupVolume objects of every volume it
+/// finds on the target *before* it records the sync's `status.lastSyncedAt`
+/// (longhorn-manager@v1.9.1:controller/backup_target_controller.go: `syncBackupVolume` runs,
+/// then the deferred status update sets `LastSyncedAt`), so a completed sync without it means
+/// the sync did not find the volume — polling longer will not help.
+async fn synced_without(
+    targets: &Api<BackupTarget>,
+    bvs: &Api<BackupVolume>,
+    volume: &str,
+) -> String {
+    let synced_at = |t: Option<BackupTarget>| {
+        t.and_then(|t| t.status)
+            .map(|s| s.last_synced_at)
+            .unwrap_or_default()
+    };
+    let mut last = synced_at(targets.get_opt("default").await.ok().flatten());
+    let mut syncs = Vec::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = synced_at(targets.get_opt("default").await.ok().flatten());
+        if now.is_empty() || now == last {
+            continue;
+        }
+        last = now.clone();
+        syncs.push(now);
+        if syncs.len() < SYNCS_WITHOUT_DISCOVERY as usize {
+            continue;
+        }
+        // A fresh list, not the watch's view: the objects precede the sync's timestamp.
+        let Ok(list) = bvs.list(&ListParams::default()).await else {
+            continue;
+        };
+        if list.items.iter().any(|bv| backup_volume_of(bv, volume)) {
+            // found: the watch-based wait will see it too
+            std::future::pending::<()>().await;
+        }
+        let names: Vec<String> = list
+            .items
+            .iter()
+            .filter_map(|b| b.metadata.name.clone())
+            .collect();
+        return format!(
+            "Longhorn synced the backup target {} times after the rebuild (lastSyncedAt {}) and found no BackupVolume of {volume} (it lists {}: {}), although the backup was proven in S3 before the destroy. Longhorn does not see the backup: check the BackupTarget's URL and credential secret in the rebuilt cluster against the profile's backup target",
+            syncs.len(),
+            syncs.join(", "),
+            list.items.len(),
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        );
+    }
+}
+
+/// The nodes' readiness, naming each NotReady node with its `Ready` condition's reason and
+/// message (what the kubelet or node controller says).
+fn describe_nodes(nodes: &[Node]) -> String {
+    let mut text = format!("{} of {} nodes Ready", ready_nodes(nodes), nodes.len());
+    let not_ready: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| {
+            let cond = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+            match cond {
+                Some(c) if c.status == "True" => None,
+                Some(c) => Some(format!(
+                    "{} Ready={} ({}: {})",
+                    n.metadata.name.clone().unwrap_or_default(),
+                    c.status,
+                    c.reason.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default()
+                )),
+                None => Some(format!(
+                    "{} (no Ready condition)",
+                    n.metadata.name.clone().unwrap_or_default()
+                )),
+            }
+        })
+        .collect();
+    if !not_ready.is_empty() {
+        text.push_str(&format!("; NotReady: {}", not_ready.join(", ")));
+    }
+    text
+}
+
+/// The last line of the orchestrator's logs that reports an error (its final word on failure).
+fn last_error_line(logs: &[String]) -> Option<String> {
+    logs.iter()
+        .flat_map(|block| block.lines())
+        .rfind(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("error") || l.contains("could not") || l.contains("failed")
+        })
+        .map(|l| l.trim().to_string())
 }
 
 fn ready_nodes(nodes: &[Node]) -> usize {
