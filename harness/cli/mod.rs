@@ -72,9 +72,11 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DR_HARNESS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Every log line passes the process-wide redactor: at -vv kube and hyper print URLs and
+    // headers that may carry a token.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::RedactingMakeWriter::new(std::io::stderr))
         .with_target(false)
         .try_init();
 }

@@ -43,6 +43,16 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
             }
         },
         None => {
+            // A missing local tool is a setup error (exit 2), not an unreachable cluster.
+            let busybox = dr_sandbox::dataplane::rootfs::busybox_path();
+            if !busybox.is_file() {
+                eprintln!(
+                    "error: the built-in sandbox needs busybox at {} (install Debian package busybox-static, or set {} to its path)",
+                    busybox.display(),
+                    dr_sandbox::dataplane::rootfs::BUSYBOX_ENV
+                );
+                return Err(EXIT_USAGE);
+            }
             let sandbox = EmbeddedSandbox::start(
                 args.sandbox_state.clone(),
                 &args.timing,
@@ -200,6 +210,11 @@ fn worse(a: i32, b: i32) -> i32 {
 
 /// Writes the reports, pushes metrics, prints the summary; returns the exit code of the drill.
 async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&str>) -> i32 {
+    if withheld(record) {
+        eprintln!("{}", report::console::summary_table(record));
+        eprintln!("error: no report was written: the run record could not be redacted");
+        return EXIT_FAILED;
+    }
     let previous = out.join("latest").join("metrics.prom");
     match report::write_reports(out, record, Some(&previous)) {
         Ok(_) => {}
@@ -232,18 +247,27 @@ async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&
     exit_code(record)
 }
 
+/// Whether `record` stands in for one that could not be redacted (nothing may be written).
+fn withheld(record: &RunRecord) -> bool {
+    record
+        .facts
+        .get(crate::engine::runner::REPORT_WITHHELD)
+        .and_then(|v| v.as_bool())
+        == Some(true)
+}
+
 /// The exit code a finished drill maps to.
 pub fn exit_code(record: &RunRecord) -> i32 {
     match record.outcome {
         Outcome::Passed => EXIT_PASSED,
         Outcome::Interrupted => EXIT_INTERRUPTED,
         Outcome::Failed | Outcome::Unknown => {
-            if record
-                .facts
-                .get("infrastructure_failure")
-                .and_then(|v| v.as_bool())
-                == Some(true)
-            {
+            let fact = |name: &str| record.facts.get(name).and_then(|v| v.as_bool()) == Some(true);
+            // A usage error found while running (a guard, a missing tool or kubeconfig file)
+            // outranks an unreachable one: the user has to fix the command or the profile.
+            if fact("usage_failure") {
+                EXIT_USAGE
+            } else if fact("infrastructure_failure") {
                 EXIT_UNREACHABLE
             } else {
                 EXIT_FAILED
@@ -411,6 +435,7 @@ fn verify_backup_scenario(a: &VerifyBackupArgs) -> Result<Scenario, String> {
 
 pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
     let scenario = match verify_backup_scenario(&a) {
+        Ok(s) if a.read_only => s.read_only(),
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
