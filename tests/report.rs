@@ -798,3 +798,38 @@ async fn junit_stays_valid_xml_with_real_ansi_hook_output() {
         .iter()
         .any(|c| c.text.contains("Error: provider failed")));
 }
+
+#[test]
+fn each_scenario_keeps_its_own_textfile_and_last_success() {
+    let out = tempfile::tempdir().expect("tempdir");
+    // full-rebuild passed at 10:20 …
+    write_reports(out.path(), &passed(), None).expect("full-rebuild");
+    // … then health passed later (another scenario, same cluster) …
+    let mut health = passed();
+    health.run_id = "run-health".into();
+    health.scenario = "health".into();
+    health.finished_at = Some(Utc.with_ymd_and_hms(2026, 3, 9, 8, 0, 0).single().unwrap());
+    write_reports(out.path(), &health, None).expect("health");
+    // … then full-rebuild failed: its last success is its own 10:20, not health's.
+    let failed_paths = write_reports(out.path(), &failed(), None).expect("failed");
+    let full_rebuild_passed_at = passed().finished_at.unwrap().timestamp() as f64;
+    assert_eq!(
+        read_last_success(&failed_paths.metrics),
+        Some(full_rebuild_passed_at)
+    );
+    let metrics_dir = out.path().join("metrics");
+    let mut files: Vec<String> = std::fs::read_dir(&metrics_dir)
+        .expect("metrics dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["dev--full-rebuild.prom", "dev--health.prom"]);
+    let health_text = std::fs::read_to_string(metrics_dir.join("dev--health.prom")).unwrap();
+    let (s, _) = samples(&health_text);
+    assert_eq!(value(&s, "dr_harness_success", None), Some(1.0));
+    assert_eq!(
+        value(&s, "dr_harness_last_success_timestamp_seconds", None),
+        Some(health.finished_at.unwrap().timestamp() as f64)
+    );
+}

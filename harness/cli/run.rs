@@ -124,6 +124,9 @@ fn install_signal_handler(cancel: CancellationToken) {
 }
 
 pub async fn run(a: RunArgs) -> i32 {
+    if let Err(code) = check_pushgateway(a.pushgateway.as_deref()) {
+        return code;
+    }
     let scenarios = match load_scenarios(&a.scenarios) {
         Ok(s) => s,
         Err(code) => return code,
@@ -171,7 +174,14 @@ pub async fn run(a: RunArgs) -> i32 {
         };
         let mut console = report::console::ConsoleReporter::new();
         let record = run_drill(req, &mut console).await;
-        let code = finish(&a.out, &record, a.pushgateway.as_deref()).await;
+        let code = finish(
+            &a.out,
+            &record,
+            a.pushgateway.as_deref(),
+            &target,
+            &redactor,
+        )
+        .await;
         runs += 1;
         if code == EXIT_PASSED {
             passed += 1;
@@ -208,21 +218,104 @@ fn worse(a: i32, b: i32) -> i32 {
     }
 }
 
+/// `--pushgateway URL`: an empty value (an unset CI variable) or a URL that is not http(s) is a
+/// usage error, caught before anything runs.
+fn check_pushgateway(url: Option<&str>) -> Result<(), i32> {
+    let Some(url) = url else { return Ok(()) };
+    if url.trim().is_empty() {
+        eprintln!("error: --pushgateway is empty (an unset CI variable?); give the Pushgateway URL, e.g. http://pushgateway:9091, or drop the flag");
+        return Err(EXIT_USAGE);
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => {
+            eprintln!("error: --pushgateway `{url}` is not an http(s) URL; give e.g. http://pushgateway:9091");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// How many run states in S3 are read, newest first, to find the last success.
+const S3_HISTORY_RUNS: usize = 50;
+
+/// The last success of `record`'s (cluster, scenario) from the run states beside the backups.
+async fn s3_history(
+    target: &Target,
+    record: &RunRecord,
+    redactor: &Redactor,
+) -> Result<report::prometheus::History, String> {
+    let cfg = target
+        .profile
+        .backup_target
+        .resolve()
+        .map_err(|e| e.to_string())?;
+    let read = async {
+        let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
+            .await
+            .map_err(|e| e.to_string())?;
+        bt.last_success(&record.cluster, &record.scenario, S3_HISTORY_RUNS)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let last = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .map_err(|_| "reading the run states timed out after 60s".to_string())??;
+    Ok(report::prometheus::History {
+        last_success: last,
+        ..Default::default()
+    })
+}
+
 /// Writes the reports, pushes metrics, prints the summary; returns the exit code of the drill.
-async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&str>) -> i32 {
+///
+/// The history the metrics carry over (last success, per-volume last verification) is the
+/// newest of three sources: the Pushgateway's own group (read before the PUT replaces it), the
+/// run states in S3, and this out folder's textfile of the same (cluster, scenario). When the
+/// gateway's group cannot be read, nothing is pushed: a PUT without it could erase the last
+/// success.
+async fn finish(
+    out: &std::path::Path,
+    record: &RunRecord,
+    pushgateway: Option<&str>,
+    target: &Target,
+    redactor: &Redactor,
+) -> i32 {
     if withheld(record) {
         eprintln!("{}", report::console::summary_table(record));
         eprintln!("error: no report was written: the run record could not be redacted");
         return EXIT_FAILED;
     }
-    let previous = out.join("latest").join("metrics.prom");
-    match report::write_reports(out, record, Some(&previous)) {
+    let mut history = report::local_history(out, record);
+    match s3_history(target, record, redactor).await {
+        Ok(h) => history = history.merge(h),
+        Err(e) => {
+            eprintln!("warning: could not read the last success from the run states in S3: {e}")
+        }
+    }
+    let mut may_push = true;
+    if let Some(url) = pushgateway {
+        match report::prometheus::read_gateway_history(
+            url,
+            &record.cluster,
+            &record.scenario,
+            Duration::from_secs(15),
+        )
+        .await
+        {
+            Ok(h) => history = history.merge(h),
+            Err(e) => {
+                may_push = false;
+                eprintln!("warning: {e}; metrics NOT pushed (a push without the group's history could erase its last success)");
+            }
+        }
+    }
+    match report::write_reports_with(out, record, &history) {
         Ok(_) => {}
         Err(e) => eprintln!("warning: could not write the reports: {e}"),
     }
     eprintln!("{}", report::console::summary_table(record));
     eprintln!("reports: {}", out.join(&record.run_id).display());
-    if let Some(url) = pushgateway {
+    if let Some(url) = pushgateway.filter(|_| may_push) {
         let metrics_path = out.join(&record.run_id).join("metrics.prom");
         match std::fs::read_to_string(&metrics_path) {
             Ok(text) => {
@@ -434,6 +527,9 @@ fn verify_backup_scenario(a: &VerifyBackupArgs) -> Result<Scenario, String> {
 }
 
 pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
+    if let Err(code) = check_pushgateway(a.pushgateway.as_deref()) {
+        return code;
+    }
     let scenario = match verify_backup_scenario(&a) {
         Ok(s) if a.read_only => s.read_only(),
         Ok(s) => s,
@@ -456,10 +552,17 @@ pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
         out_dir: a.out.clone(),
         s3_keys: target.keys.clone(),
         resume: None,
-        redactor,
+        redactor: redactor.clone(),
         cancel,
     };
     let mut console = report::console::ConsoleReporter::new();
     let record = run_drill(req, &mut console).await;
-    finish(&a.out, &record, a.pushgateway.as_deref()).await
+    finish(
+        &a.out,
+        &record,
+        a.pushgateway.as_deref(),
+        &target,
+        &redactor,
+    )
+    .await
 }

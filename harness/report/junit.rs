@@ -235,21 +235,6 @@ fn escape_attr(v: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::xml_safe;
-
-    #[test]
-    fn colours_are_dropped_and_other_controls_made_visible() {
-        assert_eq!(
-            xml_safe("\u{1b}[31mError:\u{1b}[0m bad\tthing\r\n"),
-            "Error: bad\tthing\n"
-        );
-        assert_eq!(xml_safe("a\u{7}bell\u{0}"), "a\\u{7}bell\\u{0}");
-        assert_eq!(xml_safe("plain → ü"), "plain → ü");
-    }
-}
-
 fn properties(r: &RunRecord) -> String {
     let outcome = serde_json::to_value(r.outcome)
         .ok()
@@ -305,4 +290,19 @@ fn insert_properties(xml: &str, records: &[RunRecord]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_safe;
+
+    #[test]
+    fn colours_are_dropped_and_other_controls_made_visible() {
+        assert_eq!(
+            xml_safe("\u{1b}[31mError:\u{1b}[0m bad\tthing\r\n"),
+            "Error: bad\tthing\n"
+        );
+        assert_eq!(xml_safe("a\u{7}bell\u{0}"), "a\\u{7}bell\\u{0}");
+        assert_eq!(xml_safe("plain → ü"), "plain → ü");
+    }
 }
