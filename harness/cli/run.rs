@@ -60,9 +60,15 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
                 args.longhorn_crds.clone(),
             )
             .await
-            .map_err(|e| {
-                eprintln!("error: could not start the built-in sandbox: {e}");
-                EXIT_UNREACHABLE
+            .map_err(|e| match e.strip_prefix(super::sandbox::STATE_IN_USE) {
+                Some(msg) => {
+                    eprintln!("error: {msg}");
+                    EXIT_USAGE
+                }
+                None => {
+                    eprintln!("error: could not start the built-in sandbox: {e}");
+                    EXIT_UNREACHABLE
+                }
             })?;
             let keys = sandbox.keys();
             redactor.add(&keys.secret_key);
@@ -131,6 +137,14 @@ pub async fn run(a: RunArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some(id) = a
+        .resume
+        .as_deref()
+        .filter(|id| !crate::drill::is_run_id(id))
+    {
+        eprintln!("error: --resume {id:?} is not a run id: run ids are UUIDs such as 3f6c2a1e-8d7b-4c1e-9a0f-2b5d7e9c4a10, printed by `dr-harness run` and naming its reports folder");
+        return EXIT_USAGE;
+    }
     if a.resume.is_some() && scenarios.len() != 1 {
         eprintln!("error: --resume continues one drill; name at most one scenario");
         return EXIT_USAGE;
@@ -155,7 +169,21 @@ pub async fn run(a: RunArgs) -> i32 {
         let resume = match &a.resume {
             None => None,
             Some(id) => match load_resume_state(&a.out, id, &target, &redactor).await {
-                Ok(r) => Some(r),
+                Ok(r) => {
+                    // Before any step: a resumed run must be on the cluster it started on.
+                    use crate::drill::ResumeRefused;
+                    match crate::drill::check_resume_identity(&target.profile, &r, &redactor).await
+                    {
+                        Ok(()) => Some(r),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return match e {
+                                ResumeRefused::Unreachable { usage: false, .. } => EXIT_UNREACHABLE,
+                                _ => EXIT_USAGE,
+                            };
+                        }
+                    }
+                }
                 Err(e) => {
                     eprintln!("error: cannot resume {id}: {e}");
                     return EXIT_USAGE;
