@@ -400,3 +400,92 @@ async fn a_partial_destroy_found_by_tofu_state_list_exits_1() {
     assert!(err.contains("hcloud_server.node[2]"), "{err}");
     sb.sandbox.shutdown().await;
 }
+
+/// Cancels the drill once `after` finished (a signal between two steps).
+struct CancelAfter {
+    after: &'static str,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl dr_harness::engine::events::EventSink for CancelAfter {
+    fn on_event(&mut self, event: &dr_harness::engine::events::DrillEvent) {
+        if let dr_harness::engine::events::EventKind::StepFinished { record } = &event.kind {
+            if record.name == self.after {
+                self.cancel.cancel();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resume_against_another_cluster_is_refused_before_any_step() {
+    use dr_harness::drill::{check_resume_identity, run_drill, DrillRequest, ResumeRefused};
+    let a = TestSandbox::start().await;
+    let b = TestSandbox::start().await;
+    let out = tempfile::tempdir().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let req = DrillRequest {
+        profile: a.profile(),
+        scenario: common::scenario("full-rebuild"),
+        allow_destroy: true,
+        out_dir: out.path().to_path_buf(),
+        s3_keys: Some(a.keys()),
+        resume: None,
+        redactor: dr_harness::redact::Redactor::new(),
+        cancel: cancel.clone(),
+    };
+    let first = run_drill(
+        req,
+        &mut CancelAfter {
+            after: "preflight",
+            cancel,
+        },
+    )
+    .await;
+    assert_eq!(
+        first.outcome,
+        dr_harness::engine::record::Outcome::Interrupted
+    );
+    let redactor = dr_harness::redact::Redactor::new();
+    // The cluster it started on: allowed.
+    check_resume_identity(&a.profile(), &first, &redactor)
+        .await
+        .expect("same cluster");
+    // Another one: refused, naming both identities.
+    match check_resume_identity(&b.profile(), &first, &redactor).await {
+        Err(ResumeRefused::OtherCluster {
+            then_uid, now_uid, ..
+        }) => assert_ne!(then_uid, now_uid),
+        other => panic!("expected OtherCluster, got {other:?}"),
+    }
+    // Through the CLI: exit 2 and not one mutating request on the other cluster.
+    let work = tempfile::tempdir().unwrap();
+    let profile_b = write_profile(&b, work.path(), &[]).display().to_string();
+    let o = out.path().display().to_string();
+    let env = s3_env(&b);
+    let id = first.run_id.clone();
+    let (res, mutating) = mutating_during(&b, || {
+        run_cli(
+            &[
+                "run",
+                "full-rebuild",
+                "--allow-destroy",
+                "--resume",
+                &id,
+                "--profile",
+                &profile_b,
+                "--out",
+                &o,
+            ],
+            &env,
+            &repo(),
+        )
+    })
+    .await;
+    let err = stderr(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("refusing to resume run"), "{err}");
+    assert!(mutating.is_empty(), "{mutating:?}");
+    a.sandbox.shutdown().await;
+    b.sandbox.shutdown().await;
+}

@@ -159,8 +159,9 @@ struct Cluster {
 pub(crate) struct Inner {
     /// `<state>/sandbox.lock`, locked exclusively while this sandbox lives: two sandboxes in
     /// one folder would overwrite each other's kubeconfig and control endpoint, orphaning one.
-    /// The OS drops the lock when the process dies, so a crash leaves no stale lock.
-    _lock: std::fs::File,
+    /// The OS drops the lock when the process dies, so a crash leaves no stale lock;
+    /// [`Sandbox::shutdown`] releases it.
+    lock: std::sync::Mutex<Option<std::fs::File>>,
     opts: SandboxOptions,
     store: Arc<Store>,
     s3: S3Server,
@@ -285,7 +286,7 @@ impl Sandbox {
         write_file(&state.join("s3.env"), &s3.env_file_contents())?;
         let (down, _) = watch::channel(false);
         let inner = Arc::new(Inner {
-            _lock: lock,
+            lock: std::sync::Mutex::new(Some(lock)),
             opts,
             store,
             s3,
@@ -566,6 +567,14 @@ impl Sandbox {
         }
         // S3 stops when the last handle to the sandbox is dropped (S3Server's Drop)
         self.request_down();
+        // The folder is free for the next sandbox once this one has stopped serving.
+        drop(
+            self.inner
+                .lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 }
 
