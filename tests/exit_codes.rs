@@ -183,6 +183,18 @@ fn a_missing_busybox_exits_2_naming_the_fix() {
         err.contains("/nonexistent/busybox") && err.contains("busybox-static"),
         "{err}"
     );
+    let state = work.path().join("state");
+    let out = run_cli(
+        &["sandbox", "up", "--state", state.to_str().unwrap()],
+        &[("DR_SANDBOX_BUSYBOX", "/nonexistent/busybox".into())],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/busybox"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! last success of a (cluster, scenario); a failed drill pushed from an empty out folder must
 //! not erase it, and an empty `--pushgateway` is a usage error.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -203,4 +205,49 @@ fn an_empty_pushgateway_is_a_usage_error() {
     }
     // Nothing ran: no reports folder.
     assert!(!work.path().join("reports").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_success_is_read_from_the_run_states_in_s3() {
+    use dr_harness::engine::s3::BackupTarget;
+    let sb = common::TestSandbox::start().await;
+    let cfg = sb.profile().backup_target.resolve().expect("target");
+    let bt = BackupTarget::connect(&cfg, Some(sb.keys()), &dr_harness::redact::Redactor::new())
+        .await
+        .expect("connect");
+    let at = |days: i64| chrono::Utc::now() - chrono::Duration::days(days);
+    let state = |id: &str, scenario: &str, cluster: &str, outcome: Outcome, days: i64| {
+        let mut r = RunRecord::new(id.into(), scenario, cluster, cluster);
+        r.outcome = outcome;
+        r.finished_at = Some(at(days));
+        r
+    };
+    // Saved oldest first (the listing orders by modification time): the passed full-rebuild
+    // of 9 days ago is the answer, not the newer failure, nor another scenario's or another
+    // cluster's pass.
+    let passed = state("run-a", "full-rebuild", "dev", Outcome::Passed, 9);
+    for r in [
+        passed.clone(),
+        state("run-b", "full-rebuild", "dev", Outcome::Failed, 2),
+        state("run-c", "health", "dev", Outcome::Passed, 1),
+        state("run-d", "full-rebuild", "prod", Outcome::Passed, 1),
+    ] {
+        bt.save_run_state(&r).await.expect("saved");
+        // Distinct modification times (whole seconds in listings).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let want = passed.finished_at.unwrap().timestamp_millis() as f64 / 1000.0;
+    assert_eq!(
+        bt.last_success("dev", "full-rebuild", 50)
+            .await
+            .expect("read"),
+        Some(want)
+    );
+    assert_eq!(
+        bt.last_success("dev", "backup-freshness", 50)
+            .await
+            .expect("read"),
+        None
+    );
+    sb.sandbox.shutdown().await;
 }

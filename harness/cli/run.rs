@@ -44,13 +44,8 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
         },
         None => {
             // A missing local tool is a setup error (exit 2), not an unreachable cluster.
-            let busybox = dr_sandbox::dataplane::rootfs::busybox_path();
-            if !busybox.is_file() {
-                eprintln!(
-                    "error: the built-in sandbox needs busybox at {} (install Debian package busybox-static, or set {} to its path)",
-                    busybox.display(),
-                    dr_sandbox::dataplane::rootfs::BUSYBOX_ENV
-                );
+            if let Err(msg) = super::sandbox::busybox_present() {
+                eprintln!("error: {msg}");
                 return Err(EXIT_USAGE);
             }
             let sandbox = EmbeddedSandbox::start(

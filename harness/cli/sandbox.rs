@@ -12,6 +12,23 @@ use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::engine::s3::StaticKeys;
 
+/// Checks that the host busybox the sandbox runs pods with exists: a missing local tool is a
+/// setup error (exit 2), said before anything starts.
+///
+/// # Errors
+/// A message naming the path and how to install or point at busybox.
+pub fn busybox_present() -> Result<(), String> {
+    let busybox = dr_sandbox::dataplane::rootfs::busybox_path();
+    if busybox.is_file() {
+        return Ok(());
+    }
+    Err(format!(
+        "the built-in sandbox needs busybox at {} (install Debian package busybox-static, or set {} to its path)",
+        busybox.display(),
+        dr_sandbox::dataplane::rootfs::BUSYBOX_ENV
+    ))
+}
+
 /// Prefix of an [`EmbeddedSandbox::start`] error that is a usage error (the state folder is
 /// held by another sandbox), not an unreachable sandbox.
 pub const STATE_IN_USE: &str = "state folder in use: ";
@@ -170,6 +187,10 @@ async fn up(
             return EXIT_USAGE;
         }
     };
+    if let Err(msg) = busybox_present() {
+        eprintln!("error: {msg}");
+        return EXIT_USAGE;
+    }
     let mut opts = SandboxOptions::new(&state);
     opts.timing = timing;
     opts.harness_bin = std::env::current_exe().ok();
