@@ -58,6 +58,92 @@ fn default_kubeconfig() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".kube/config"))
 }
 
+/// Why a resume was refused before any step ran.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeRefused {
+    /// The profile's cluster is not the one the run started on: a usage error (exit 2).
+    #[error("refusing to resume run {run_id}: the profile's kubeconfig points at {now} (kube-system UID {now_uid}), not at the cluster the run started on ({then}, kube-system UID {then_uid}); resume with that cluster's profile. Nothing was run")]
+    OtherCluster {
+        run_id: String,
+        now: String,
+        now_uid: String,
+        then: String,
+        then_uid: String,
+    },
+    /// The cluster could not be asked who it is.
+    #[error("cannot resume run {run_id}: the cluster's identity could not be read: {message}")]
+    Unreachable {
+        run_id: String,
+        message: String,
+        /// Exit 2 (the kubeconfig is missing) rather than 3.
+        usage: bool,
+    },
+}
+
+/// Checks, before any step of a resumed run, that the profile's cluster is the one the run
+/// started on (same kube-system UID; API URLs compared with secrets redacted, as the saved
+/// record is redacted). Skipped once the run's destroy or rebuild step has started: the
+/// cluster is then expected to be a new one.
+///
+/// # Errors
+/// [`ResumeRefused`] when it is another cluster or its identity cannot be read.
+pub async fn check_resume_identity(
+    profile: &Profile,
+    record: &RunRecord,
+    redactor: &Redactor,
+) -> Result<(), ResumeRefused> {
+    let Some(then) = &record.identity else {
+        return Ok(());
+    };
+    let moved_on = record
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind.as_str(), "destroy" | "rebuild") && s.started_at.is_some());
+    if moved_on {
+        return Ok(());
+    }
+    let unreachable = |message: String, usage: bool| ResumeRefused::Unreachable {
+        run_id: record.run_id.clone(),
+        message,
+        usage,
+    };
+    let conn = crate::cluster::connect(
+        &kubeconfig_source(profile),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .map_err(|e| {
+        let usage = matches!(e, crate::cluster::ClusterError::KubeconfigMissing { .. });
+        unreachable(e.to_string(), usage)
+    })?;
+    for s in &conn.secrets {
+        redactor.add(s);
+    }
+    let now = crate::cluster::identity(&conn, &crate::cluster::RetryStats::default())
+        .await
+        .map_err(|e| unreachable(e.to_string(), false))?;
+    let same = now.kube_system_uid == then.kube_system_uid
+        && redactor.redact(&now.api_server) == redactor.redact(&then.api_server);
+    if same {
+        Ok(())
+    } else {
+        Err(ResumeRefused::OtherCluster {
+            run_id: record.run_id.clone(),
+            now: redactor.redact(&now.api_server).into_owned(),
+            now_uid: now.kube_system_uid,
+            then: redactor.redact(&then.api_server).into_owned(),
+            then_uid: then.kube_system_uid.clone(),
+        })
+    }
+}
+
+/// Whether `id` is a run id: a UUID in its hyphenated form, as [`run_drill`] makes them. Run
+/// ids name folders and S3 keys, so anything else (`../x`) is refused before it is joined
+/// into a path.
+pub fn is_run_id(id: &str) -> bool {
+    Uuid::try_parse(id).is_ok_and(|u| u.hyphenated().to_string() == id.to_ascii_lowercase())
+}
+
 /// Path of a run's state file.
 pub fn state_path(out_dir: &Path, run_id: &str) -> PathBuf {
     out_dir.join(run_id).join("run.json")

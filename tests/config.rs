@@ -439,3 +439,25 @@ fn builtin_sandbox_profile_points_into_the_state_dir() {
     assert_eq!(t.endpoint.as_deref(), Some("http://127.0.0.1:9"));
     assert!(t.path_style());
 }
+
+#[test]
+fn init_is_for_the_tool_presets_only() {
+    let text = format!(
+        "{GOOD_PROFILE_HEAD}[hooks.rebuild]\npreset = \"command\"\nargv = [\"make\", \"up\"]\ninit = true\n"
+    );
+    let (msg, file) = profile_err(&text);
+    assert!(
+        msg.starts_with(&format!(
+            "{file}:9:1: `init` is not allowed in [hooks.rebuild] with preset \"command\""
+        )),
+        "{msg}"
+    );
+    let ok = format!(
+        "{GOOD_PROFILE_HEAD}[hooks.rebuild]\npreset = \"tofu\"\nworking_dir = \"infra\"\ninit = true\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, ok).unwrap();
+    let p = dr_harness::config::Profile::load(&path).expect("init with tofu is fine");
+    assert!(p.hooks.rebuild.expect("rebuild hook").init);
+}

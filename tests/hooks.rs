@@ -313,3 +313,66 @@ echo "Destroy complete! Resources: 11 destroyed.""#,
         .failure_summary()
         .is_some_and(|s| s.contains("incomplete destroy")));
 }
+
+/// A fake `tofu` on PATH that logs each invocation's arguments and fails `init` when
+/// `FAIL_INIT` is set.
+fn fake_tofu(dir: &Path) -> PathBuf {
+    let log = dir.join("calls.log");
+    write_script(
+        dir,
+        "tofu",
+        &format!(
+            "echo \"$*\" >> {log}\ncase \"$*\" in *' init '*) [ -n \"$FAIL_INIT\" ] && {{ echo init failed >&2; exit 1; }};; esac\nexit 0",
+            log = log.display()
+        ),
+    );
+    log
+}
+
+fn tofu_spec(dir: &Path) -> HookSpec {
+    let mut spec = HookSpec::command(vec![]);
+    spec.preset = HookPreset::Tofu;
+    spec.argv = None;
+    spec.working_dir = Some("stack".into());
+    spec.init = true;
+    spec.env.insert("PATH".into(), path_with(dir));
+    spec
+}
+
+#[tokio::test]
+async fn init_runs_before_the_tofu_command_without_colour() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = fake_tofu(dir.path());
+    let plan = HookPlan::from_spec(
+        &tofu_spec(dir.path()),
+        HookAction::Rebuild,
+        Path::new("/tmp"),
+    );
+    let (outcome, _) = run(&plan).await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    let calls = std::fs::read_to_string(&log).expect("tofu ran");
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [
+            "-chdir=stack init -input=false -no-color",
+            "-chdir=stack apply -auto-approve -input=false -no-color",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_init_stops_the_hook_before_its_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = fake_tofu(dir.path());
+    let mut spec = tofu_spec(dir.path());
+    spec.env.insert("FAIL_INIT".into(), "1".into());
+    let plan = HookPlan::from_spec(&spec, HookAction::Destroy, Path::new("/tmp"));
+    let (outcome, _) = run(&plan).await;
+    assert_eq!(outcome.exit_code, Some(1));
+    assert!(!outcome.succeeded());
+    let calls = std::fs::read_to_string(&log).expect("tofu ran");
+    assert_eq!(calls.lines().count(), 1, "only init ran: {calls}");
+    let tail = outcome.tail.join("\n");
+    assert!(tail.contains("init failed"), "{tail}");
+    assert!(tail.contains("the destroy command was not run"), "{tail}");
+}

@@ -718,3 +718,118 @@ async fn push_errors_name_the_url() {
         "{err}"
     );
 }
+
+/// Every character XML 1.0 allows (Char production): what a strict CI parser accepts.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r')
+        || ('\u{20}'..='\u{d7ff}').contains(&c)
+        || ('\u{e000}'..='\u{fffd}').contains(&c)
+        || c >= '\u{10000}'
+}
+
+/// Parses `xml` with quick-xml, decoding every text, CDATA and attribute value, and returns
+/// the decoded texts; panics on a syntax error or on a character XML forbids (raw or as a
+/// character reference such as `&#27;`).
+fn strict_xml_texts(xml: &str) -> Vec<String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut texts = Vec::new();
+    loop {
+        let text = match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Text(t) => t.unescape().expect("text unescapes").into_owned(),
+            Event::CData(t) => String::from_utf8_lossy(&t).into_owned(),
+            Event::Start(e) | Event::Empty(e) => {
+                attrs(&e).into_values().collect::<Vec<_>>().join(" ")
+            }
+            _ => continue,
+        };
+        if let Some(bad) = text.chars().find(|c| !xml_char(*c)) {
+            panic!(
+                "character U+{:04X} is not allowed in XML: {text:?}",
+                bad as u32
+            );
+        }
+        texts.push(text);
+    }
+    texts
+}
+
+#[tokio::test]
+async fn junit_stays_valid_xml_with_real_ansi_hook_output() {
+    use dr_harness::config::HookSpec;
+    use dr_harness::hooks::{run_hook, HookAction, HookPlan};
+    // What a failing `tofu apply` prints on a terminal: colours, bold, a bell.
+    let script = r"printf '\033[31m\033[1mError:\033[0m provider failed\a\n'; printf '\033[33mWarning\033[0m: x\n' >&2; exit 1";
+    let spec = HookSpec::command(vec!["sh".into(), "-c".into(), script.into()]);
+    let plan = HookPlan::from_spec(&spec, HookAction::Rebuild, std::path::Path::new("/tmp"));
+    let outcome = run_hook(
+        &plan,
+        &dr_harness::redact::Redactor::new(),
+        tokio_util::sync::CancellationToken::new(),
+        |_, _| {},
+    )
+    .await
+    .expect("hook runs");
+    assert_eq!(outcome.exit_code, Some(1));
+    let tail = outcome.tail.join("\n");
+    assert!(
+        tail.contains('\u{1b}'),
+        "the hook really printed ESC: {tail:?}"
+    );
+
+    let mut r = failed();
+    let s = r
+        .steps
+        .iter_mut()
+        .find(|s| s.status == StepStatus::Failed)
+        .unwrap();
+    s.output = Some(tail.clone());
+    s.message = Some(format!(
+        "rebuild hook exited with code 1; its last lines: {tail}"
+    ));
+    let xml = render_junit(&r);
+    let texts = strict_xml_texts(&xml).join("\n");
+    assert!(texts.contains("Error: provider failed"), "{texts}");
+    assert!(texts.contains("Warning: x"), "{texts}");
+    // The CI view reads the same through the test's own JUnit model.
+    let suites = parse_junit(&xml);
+    assert!(suites[0]
+        .cases
+        .iter()
+        .any(|c| c.text.contains("Error: provider failed")));
+}
+
+#[test]
+fn each_scenario_keeps_its_own_textfile_and_last_success() {
+    let out = tempfile::tempdir().expect("tempdir");
+    // full-rebuild passed at 10:20 …
+    write_reports(out.path(), &passed(), None).expect("full-rebuild");
+    // … then health passed later (another scenario, same cluster) …
+    let mut health = passed();
+    health.run_id = "run-health".into();
+    health.scenario = "health".into();
+    health.finished_at = Some(Utc.with_ymd_and_hms(2026, 3, 9, 8, 0, 0).single().unwrap());
+    write_reports(out.path(), &health, None).expect("health");
+    // … then full-rebuild failed: its last success is its own 10:20, not health's.
+    let failed_paths = write_reports(out.path(), &failed(), None).expect("failed");
+    let full_rebuild_passed_at = passed().finished_at.unwrap().timestamp() as f64;
+    assert_eq!(
+        read_last_success(&failed_paths.metrics),
+        Some(full_rebuild_passed_at)
+    );
+    let metrics_dir = out.path().join("metrics");
+    let mut files: Vec<String> = std::fs::read_dir(&metrics_dir)
+        .expect("metrics dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["dev--full-rebuild.prom", "dev--health.prom"]);
+    let health_text = std::fs::read_to_string(metrics_dir.join("dev--health.prom")).unwrap();
+    let (s, _) = samples(&health_text);
+    assert_eq!(value(&s, "dr_harness_success", None), Some(1.0));
+    assert_eq!(
+        value(&s, "dr_harness_last_success_timestamp_seconds", None),
+        Some(health.finished_at.unwrap().timestamp() as f64)
+    );
+}

@@ -212,6 +212,10 @@ pub struct VerifyBackupArgs {
     /// With --deep: a file inside the volume and its expected SHA-256; repeat for several.
     #[arg(long = "path", value_name = "PATH=SHA256")]
     pub paths: Vec<String>,
+    /// Write nothing to the bucket (no run files beside the backups): works with read-only S3
+    /// credentials. Reports are still written under --out.
+    #[arg(long)]
+    pub read_only: bool,
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
     #[arg(long, value_name = "URL")]

@@ -79,9 +79,13 @@ fn init_tracing(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DR_HARNESS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Wait progress is drawn by its own layer (spinners on a TTY, sparse lines otherwise), never
-    // printed as a log line; everything else goes through the spinner-aware stderr.
+    // printed as a log line; everything else goes through the spinner-aware stderr. Every log
+    // line passes the process-wide redactor: at -vv kube and hyper print URLs and headers that
+    // may carry a token.
     let logs = tracing_subscriber::fmt::layer()
-        .with_writer(progress::SuspendingStderrMaker)
+        .with_writer(crate::redact::RedactingMakeWriter::new(
+            progress::SuspendingStderrMaker,
+        ))
         // Colour codes only for a terminal: CI logs and files get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)

@@ -43,6 +43,11 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
             }
         },
         None => {
+            // A missing local tool is a setup error (exit 2), not an unreachable cluster.
+            if let Err(msg) = super::sandbox::busybox_present() {
+                eprintln!("error: {msg}");
+                return Err(EXIT_USAGE);
+            }
             let sandbox = EmbeddedSandbox::start(
                 args.sandbox_state.clone(),
                 &args.timing,
@@ -50,9 +55,15 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
                 args.longhorn_crds.clone(),
             )
             .await
-            .map_err(|e| {
-                eprintln!("error: could not start the built-in sandbox: {e}");
-                EXIT_UNREACHABLE
+            .map_err(|e| match e.strip_prefix(super::sandbox::STATE_IN_USE) {
+                Some(msg) => {
+                    eprintln!("error: {msg}");
+                    EXIT_USAGE
+                }
+                None => {
+                    eprintln!("error: could not start the built-in sandbox: {e}");
+                    EXIT_UNREACHABLE
+                }
             })?;
             let keys = sandbox.keys();
             redactor.add(&keys.secret_key);
@@ -114,10 +125,21 @@ fn install_signal_handler(cancel: CancellationToken) {
 }
 
 pub async fn run(a: RunArgs) -> i32 {
+    if let Err(code) = check_pushgateway(a.pushgateway.as_deref()) {
+        return code;
+    }
     let scenarios = match load_scenarios(&a.scenarios) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some(id) = a
+        .resume
+        .as_deref()
+        .filter(|id| !crate::drill::is_run_id(id))
+    {
+        eprintln!("error: --resume {id:?} is not a run id: run ids are UUIDs such as 3f6c2a1e-8d7b-4c1e-9a0f-2b5d7e9c4a10, printed by `dr-harness run` and naming its reports folder");
+        return EXIT_USAGE;
+    }
     if a.resume.is_some() && scenarios.len() != 1 {
         eprintln!("error: --resume continues one drill; name at most one scenario");
         return EXIT_USAGE;
@@ -146,7 +168,21 @@ pub async fn run(a: RunArgs) -> i32 {
         let resume = match &a.resume {
             None => None,
             Some(id) => match load_resume_state(&a.out, id, &target, &redactor).await {
-                Ok(r) => Some(r),
+                Ok(r) => {
+                    // Before any step: a resumed run must be on the cluster it started on.
+                    use crate::drill::ResumeRefused;
+                    match crate::drill::check_resume_identity(&target.profile, &r, &redactor).await
+                    {
+                        Ok(()) => Some(r),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return match e {
+                                ResumeRefused::Unreachable { usage: false, .. } => EXIT_UNREACHABLE,
+                                _ => EXIT_USAGE,
+                            };
+                        }
+                    }
+                }
                 Err(e) => {
                     eprintln!("error: cannot resume {id}: {e}");
                     return EXIT_USAGE;
@@ -165,7 +201,14 @@ pub async fn run(a: RunArgs) -> i32 {
         };
         let mut console = report::console::ConsoleReporter::new();
         let record = run_drill(req, &mut console).await;
-        let code = finish(&a.out, &record, a.pushgateway.as_deref()).await;
+        let code = finish(
+            &a.out,
+            &record,
+            a.pushgateway.as_deref(),
+            &target,
+            &redactor,
+        )
+        .await;
         if !notify.is_empty() {
             send_notifications(&notify, &a.out, &record, a.report_url.as_deref(), &redactor).await;
         }
@@ -258,16 +301,104 @@ fn worse(a: i32, b: i32) -> i32 {
     }
 }
 
+/// `--pushgateway URL`: an empty value (an unset CI variable) or a URL that is not http(s) is a
+/// usage error, caught before anything runs.
+fn check_pushgateway(url: Option<&str>) -> Result<(), i32> {
+    let Some(url) = url else { return Ok(()) };
+    if url.trim().is_empty() {
+        eprintln!("error: --pushgateway is empty (an unset CI variable?); give the Pushgateway URL, e.g. http://pushgateway:9091, or drop the flag");
+        return Err(EXIT_USAGE);
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => {
+            eprintln!("error: --pushgateway `{url}` is not an http(s) URL; give e.g. http://pushgateway:9091");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// How many run states in S3 are read, newest first, to find the last success.
+const S3_HISTORY_RUNS: usize = 50;
+
+/// The last success of `record`'s (cluster, scenario) from the run states beside the backups.
+async fn s3_history(
+    target: &Target,
+    record: &RunRecord,
+    redactor: &Redactor,
+) -> Result<report::prometheus::History, String> {
+    let cfg = target
+        .profile
+        .backup_target
+        .resolve()
+        .map_err(|e| e.to_string())?;
+    let read = async {
+        let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
+            .await
+            .map_err(|e| e.to_string())?;
+        bt.last_success(&record.cluster, &record.scenario, S3_HISTORY_RUNS)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let last = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .map_err(|_| "reading the run states timed out after 60s".to_string())??;
+    Ok(report::prometheus::History {
+        last_success: last,
+        ..Default::default()
+    })
+}
+
 /// Writes the reports, pushes metrics, prints the summary; returns the exit code of the drill.
-async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&str>) -> i32 {
-    let previous = out.join("latest").join("metrics.prom");
-    match report::write_reports(out, record, Some(&previous)) {
+///
+/// The history the metrics carry over (last success, per-volume last verification) is the
+/// newest of three sources: the Pushgateway's own group (read before the PUT replaces it), the
+/// run states in S3, and this out folder's textfile of the same (cluster, scenario). When the
+/// gateway's group cannot be read, nothing is pushed: a PUT without it could erase the last
+/// success.
+async fn finish(
+    out: &std::path::Path,
+    record: &RunRecord,
+    pushgateway: Option<&str>,
+    target: &Target,
+    redactor: &Redactor,
+) -> i32 {
+    if withheld(record) {
+        eprintln!("{}", report::console::summary_table(record));
+        eprintln!("error: no report was written: the run record could not be redacted");
+        return EXIT_FAILED;
+    }
+    let mut history = report::local_history(out, record);
+    match s3_history(target, record, redactor).await {
+        Ok(h) => history = history.merge(h),
+        Err(e) => {
+            eprintln!("warning: could not read the last success from the run states in S3: {e}")
+        }
+    }
+    let mut may_push = true;
+    if let Some(url) = pushgateway {
+        match report::prometheus::read_gateway_history(
+            url,
+            &record.cluster,
+            &record.scenario,
+            Duration::from_secs(15),
+        )
+        .await
+        {
+            Ok(h) => history = history.merge(h),
+            Err(e) => {
+                may_push = false;
+                eprintln!("warning: {e}; metrics NOT pushed (a push without the group's history could erase its last success)");
+            }
+        }
+    }
+    match report::write_reports_with(out, record, &history) {
         Ok(_) => {}
         Err(e) => eprintln!("warning: could not write the reports: {e}"),
     }
     eprintln!("{}", report::console::summary_table(record));
     eprintln!("reports: {}", out.join(&record.run_id).display());
-    if let Some(url) = pushgateway {
+    if let Some(url) = pushgateway.filter(|_| may_push) {
         let metrics_path = out.join(&record.run_id).join("metrics.prom");
         match std::fs::read_to_string(&metrics_path) {
             Ok(text) => {
@@ -292,18 +423,27 @@ async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&
     exit_code(record)
 }
 
+/// Whether `record` stands in for one that could not be redacted (nothing may be written).
+fn withheld(record: &RunRecord) -> bool {
+    record
+        .facts
+        .get(crate::engine::runner::REPORT_WITHHELD)
+        .and_then(|v| v.as_bool())
+        == Some(true)
+}
+
 /// The exit code a finished drill maps to.
 pub fn exit_code(record: &RunRecord) -> i32 {
     match record.outcome {
         Outcome::Passed => EXIT_PASSED,
         Outcome::Interrupted => EXIT_INTERRUPTED,
         Outcome::Failed | Outcome::Unknown => {
-            if record
-                .facts
-                .get("infrastructure_failure")
-                .and_then(|v| v.as_bool())
-                == Some(true)
-            {
+            let fact = |name: &str| record.facts.get(name).and_then(|v| v.as_bool()) == Some(true);
+            // A usage error found while running (a guard, a missing tool or kubeconfig file)
+            // outranks an unreachable one: the user has to fix the command or the profile.
+            if fact("usage_failure") {
+                EXIT_USAGE
+            } else if fact("infrastructure_failure") {
                 EXIT_UNREACHABLE
             } else {
                 EXIT_FAILED
@@ -470,7 +610,11 @@ fn verify_backup_scenario(a: &VerifyBackupArgs) -> Result<Scenario, String> {
 }
 
 pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
+    if let Err(code) = check_pushgateway(a.pushgateway.as_deref()) {
+        return code;
+    }
     let scenario = match verify_backup_scenario(&a) {
+        Ok(s) if a.read_only => s.read_only(),
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -491,10 +635,17 @@ pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
         out_dir: a.out.clone(),
         s3_keys: target.keys.clone(),
         resume: None,
-        redactor,
+        redactor: redactor.clone(),
         cancel,
     };
     let mut console = report::console::ConsoleReporter::new();
     let record = run_drill(req, &mut console).await;
-    finish(&a.out, &record, a.pushgateway.as_deref()).await
+    finish(
+        &a.out,
+        &record,
+        a.pushgateway.as_deref(),
+        &target,
+        &redactor,
+    )
+    .await
 }

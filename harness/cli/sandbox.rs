@@ -12,6 +12,27 @@ use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::engine::s3::StaticKeys;
 
+/// Checks that the host busybox the sandbox runs pods with exists: a missing local tool is a
+/// setup error (exit 2), said before anything starts.
+///
+/// # Errors
+/// A message naming the path and how to install or point at busybox.
+pub fn busybox_present() -> Result<(), String> {
+    let busybox = dr_sandbox::dataplane::rootfs::busybox_path();
+    if busybox.is_file() {
+        return Ok(());
+    }
+    Err(format!(
+        "the built-in sandbox needs busybox at {} (install Debian package busybox-static, or set {} to its path)",
+        busybox.display(),
+        dr_sandbox::dataplane::rootfs::BUSYBOX_ENV
+    ))
+}
+
+/// Prefix of an [`EmbeddedSandbox::start`] error that is a usage error (the state folder is
+/// held by another sandbox), not an unreachable sandbox.
+pub const STATE_IN_USE: &str = "state folder in use: ";
+
 /// A sandbox started for one command and stopped with it.
 pub struct EmbeddedSandbox {
     sandbox: Option<Sandbox>,
@@ -44,7 +65,11 @@ impl EmbeddedSandbox {
         opts.harness_bin = std::env::current_exe().ok();
         opts.longhorn_version = longhorn_version;
         opts.longhorn_crds = longhorn_crds;
-        let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
+        let sandbox = Sandbox::start(opts).await.map_err(|e| match e {
+            // A usage error: the CLI tells it apart by this prefix (exit 2).
+            dr_sandbox::SandboxError::StateInUse { .. } => format!("{STATE_IN_USE}{e}"),
+            e => e.to_string(),
+        })?;
         wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
         Ok(EmbeddedSandbox {
             sandbox: Some(sandbox),
@@ -162,6 +187,10 @@ async fn up(
             return EXIT_USAGE;
         }
     };
+    if let Err(msg) = busybox_present() {
+        eprintln!("error: {msg}");
+        return EXIT_USAGE;
+    }
     let mut opts = SandboxOptions::new(&state);
     opts.timing = timing;
     opts.harness_bin = std::env::current_exe().ok();
@@ -176,6 +205,10 @@ async fn up(
     opts.longhorn_crds = longhorn_crds;
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,
+        Err(e @ dr_sandbox::SandboxError::StateInUse { .. }) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
         Err(e) => {
             eprintln!("error: could not start the sandbox: {e}");
             return EXIT_UNREACHABLE;

@@ -71,6 +71,11 @@ pub async fn connect_at(
     install_crypto_provider();
     let (kubeconfig, context, origin) = match source {
         KubeconfigSource::File { path, context } => {
+            if !path.exists() {
+                return Err(ClusterError::KubeconfigMissing {
+                    path: path.display().to_string(),
+                });
+            }
             let kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
                 origin: path.display().to_string(),
                 message: e.to_string(),
@@ -87,6 +92,11 @@ pub async fn connect_at(
         }
     };
     let secrets = kubeconfig_secrets(&kubeconfig);
+    // Registered before anything is built from the kubeconfig: kube's and hyper's debug logs
+    // (at -vv) may print a token from here on, and the log writer masks through the global set.
+    for s in &secrets {
+        crate::redact::global().add(s);
+    }
     let options = KubeConfigOptions {
         context,
         ..Default::default()

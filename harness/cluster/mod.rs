@@ -21,6 +21,10 @@ use crate::engine::record::ClusterIdentity;
 pub enum ClusterError {
     #[error("kubeconfig from {origin}: {message}")]
     Kubeconfig { origin: String, message: String },
+    /// The profile names a kubeconfig file that does not exist: a configuration error (exit 2),
+    /// not an unreachable cluster.
+    #[error("kubeconfig file {path} does not exist; fix [kubeconfig] path in the profile (or KUBECONFIG)")]
+    KubeconfigMissing { path: String },
     #[error("kubernetes API at {api_server}: {source}")]
     Api {
         api_server: String,

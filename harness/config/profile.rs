@@ -368,6 +368,10 @@ pub struct HookSpec {
     /// everywhere.
     #[serde(default)]
     pub secret_env: Vec<String>,
+    /// Run `init -input=false -no-color` before the hook's command (a fresh CI checkout has no
+    /// `.terraform`); terragrunt/tofu/terraform only.
+    #[serde(default)]
+    pub init: bool,
 }
 
 fn default_hook_timeout() -> Duration {
@@ -389,6 +393,7 @@ impl HookSpec {
             timeout: default_hook_timeout(),
             grace: default_hook_grace(),
             env: BTreeMap::new(),
+            init: false,
             secret_env: Vec::new(),
         }
     }
@@ -595,6 +600,11 @@ fn validate_hook(source: &Source<'_>, which: &str, hook: &HookSpec) -> Result<()
     let table = format!("[hooks.{which}]");
     let at = |key: &'static str| [Seg::Key("hooks"), Seg::Key(which), Seg::Key(key)];
     match hook.preset {
+        HookPreset::Command if hook.init => Err(source.error_at_key(
+            &at("init"),
+            format!("`init` is not allowed in {table} with preset \"command\""),
+            Some("`init = true` runs `init -input=false` of terragrunt/tofu/terraform; put an init into the command itself".into()),
+        )),
         HookPreset::Command => match &hook.argv {
             None => Err(source.error_at_key(
                 &at("preset"),

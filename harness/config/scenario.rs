@@ -876,6 +876,10 @@ pub struct Scenario {
     /// Recovery point objective; the drill fails when RPO exceeds it.
     pub rpo_target: Option<Duration>,
     pub sentinel: SentinelSpec,
+    /// Set by [`Scenario::preflight_only`] and [`Scenario::read_only`], never from TOML: the run
+    /// writes nothing to the cluster or the bucket (no drill lock, no run state beside the
+    /// backups), so it works with read-only credentials. Local reports are still written.
+    pub read_only: bool,
     steps: Vec<StepEntry>,
 }
 
@@ -903,13 +907,28 @@ impl Scenario {
         &self.steps
     }
 
-    /// A copy keeping only the `preflight` steps (same name, targets and `destructive` flag,
-    /// so the same guards run): what `dr-harness check` executes.
+    /// A read-only copy keeping only the `preflight` steps (same name, targets and `destructive`
+    /// flag, so the same guards run): what `dr-harness check` executes. A scenario without a
+    /// preflight step (`health`) gets one: `check` always proves reachability and the guards.
     pub fn preflight_only(&self) -> Scenario {
-        let mut copy = self.clone();
+        let mut copy = self.clone().read_only();
         copy.steps
             .retain(|s| matches!(s.spec, StepSpec::Preflight(_)));
+        if copy.steps.is_empty() {
+            copy.steps.push(StepEntry {
+                name: "preflight".into(),
+                timeout: None,
+                spec: StepSpec::Preflight(PreflightStep::default()),
+            });
+        }
         copy
+    }
+
+    /// This scenario marked read-only (see [`Scenario::read_only`] the field): `verify-backup
+    /// --read-only` and `check`.
+    pub fn read_only(mut self) -> Scenario {
+        self.read_only = true;
+        self
     }
 
     /// Reads and validates a scenario file.
@@ -973,6 +992,7 @@ impl Scenario {
             rto_target: raw.rto_target,
             rpo_target: raw.rpo_target,
             sentinel: raw.sentinel,
+            read_only: false,
             steps,
         })
     }

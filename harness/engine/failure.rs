@@ -11,6 +11,9 @@ pub struct StepFailure {
     pub diagnostics: Vec<String>,
     /// Not a failure of the checked system but of the harness reaching it (exit code 3).
     pub infrastructure: bool,
+    /// A usage or configuration error found while running (a guard the user must satisfy, a
+    /// missing local tool, a kubeconfig file that does not exist): exit code 2.
+    pub usage: bool,
 }
 
 impl StepFailure {
@@ -19,6 +22,16 @@ impl StepFailure {
             message: message.into(),
             diagnostics: Vec::new(),
             infrastructure: false,
+            usage: false,
+        }
+    }
+
+    /// A usage or configuration error (exit code 2): the drill cannot run as configured, and
+    /// nothing was changed.
+    pub fn usage(message: impl Into<String>) -> Self {
+        StepFailure {
+            usage: true,
+            ..StepFailure::new(message)
         }
     }
 
@@ -28,6 +41,7 @@ impl StepFailure {
             message: message.into(),
             diagnostics: Vec::new(),
             infrastructure: true,
+            usage: false,
         }
     }
 
@@ -44,21 +58,38 @@ impl StepFailure {
 
 impl From<ClusterError> for StepFailure {
     fn from(e: ClusterError) -> Self {
-        let infrastructure = matches!(
-            e,
-            ClusterError::Kubeconfig { .. } | ClusterError::Api { .. }
-        );
+        let (infrastructure, usage) = match &e {
+            ClusterError::KubeconfigMissing { .. } => (false, true),
+            ClusterError::Kubeconfig { .. } => (true, false),
+            ClusterError::Api { source, .. } => (unreachable_error(source), false),
+            _ => (false, false),
+        };
         StepFailure {
             message: e.to_string(),
             diagnostics: Vec::new(),
             infrastructure,
+            usage,
         }
     }
 }
 
 impl From<kube::Error> for StepFailure {
     fn from(e: kube::Error) -> Self {
-        StepFailure::unreachable(format!("kubernetes API: {e}"))
+        StepFailure {
+            infrastructure: unreachable_error(&e),
+            ..StepFailure::new(format!("kubernetes API: {e}"))
+        }
+    }
+}
+
+/// Whether a kube error means the API could not be reached (exit 3), as opposed to an API that
+/// answered and refused: a 4xx status (401, 403 forbidden, 404 not found) is an answer from a
+/// reachable cluster, so the drill failed (exit 1) and the message says what was refused.
+/// 5xx (the API server or its backend is down) and transport errors are unreachable.
+pub fn unreachable_error(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => !(400..500).contains(&status.code),
+        _ => true,
     }
 }
 

@@ -214,6 +214,9 @@ pub async fn run_steps(
             if f.infrastructure {
                 ctx.set_fact("infrastructure_failure", true);
             }
+            if f.usage {
+                ctx.set_fact("usage_failure", true);
+            }
         }
         match status {
             StepStatus::Interrupted => interrupted = true,
@@ -236,7 +239,10 @@ pub async fn run_steps(
     apply_targets(&mut ctx.record);
     ctx.record.retries = ctx.stats.snapshot();
     save_state(ctx, state).await;
-    let record = redacted(&ctx.record, &ctx.redactor);
+    // Fail closed: a record that cannot be redacted never leaves the process; the drill
+    // fails with a record that says so and carries nothing but redacted names.
+    let record = redacted(&ctx.record, &ctx.redactor)
+        .unwrap_or_else(|e| withheld_record(&ctx.record, &ctx.redactor, &e));
     emit(
         sink,
         EventKind::DrillFinished {
@@ -321,14 +327,72 @@ fn apply_targets(run: &mut RunRecord) {
     run.outcome = Outcome::Failed;
 }
 
-/// The record with every known secret replaced, field by field (the API server URL, hook
+/// Fact set on a record that replaced one which could not be redacted: no report may be
+/// written from it (the CLI writes none and exits 1).
+pub const REPORT_WITHHELD: &str = "report_withheld";
+
+/// The record could not be redacted: it is not written anywhere.
+#[derive(Debug, thiserror::Error)]
+#[error("the run record could not be redacted ({0}); it was not written, so no secret can leak through it")]
+pub struct RedactionError(String);
+
+/// The record with every known secret replaced in every string (the API server URL, hook
 /// output, messages…): what leaves the process is always this copy.
-pub fn redacted(record: &RunRecord, redactor: &crate::redact::Redactor) -> RunRecord {
-    let Ok(text) = serde_json::to_string(record) else {
-        return record.clone();
-    };
-    // Secrets are replaced inside JSON string values; `***` needs no escaping.
-    serde_json::from_str(&redactor.redact(&text)).unwrap_or_else(|_| record.clone())
+///
+/// The record is redacted as a parsed JSON value, string by string, so escaping cannot hide a
+/// secret. Masking can still make the record unreadable as a [`RunRecord`] (a secret equal to
+/// a status name such as `passed`).
+///
+/// # Errors
+/// [`RedactionError`] then: fail closed, the caller must not write the record.
+pub fn redacted(
+    record: &RunRecord,
+    redactor: &crate::redact::Redactor,
+) -> Result<RunRecord, RedactionError> {
+    let mut value = serde_json::to_value(record).map_err(|e| RedactionError(e.to_string()))?;
+    redactor.redact_json(&mut value);
+    // The serde message may quote a value: it was masked already, but say only where.
+    serde_json::from_value(value).map_err(|e| {
+        RedactionError(format!(
+            "a masked value no longer fits the record: {}",
+            redactor.redact(&e.to_string())
+        ))
+    })
+}
+
+/// The stand-in for a record that could not be redacted: failed, names only (redacted as
+/// text), one step saying why, and [`REPORT_WITHHELD`] set.
+pub fn withheld_record(
+    record: &RunRecord,
+    redactor: &crate::redact::Redactor,
+    error: &RedactionError,
+) -> RunRecord {
+    let text = |s: &str| redactor.redact(s).into_owned();
+    let mut out = RunRecord::new(
+        text(&record.run_id),
+        &text(&record.scenario),
+        &text(&record.profile),
+        &text(&record.cluster),
+    );
+    out.started_at = record.started_at;
+    out.finished_at = record.finished_at;
+    out.outcome = Outcome::Failed;
+    out.steps.push(StepRecord {
+        name: "redaction".into(),
+        kind: "redaction".into(),
+        status: StepStatus::Failed,
+        started_at: record.finished_at,
+        seconds: 0.0,
+        checks: Vec::new(),
+        message: Some(format!(
+            "{error}. Usually a registered secret equals a word the record needs (a status, a step kind): use a longer, random secret"
+        )),
+        diagnostics: Vec::new(),
+        output: None,
+    });
+    out.facts
+        .insert(REPORT_WITHHELD.into(), serde_json::Value::Bool(true));
+    out
 }
 
 /// Saves run.json locally (atomically) and, best effort, beside the backups in S3.
@@ -336,14 +400,26 @@ async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
     if let Some(dir) = state.local.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let record = redacted(&ctx.record, &ctx.redactor);
+    let record = match redacted(&ctx.record, &ctx.redactor) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.stats.count("run-state-withheld");
+            tracing::error!("the run state was not saved: {e}");
+            return;
+        }
+    };
     if let Err(e) = crate::report::runjson::write_run_json(&state.local, &record) {
         tracing::warn!(
             "could not save the run state to {}: {e}",
             state.local.display()
         );
     }
-    if let Some(target) = &ctx.backup_target {
+    // A read-only run leaves nothing in the bucket (and may hold read-only keys).
+    let remote = ctx
+        .backup_target
+        .as_ref()
+        .filter(|_| !ctx.scenario.read_only);
+    if let Some(target) = remote {
         if let Err(e) = target.save_run_state(&record).await {
             ctx.stats.count("s3-state-save-failed");
             tracing::warn!("could not save the run state to the backup target: {e}");
@@ -396,5 +472,52 @@ mod tests {
             msg.contains("did not finish within its timeout of 5s"),
             "{msg}"
         );
+    }
+    use crate::redact::Redactor;
+
+    fn record_with_output(output: &str) -> RunRecord {
+        let mut r = RunRecord::new("run-1".into(), "full-rebuild", "dev", "dev");
+        r.steps.push(StepRecord {
+            name: "destroy".into(),
+            kind: "destroy".into(),
+            status: StepStatus::Passed,
+            started_at: None,
+            seconds: 1.0,
+            checks: Vec::new(),
+            message: None,
+            diagnostics: Vec::new(),
+            output: Some(output.into()),
+        });
+        r
+    }
+
+    #[test]
+    fn a_json_escaped_secret_is_redacted_in_the_record() {
+        let redactor = Redactor::new();
+        redactor.add("ab\"c\\d123");
+        let r = record_with_output(r#"{"token":"ab\"c\\d123"} and ab"c\d123"#);
+        let out = redacted(&r, &redactor).unwrap();
+        assert_eq!(
+            out.steps[0].output.as_deref(),
+            Some(r#"{"token":"***"} and ***"#)
+        );
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_redacted_is_withheld_not_leaked() {
+        // A secret equal to a status name masks the status: the record no longer parses.
+        let redactor = Redactor::new();
+        redactor.add("passed");
+        let r = record_with_output("the secret passed through");
+        let err = redacted(&r, &redactor).expect_err("must fail closed");
+        let withheld = withheld_record(&r, &redactor, &err);
+        assert_eq!(withheld.outcome, Outcome::Failed);
+        assert_eq!(
+            withheld.facts.get(REPORT_WITHHELD),
+            Some(&serde_json::Value::Bool(true))
+        );
+        let text = serde_json::to_string(&withheld).unwrap();
+        assert!(!text.contains("passed"), "{text}");
+        assert!(text.contains("could not be redacted"), "{text}");
     }
 }

@@ -267,6 +267,69 @@ impl BackupTarget {
         self.put_run_file(&record.run_id, "run.json", body).await
     }
 
+    /// When a drill of (`cluster`, `scenario`) last passed, from the run states kept beside
+    /// the backups (`<prefix>dr-harness/runs/*/run.json`): the newest `max_runs` states by
+    /// modification time are read, newest first, and the first passed one's finish time is
+    /// returned (Unix seconds). None when none of them passed.
+    ///
+    /// # Errors
+    /// [`TargetError::S3`] when the listing or a read fails.
+    pub async fn last_success(
+        &self,
+        cluster: &str,
+        scenario: &str,
+        max_runs: usize,
+    ) -> Result<Option<f64>, TargetError> {
+        let prefix = format!("{}dr-harness/runs/", self.prefix);
+        let mut states: Vec<(i64, String)> = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                self.err(format!(
+                    "ListObjectsV2 {prefix}: {}",
+                    describe_sdk_error(&e)
+                ))
+            })?;
+            for o in page.contents() {
+                if let Some(key) = o.key().filter(|k| k.ends_with("/run.json")) {
+                    let modified = o.last_modified().map_or(0, |t| t.secs());
+                    states.push((modified, key.to_string()));
+                }
+            }
+        }
+        states.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, key) in states.into_iter().take(max_runs) {
+            let Some(run_id) = key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.strip_suffix("/run.json"))
+            else {
+                continue;
+            };
+            let Some(bytes) = self.get_run_file(run_id, "run.json").await? else {
+                continue;
+            };
+            // Only the few fields needed: a state of another schema still tells its verdict.
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            if v["cluster"] == cluster && v["scenario"] == scenario && v["outcome"] == "passed" {
+                let finished = v["finished_at"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                if let Some(t) = finished {
+                    return Ok(Some(t.timestamp_millis() as f64 / 1000.0));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Longhorn's backupstore in this bucket.
     pub fn backupstore(&self) -> dr_backupstore::BackupStore {
         dr_backupstore::BackupStore::new(

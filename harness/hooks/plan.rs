@@ -11,6 +11,15 @@
 //! - **tofu / terraform**: `-chdir=DIR` goes before the subcommand; `-input=false` so a missing
 //!   variable fails instead of waiting on a closed stdin. A destroy is complete only when it
 //!   exits 0 and `state list` prints nothing afterwards (the post-check).
+//! - **colour**: tools colour their output for a terminal, and the escape codes (ESC, 0x1b)
+//!   would reach the reports. tofu/terraform take `-no-color` on every subcommand run here
+//!   (`apply`, `destroy`, `init`; Terraform CLI docs, "-no-color … disables terminal formatting
+//!   sequences"); terragrunt's own log colours go with `--no-color` (added as
+//!   `--terragrunt-no-color` in v0.48.7; the CLI redesign dropped the `terragrunt-` prefix of
+//!   every flag: terragrunt docs, docs/migrate/cli-redesign). The report layer still strips
+//!   control characters from what a `command` hook prints.
+//! - **init** (`init = true`): `init -input=false -no-color` runs first, so a fresh checkout
+//!   without `.terraform` works; terragrunt runs it through `run --all -- init …`.
 //! - **command**: argv as given, no shell.
 
 use std::collections::BTreeMap;
@@ -67,6 +76,9 @@ pub struct HookPlan {
     pub report_file: Option<PathBuf>,
     /// Command that must print nothing after a successful destroy (`tofu -chdir=DIR state list`).
     pub post_check: Option<Vec<String>>,
+    /// Command run before `argv` (`init -input=false -no-color`, profile `init = true`); the
+    /// hook fails without running `argv` when it fails.
+    pub init: Option<Vec<String>>,
 }
 
 impl HookPlan {
@@ -82,28 +94,45 @@ impl HookPlan {
         let mut report_file = None;
         let mut post_check = None;
         let mut working_dir = None;
+        let mut init = None;
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
         let argv: Vec<String> = match spec.preset {
             HookPreset::Terragrunt => {
                 let report =
                     scratch_dir.join(format!("terragrunt-{}-report.json", action.as_str()));
-                let mut argv: Vec<String> = [
+                let report = report.display().to_string();
+                let mut argv = strings(&[
                     "terragrunt",
                     "run",
                     "--all",
                     "--non-interactive",
+                    "--no-color",
                     "--working-dir",
                     &dir_str,
                     "--report-file",
-                    &report.display().to_string(),
+                    &report,
                     "--",
                     action.tf_subcommand(),
                     "-auto-approve",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+                    "-no-color",
+                ]);
                 argv.extend(spec.extra_args.iter().cloned());
-                report_file = Some(report);
+                if spec.init {
+                    init = Some(strings(&[
+                        "terragrunt",
+                        "run",
+                        "--all",
+                        "--non-interactive",
+                        "--no-color",
+                        "--working-dir",
+                        &dir_str,
+                        "--",
+                        "init",
+                        "-input=false",
+                        "-no-color",
+                    ]));
+                }
+                report_file = Some(PathBuf::from(report));
                 env.entry("TF_IN_AUTOMATION".into())
                     .or_insert_with(|| "1".into());
                 argv
@@ -111,17 +140,24 @@ impl HookPlan {
             HookPreset::Tofu | HookPreset::Terraform => {
                 let tool = spec.preset.as_str();
                 let chdir = format!("-chdir={dir_str}");
-                let mut argv: Vec<String> = [
+                let mut argv = strings(&[
                     tool,
                     &chdir,
                     action.tf_subcommand(),
                     "-auto-approve",
                     "-input=false",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+                    "-no-color",
+                ]);
                 argv.extend(spec.extra_args.iter().cloned());
+                if spec.init {
+                    init = Some(strings(&[
+                        tool,
+                        &chdir,
+                        "init",
+                        "-input=false",
+                        "-no-color",
+                    ]));
+                }
                 if action == HookAction::Destroy {
                     post_check = Some(vec![tool.to_string(), chdir, "state".into(), "list".into()]);
                 }
@@ -147,6 +183,7 @@ impl HookPlan {
             grace: spec.grace,
             report_file,
             post_check,
+            init,
         }
     }
 
@@ -249,10 +286,11 @@ mod tests {
         );
         assert_eq!(
             plan.display(),
-            "terragrunt run --all --non-interactive --working-dir infrastructure/stacks/dev \
-             --report-file /tmp/x/terragrunt-destroy-report.json -- destroy -auto-approve"
+            "terragrunt run --all --non-interactive --no-color --working-dir infrastructure/stacks/dev \
+             --report-file /tmp/x/terragrunt-destroy-report.json -- destroy -auto-approve -no-color"
         );
         assert!(plan.post_check.is_none());
+        assert!(plan.init.is_none());
     }
 
     #[test]
@@ -268,6 +306,7 @@ mod tests {
                 "destroy",
                 "-auto-approve",
                 "-input=false",
+                "-no-color",
                 "-lock-timeout=5m"
             ]
         );
@@ -283,5 +322,23 @@ mod tests {
         let rebuild = HookPlan::from_spec(&s, HookAction::Rebuild, Path::new("/tmp"));
         assert_eq!(rebuild.argv[2], "apply");
         assert!(rebuild.post_check.is_none());
+    }
+
+    #[test]
+    fn init_runs_first_without_input_or_colour() {
+        let mut s = spec(HookPreset::Terraform);
+        s.init = true;
+        let plan = HookPlan::from_spec(&s, HookAction::Rebuild, Path::new("/tmp"));
+        assert_eq!(
+            plan.init.as_deref().map(|a| a.join(" ")).as_deref(),
+            Some("terraform -chdir=infrastructure/stacks/dev init -input=false -no-color")
+        );
+        let mut s = spec(HookPreset::Terragrunt);
+        s.init = true;
+        let plan = HookPlan::from_spec(&s, HookAction::Destroy, Path::new("/tmp"));
+        assert_eq!(
+            plan.init.as_deref().map(|a| a.join(" ")).as_deref(),
+            Some("terragrunt run --all --non-interactive --no-color --working-dir infrastructure/stacks/dev -- init -input=false -no-color")
+        );
     }
 }

@@ -192,10 +192,44 @@ pub async fn run_hook(
     plan: &HookPlan,
     redactor: &Redactor,
     cancel: CancellationToken,
-    mut on_line: impl FnMut(Stream, &str),
+    mut on_line: impl FnMut(Stream, &str) + Send,
+) -> Result<HookOutcome, HookError> {
+    run_plan(plan, redactor, cancel, &mut on_line).await
+}
+
+/// [`run_hook`] with the line callback as a trait object: the init and post-check run through
+/// here again, and a generic callback would nest a new type per level.
+async fn run_plan(
+    plan: &HookPlan,
+    redactor: &Redactor,
+    cancel: CancellationToken,
+    on_line: &mut (dyn FnMut(Stream, &str) + Send),
 ) -> Result<HookOutcome, HookError> {
     for secret in plan.secret_values() {
         redactor.add(&secret);
+    }
+    if let Some(init) = &plan.init {
+        let mut init_plan = plan.clone();
+        init_plan.argv = init.clone();
+        init_plan.init = None;
+        init_plan.report_file = None;
+        init_plan.post_check = None;
+        let mut outcome = Box::pin(run_plan(
+            &init_plan,
+            redactor,
+            cancel.clone(),
+            &mut *on_line,
+        ))
+        .await?;
+        if !outcome.succeeded() {
+            // The main command never ran: say which command failed.
+            outcome.tail.push(format!(
+                "stderr: dr-harness: `{}` failed; the {} command was not run",
+                init.join(" "),
+                plan.action.as_str()
+            ));
+            return Ok(outcome);
+        }
     }
     let started = Instant::now();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);

@@ -18,6 +18,8 @@ pub fn render_junit(record: &RunRecord) -> String {
 /// `cluster`, `profile`, `rto_seconds`, `rpo_seconds`, `backup_url`, `harness_version`,
 /// `outcome` (absent values are written as empty strings).
 pub fn render_junit_suite(records: &[RunRecord]) -> String {
+    let records: Vec<RunRecord> = records.iter().map(xml_safe_record).collect();
+    let records = records.as_slice();
     let mut report = Report::new();
     for record in records {
         report.add_testsuite(suite(record));
@@ -29,7 +31,59 @@ pub fn render_junit_suite(records: &[RunRecord]) -> String {
         buf.clear();
     }
     let xml = String::from_utf8_lossy(&buf).into_owned();
-    insert_properties(&xml, records)
+    // The records are clean already; this pass only guards against a string that escaped
+    // the walk (markup itself never holds a control character).
+    xml_safe(&insert_properties(&xml, records))
+}
+
+/// Text that XML 1.0 can carry: terminal escape sequences (colours, cursor moves) removed,
+/// every other character XML forbids (C0 controls but tab, newline and carriage return;
+/// U+FFFE, U+FFFF) written as a visible `\u{..}` so the report still shows something was there.
+pub fn xml_safe(text: &str) -> String {
+    let legal = |c: char| {
+        matches!(c, '\t' | '\n' | '\r')
+            || (c >= ' ' && c != '\u{7f}' && c != '\u{fffe}' && c != '\u{ffff}')
+    };
+    let needs_work = |s: &str| s.chars().any(|c| !legal(c));
+    if !needs_work(text) {
+        return text.to_string();
+    }
+    let stripped = if text.contains('\u{1b}') || text.contains('\u{9b}') {
+        // strip_str also drops tabs: keep them by stripping between them.
+        text.split('\t')
+            .map(strip_ansi_escapes::strip_str)
+            .collect::<Vec<_>>()
+            .join("\t")
+    } else {
+        text.to_string()
+    };
+    stripped
+        .chars()
+        .map(|c| {
+            if legal(c) {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", c as u32)
+            }
+        })
+        .collect()
+}
+
+/// A copy of `record` with every string made [`xml_safe`].
+fn xml_safe_record(record: &RunRecord) -> RunRecord {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = xml_safe(s),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(record) else {
+        return record.clone();
+    };
+    walk(&mut value);
+    serde_json::from_value(value).unwrap_or_else(|_| record.clone())
 }
 
 fn seconds(s: f64) -> JDuration {
@@ -236,4 +290,19 @@ fn insert_properties(xml: &str, records: &[RunRecord]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_safe;
+
+    #[test]
+    fn colours_are_dropped_and_other_controls_made_visible() {
+        assert_eq!(
+            xml_safe("\u{1b}[31mError:\u{1b}[0m bad\tthing\r\n"),
+            "Error: bad\tthing\n"
+        );
+        assert_eq!(xml_safe("a\u{7}bell\u{0}"), "a\\u{7}bell\\u{0}");
+        assert_eq!(xml_safe("plain → ü"), "plain → ü");
+    }
 }

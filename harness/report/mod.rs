@@ -3,7 +3,8 @@
 //! state, the console view and report.html for humans, and notifications to chat webhooks.
 //!
 //! [`write_reports`] lays them out as `<out>/<run-id>/{junit.xml, metrics.prom, run.json,
-//! summary.txt, report.html}` and points `<out>/latest` at the newest run.
+//! summary.txt, report.html}`, points `<out>/latest` at the newest run and keeps one textfile
+//! per (cluster, scenario) in `<out>/metrics/`.
 
 pub mod console;
 pub mod html;
@@ -68,8 +69,9 @@ pub struct ReportPaths {
 /// Writes all reports of `record` under `out_dir/<run-id>/` and points `out_dir/latest` at
 /// them (symlink replaced atomically; a copied directory where symlinks fail).
 ///
-/// The last-success timestamp is carried over from `previous_metrics`, or when that is `None`
-/// from `out_dir/latest/metrics.prom` (read before `latest` moves).
+/// The history (last success, per-volume last verification) comes from `previous_metrics` when
+/// given, else from the local files of the same (cluster, scenario) ([`local_history`]); only
+/// samples labelled with this drill's cluster and scenario count.
 ///
 /// # Errors
 /// [`ReportError::Write`] naming the file or directory that could not be written.
@@ -78,12 +80,55 @@ pub fn write_reports(
     record: &RunRecord,
     previous_metrics: Option<&Path>,
 ) -> Result<ReportPaths, ReportError> {
+    let history = match previous_metrics {
+        Some(p) => prometheus::History::from_file(p, &record.cluster, &record.scenario),
+        None => local_history(out_dir, record),
+    };
+    write_reports_with(out_dir, record, &history)
+}
+
+/// `<out>/metrics/<cluster>--<scenario>.prom`: the textfile of one (cluster, scenario), kept
+/// beside those of every other scenario so a suite leaves one file per scenario for
+/// node_exporter's textfile collector (point it at `<out>/metrics/`). Characters other than
+/// `[A-Za-z0-9._-]` in the names become `_`.
+pub fn scenario_metrics_path(out_dir: &Path, cluster: &str, scenario: &str) -> PathBuf {
+    let safe = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
+    out_dir
+        .join("metrics")
+        .join(format!("{}--{}.prom", safe(cluster), safe(scenario)))
+}
+
+/// The history of `record`'s (cluster, scenario) in `out_dir`: its own textfile
+/// ([`scenario_metrics_path`]) and `latest/metrics.prom` (if that run was the same scenario;
+/// the labels decide), the newer of each.
+pub fn local_history(out_dir: &Path, record: &RunRecord) -> prometheus::History {
+    let (c, s) = (&record.cluster, &record.scenario);
+    prometheus::History::from_file(&scenario_metrics_path(out_dir, c, s), c, s).merge(
+        prometheus::History::from_file(&out_dir.join("latest").join("metrics.prom"), c, s),
+    )
+}
+
+/// [`write_reports`] with the history given (merged from the Pushgateway, S3 and local files
+/// by the caller). Also writes [`scenario_metrics_path`].
+///
+/// # Errors
+/// [`ReportError::Write`] naming the file or directory that could not be written.
+pub fn write_reports_with(
+    out_dir: &Path,
+    record: &RunRecord,
+    history: &prometheus::History,
+) -> Result<ReportPaths, ReportError> {
     let latest = out_dir.join("latest");
-    let previous_file = previous_metrics
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| latest.join("metrics.prom"));
-    let previous = read_last_success(&previous_file);
-    let previous_per_volume = prometheus::read_verify_last_success(&previous_file);
     let dir = out_dir.join(&record.run_id);
     std::fs::create_dir_all(&dir).map_err(|source| ReportError::Write {
         path: dir.clone(),
@@ -98,11 +143,18 @@ pub fn write_reports(
         latest,
         dir,
     };
+    let metrics =
+        prometheus::render_metrics_with(record, history.last_success, &history.verify_last_success);
     write_atomic(&paths.junit, render_junit(record).as_bytes())?;
-    write_textfile_atomic(
-        &paths.metrics,
-        &prometheus::render_metrics_with(record, previous, &previous_per_volume),
-    )?;
+    write_textfile_atomic(&paths.metrics, &metrics)?;
+    let per_scenario = scenario_metrics_path(out_dir, &record.cluster, &record.scenario);
+    if let Some(parent) = per_scenario.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| ReportError::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    write_textfile_atomic(&per_scenario, &metrics)?;
     write_run_json(&paths.run_json, record)?;
     write_atomic(&paths.summary, summary_table(record).as_bytes())?;
     write_atomic(&paths.html, render_html(record).as_bytes())?;

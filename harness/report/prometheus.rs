@@ -263,6 +263,165 @@ pub fn read_verify_last_success(path: &Path) -> std::collections::BTreeMap<Strin
     out
 }
 
+/// What a drill's metrics carry over from earlier runs of the same (cluster, scenario): the
+/// last time one passed and each volume's last successful backup verification (Unix seconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub last_success: Option<f64>,
+    pub verify_last_success: std::collections::BTreeMap<String, f64>,
+}
+
+impl History {
+    /// The newer of each timestamp in `self` and `other`: every source (Pushgateway group,
+    /// run state in S3, local textfile) can only move a last success forward.
+    pub fn merge(mut self, other: History) -> History {
+        self.last_success = match (self.last_success, other.last_success) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (volume, t) in other.verify_last_success {
+            let slot = self.verify_last_success.entry(volume).or_insert(t);
+            *slot = slot.max(t);
+        }
+        self
+    }
+
+    /// Reads the history of (`cluster`, `scenario`) from Prometheus text: only samples whose
+    /// `cluster` and `scenario` labels match count (a file or gateway holding other
+    /// scenarios' series cannot lend them their last success).
+    pub fn from_text(text: &str, cluster: &str, scenario: &str) -> History {
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let Ok(scrape) = prometheus_parse::Scrape::parse(lines) else {
+            return History::default();
+        };
+        let mut out = History::default();
+        for sample in scrape.samples {
+            if sample.labels.get("cluster") != Some(cluster)
+                || sample.labels.get("scenario") != Some(scenario)
+            {
+                continue;
+            }
+            let value = match sample.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => continue,
+            };
+            if !value.is_finite() {
+                continue;
+            }
+            if sample.metric == LAST_SUCCESS {
+                out = out.merge(History {
+                    last_success: Some(value),
+                    ..History::default()
+                });
+            } else if sample.metric == BACKUP_VERIFY_LAST_SUCCESS {
+                if let Some(volume) = sample.labels.get("volume") {
+                    out = out.merge(History {
+                        last_success: None,
+                        verify_last_success: [(volume.to_string(), value)].into(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// [`History::from_text`] of a file; empty when it is missing or unreadable.
+    pub fn from_file(path: &Path, cluster: &str, scenario: &str) -> History {
+        std::fs::read_to_string(path)
+            .map(|t| History::from_text(&t, cluster, scenario))
+            .unwrap_or_default()
+    }
+}
+
+/// The Pushgateway URL of the group of (`cluster`, `scenario`).
+fn group_url(url: &str, cluster: &str, scenario: &str) -> String {
+    format!(
+        "{}/metrics/job/dr_harness{}{}",
+        url.trim_end_matches('/'),
+        grouping_segment("cluster", cluster),
+        grouping_segment("scenario", scenario)
+    )
+}
+
+/// Reads the history of (`cluster`, `scenario`) from the Pushgateway's own group, before a PUT
+/// replaces it: a drill pushed from a fresh CI checkout (no local metrics file) must keep the
+/// last success the gateway holds (a `PUT` replaces every metric of the group:
+/// prometheus/pushgateway@v1.5.1:README.md, "PUT method"). Uses the gateway's JSON API
+/// `GET /api/v1/metrics` (same README, "API": every group with its labels, each metric's
+/// samples with their value as a string) and takes the group whose labels are exactly
+/// job=dr_harness, cluster, scenario.
+/// An absent group is an empty history.
+///
+/// # Errors
+/// [`ReportError::Push`] naming the URL when the gateway does not answer 2xx or the answer is
+/// not the API's JSON; the caller must then not PUT (that could erase the history).
+pub async fn read_gateway_history(
+    url: &str,
+    cluster: &str,
+    scenario: &str,
+    timeout: Duration,
+) -> Result<History, ReportError> {
+    let api = format!("{}/api/v1/metrics", url.trim_end_matches('/'));
+    let err = |message: String| ReportError::Push {
+        url: api.clone(),
+        message,
+    };
+    crate::cluster::connect::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    let resp = client
+        .get(&api)
+        .send()
+        .await
+        .map_err(|e| err(format!("could not read the group's history: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(err(format!("answered {status} to the history read")));
+    }
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| err(format!("could not read the group's history: {e}")))?;
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| err(format!("the history read is not the API's JSON: {e}")))?;
+    let groups = body["data"]
+        .as_array()
+        .ok_or_else(|| err("the history read has no `data` list".into()))?;
+    let want = serde_json::json!({"job": "dr_harness", "cluster": cluster, "scenario": scenario});
+    let mut out = History::default();
+    for group in groups.iter().filter(|g| g["labels"] == want) {
+        let samples = |name: &str| {
+            group[name]["metrics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let value = |m: &serde_json::Value| {
+            m["value"]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+        };
+        for m in samples(LAST_SUCCESS) {
+            out = out.merge(History {
+                last_success: value(&m),
+                ..History::default()
+            });
+        }
+        for m in samples(BACKUP_VERIFY_LAST_SUCCESS) {
+            if let (Some(volume), Some(v)) = (m["labels"]["volume"].as_str(), value(&m)) {
+                out = out.merge(History {
+                    last_success: None,
+                    verify_last_success: [(volume.to_string(), v)].into(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Writes `text` to `path` atomically (temp file in the same directory, mode 0644, rename),
 /// so node_exporter's textfile collector never reads a half-written file.
 ///
@@ -307,12 +466,7 @@ pub async fn push_to_gateway(
     text: &str,
     timeout: Duration,
 ) -> Result<(), ReportError> {
-    let target = format!(
-        "{}/metrics/job/dr_harness{}{}",
-        url.trim_end_matches('/'),
-        grouping_segment("cluster", cluster),
-        grouping_segment("scenario", scenario)
-    );
+    let target = group_url(url, cluster, scenario);
     let push_err = |message: String| ReportError::Push {
         url: target.clone(),
         message,

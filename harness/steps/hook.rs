@@ -24,6 +24,11 @@ pub async fn run_hook(
 ) -> Result<HookOutcome, StepFailure> {
     let which = action.as_str();
     let plan = plan(ctx, spec, action);
+    // Before anything about the hook is printed (its argv, a missing tool): an argv or a
+    // message may carry a `secret_env` value.
+    for secret in plan.secret_values() {
+        ctx.redactor.add(&secret);
+    }
     let _ = std::fs::create_dir_all(scratch_dir(ctx));
     hooks::check_tools(&plan).map_err(|e| StepFailure::new(format!("{which} hook: {e}")))?;
     ctx.say(format!("{which} hook: {}", plan.display()));

@@ -1,7 +1,7 @@
 //! `preflight`: prove the drill can run, and that it may, before anything changes.
 //!
 //! Reachability (API, Longhorn, backup target) is checked first; a failure there is an
-//! infrastructure error (exit 3). For a destructive scenario every guard must hold —
+//! infrastructure error (exit 3). For a destructive scenario every guard must hold (else exit 2) —
 //! `--allow-destroy`, the profile's `allow_destroy`, the drill-target marker ConfigMap on the
 //! cluster, the hook tools on PATH — or the drill refuses here, having made no mutating call.
 
@@ -19,7 +19,14 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let conn = ctx.conn().await?;
     let version = cluster::retry::with_retry(&ctx.stats, "api", || conn.client.apiserver_version())
         .await
-        .map_err(|e| StepFailure::unreachable(format!("the Kubernetes API at {} does not answer: {e}; check the profile's kubeconfig and that the cluster is up", conn.api_server)))?;
+        .map_err(|e| {
+            if crate::engine::failure::unreachable_error(&e) {
+                StepFailure::unreachable(format!("the Kubernetes API at {} does not answer: {e}; check the profile's kubeconfig and that the cluster is up", conn.api_server))
+            } else {
+                // It answered, and refused: the credentials or their RBAC grants, not the network.
+                StepFailure::new(format!("the Kubernetes API at {} refused the version request: {e}; check the kubeconfig's credentials and their RBAC grants", conn.api_server))
+            }
+        })?;
     ctx.check(
         "api-reachable",
         true,
@@ -123,7 +130,16 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     }
 
     // 6. One drill per cluster: the lock lives in the backup target, beside the backups.
-    if ctx.lock.is_none() {
+    // A read-only run (`check`, `verify-backup --read-only`) writes nothing there, so it takes
+    // no lock; it changes nothing another drill could trip over.
+    if ctx.scenario.read_only {
+        ctx.check(
+            "drill-lock",
+            true,
+            "a read-only run takes no drill lock",
+            "not taken (read-only)",
+        );
+    } else if ctx.lock.is_none() {
         let lock = crate::engine::lock::DrillLock::acquire(
             &bt,
             &ctx.record.cluster,
@@ -208,6 +224,10 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
             None => refusals.push(format!("the profile has no [hooks.{which}]")),
             Some(spec) => {
                 let plan = super::hook::plan(ctx, &spec, action);
+                // A missing tool's message names the argv, which may carry a secret.
+                for secret in plan.secret_values() {
+                    ctx.redactor.add(&secret);
+                }
                 match crate::hooks::check_tools(&plan) {
                     Ok(()) => {
                         ctx.check(
@@ -231,8 +251,8 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
         }
     }
     if !missing_tools.is_empty() {
-        // The machine running the drill lacks a tool: an environment problem (exit 3).
-        return Err(StepFailure::unreachable(format!(
+        // The machine running the drill lacks a tool: a setup error the user fixes (exit 2).
+        return Err(StepFailure::usage(format!(
             "refusing to run destructive scenario `{}`: {}. Install the tool or fix the hook's argv; nothing was changed",
             ctx.scenario.name,
             missing_tools.join("; ")
@@ -241,7 +261,8 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
     if refusals.is_empty() {
         Ok(())
     } else {
-        Err(StepFailure::new(format!(
+        // A guard the user must satisfy: a usage/configuration error (exit 2), nothing touched.
+        Err(StepFailure::usage(format!(
             "refusing to run destructive scenario `{}` on {}: {}. Nothing was changed.",
             ctx.scenario.name,
             conn.api_server,

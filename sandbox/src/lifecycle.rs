@@ -66,6 +66,12 @@ pub enum SandboxError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Another sandbox (a `sandbox up`, or a drill's embedded sandbox) holds this state folder.
+    #[error("the sandbox state folder {} is in use by another sandbox (`sandbox up` or `run --sandbox-state`); stop it (`dr-harness sandbox down --state {}`) or use another folder", dir.display(), dir.display())]
+    StateInUse {
+        /// The state folder.
+        dir: PathBuf,
+    },
     /// The data plane or busybox runtime could not be set up.
     #[error("data plane setup failed: {0}")]
     DataPlane(String),
@@ -151,6 +157,11 @@ struct Cluster {
 }
 
 pub(crate) struct Inner {
+    /// `<state>/sandbox.lock`, locked exclusively while this sandbox lives: two sandboxes in
+    /// one folder would overwrite each other's kubeconfig and control endpoint, orphaning one.
+    /// The OS drops the lock when the process dies, so a crash leaves no stale lock;
+    /// [`Sandbox::shutdown`] releases it.
+    lock: std::sync::Mutex<Option<std::fs::File>>,
     opts: SandboxOptions,
     store: Arc<Store>,
     s3: S3Server,
@@ -175,6 +186,28 @@ impl std::fmt::Debug for Sandbox {
         f.debug_struct("Sandbox")
             .field("state_dir", &self.inner.opts.state_dir)
             .finish_non_exhaustive()
+    }
+}
+
+/// Takes the exclusive lock of `<state>/sandbox.lock` (std's advisory `File::try_lock`,
+/// flock on Linux), without waiting.
+fn lock_state_dir(state: &Path) -> Result<std::fs::File, SandboxError> {
+    let path = state.join("sandbox.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| SandboxError::StateFile {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SandboxError::StateInUse {
+            dir: state.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(SandboxError::StateFile { path, source }),
     }
 }
 
@@ -210,6 +243,7 @@ impl Sandbox {
             path: state.clone(),
             source,
         })?;
+        let lock = lock_state_dir(&state)?;
         let s3_dir = state.join("s3");
         std::fs::create_dir_all(&s3_dir).map_err(|source| SandboxError::StateFile {
             path: s3_dir.clone(),
@@ -252,6 +286,7 @@ impl Sandbox {
         write_file(&state.join("s3.env"), &s3.env_file_contents())?;
         let (down, _) = watch::channel(false);
         let inner = Arc::new(Inner {
+            lock: std::sync::Mutex::new(Some(lock)),
             opts,
             store,
             s3,
@@ -532,6 +567,14 @@ impl Sandbox {
         }
         // S3 stops when the last handle to the sandbox is dropped (S3Server's Drop)
         self.request_down();
+        // The folder is free for the next sandbox once this one has stopped serving.
+        drop(
+            self.inner
+                .lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 }
 

@@ -53,6 +53,11 @@ pub struct S3Faults {
     injected: AtomicU64,
     /// Requests seen by the server so far, faulted or not.
     seen: AtomicU64,
+    /// Refuse every write (PUT, POST, DELETE) with `403 AccessDenied`, as read-only
+    /// credentials under a bucket policy would; reads pass.
+    read_only: std::sync::atomic::AtomicBool,
+    /// Writes refused while read-only.
+    writes_refused: AtomicU64,
 }
 
 /// What the fault layer decided for one request.
@@ -60,6 +65,7 @@ enum FaultDecision {
     Pass,
     SlowDown,
     Reset,
+    Denied,
 }
 
 impl S3Faults {
@@ -80,8 +86,20 @@ impl S3Faults {
         self.reset_next.store(n, Ordering::SeqCst);
     }
 
+    /// Refuse (`true`) or allow again (`false`) every write: PUT, POST and DELETE requests
+    /// are answered `403 AccessDenied`, the answer S3 gives read-only credentials.
+    pub fn set_read_only(&self, on: bool) {
+        self.read_only.store(on, Ordering::SeqCst);
+    }
+
+    /// How many writes were refused while read-only.
+    pub fn writes_refused(&self) -> u64 {
+        self.writes_refused.load(Ordering::SeqCst)
+    }
+
     /// Turn every fault off.
     pub fn clear(&self) {
+        self.read_only.store(false, Ordering::SeqCst);
         self.slow_down_next.store(0, Ordering::SeqCst);
         self.reset_next.store(0, Ordering::SeqCst);
         *lock_ignoring_poison(&self.slow_down_until) = None;
@@ -97,8 +115,13 @@ impl S3Faults {
         self.seen.load(Ordering::SeqCst)
     }
 
-    fn decide(&self) -> FaultDecision {
+    fn decide(&self, method: &Method) -> FaultDecision {
         self.seen.fetch_add(1, Ordering::SeqCst);
+        let write = matches!(*method, Method::PUT | Method::POST | Method::DELETE);
+        if write && self.read_only.load(Ordering::SeqCst) {
+            self.writes_refused.fetch_add(1, Ordering::SeqCst);
+            return FaultDecision::Denied;
+        }
         if take_one(&self.reset_next) {
             self.injected.fetch_add(1, Ordering::SeqCst);
             return FaultDecision::Reset;
@@ -174,10 +197,11 @@ impl Frontend {
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<s3s::Body>, Box<dyn std::error::Error + Send + Sync>> {
-        match self.faults.decide() {
+        match self.faults.decide(req.method()) {
             FaultDecision::Pass => {}
             FaultDecision::SlowDown => return Ok(slow_down_response(req.uri().path())),
             FaultDecision::Reset => return Err(Box::new(InjectedReset)),
+            FaultDecision::Denied => return Ok(access_denied_response(req.uri().path())),
         }
         let conditional = (req.method() == Method::PUT || req.method() == Method::POST)
             && req.headers().contains_key(hyper::header::IF_NONE_MATCH);
@@ -195,6 +219,24 @@ impl Frontend {
         self.locks.release(&key);
         Ok(result?)
     }
+}
+
+/// The S3 error document for `403 AccessDenied` (AWS S3 REST error response format), what a
+/// write with read-only credentials gets.
+fn access_denied_response(resource: &str) -> Response<s3s::Body> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+         <Message>Access Denied</Message><Resource>{}</Resource>\
+         <RequestId>sandbox-read-only</RequestId></Error>",
+        xml_escape(resource)
+    );
+    let mut resp = Response::new(s3s::Body::from(body));
+    *resp.status_mut() = StatusCode::FORBIDDEN;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
+    resp
 }
 
 /// The S3 error document for `503 SlowDown` (AWS S3 REST error response format).

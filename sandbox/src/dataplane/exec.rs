@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 use super::error::ExecError;
 use super::logs::LogStore;
-use super::rootfs::{Rootfs, DEFAULT_BUSYBOX, DEVICES};
+use super::rootfs::{busybox_path, Rootfs, DEVICES};
 use crate::api::runtime::{ExecRequest, PodRuntime};
 
 /// PATH inside pods, and for the host tools of the launcher (both layouts have these dirs).
@@ -215,11 +215,12 @@ pub struct RuntimeOptions {
 }
 
 impl RuntimeOptions {
-    /// Defaults: busybox at `/bin/busybox`, no harness binary, one hour per exec.
+    /// Defaults: busybox at [`busybox_path`] (`/bin/busybox` unless `DR_SANDBOX_BUSYBOX`), no
+    /// harness binary, one hour per exec.
     pub fn new(rootfs_dir: impl Into<PathBuf>) -> Self {
         Self {
             rootfs_dir: rootfs_dir.into(),
-            busybox: PathBuf::from(DEFAULT_BUSYBOX),
+            busybox: busybox_path(),
             harness_bin: None,
             in_cluster_env: Vec::new(),
             exec_timeout: Some(Duration::from_secs(3600)),

@@ -18,6 +18,18 @@ pub const DEVICES: [&str; 4] = ["null", "zero", "random", "urandom"];
 /// The default busybox binary: Debian's `busybox-static` package.
 pub const DEFAULT_BUSYBOX: &str = "/bin/busybox";
 
+/// Environment variable naming another host busybox binary (a non-Debian machine, or a test
+/// proving that a missing busybox is reported as a setup error).
+pub const BUSYBOX_ENV: &str = "DR_SANDBOX_BUSYBOX";
+
+/// The host busybox the sandbox uses: `$DR_SANDBOX_BUSYBOX`, else [`DEFAULT_BUSYBOX`].
+pub fn busybox_path() -> PathBuf {
+    std::env::var_os(BUSYBOX_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_BUSYBOX))
+}
+
 /// A built busybox root filesystem.
 #[derive(Debug, Clone)]
 pub struct Rootfs {
