@@ -895,11 +895,20 @@ impl Scenario {
     }
 
     /// A copy keeping only the `preflight` steps (same name, targets and `destructive` flag,
-    /// so the same guards run): what `dr-harness check` executes.
+    /// so the same guards run): what `dr-harness check` executes. A scenario with no
+    /// preflight step gets the default one, so `check` always checks something.
     pub fn preflight_only(&self) -> Scenario {
         let mut copy = self.clone();
         copy.steps
             .retain(|s| matches!(s.spec, StepSpec::Preflight(_)));
+        if copy.steps.is_empty() {
+            // A scenario without its own preflight (health, backup-freshness) is still
+            // checked: the default preflight step, as a scenario file would declare it.
+            let default = "name = \"preflight\"\n[[steps]]\nkind = \"preflight\"\n";
+            if let Ok(s) = Scenario::from_str(default, "(default preflight)") {
+                copy.steps = s.steps;
+            }
+        }
         copy
     }
 
