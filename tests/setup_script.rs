@@ -190,3 +190,17 @@ fn make_and_ci_call_the_script() {
     }
     assert!(ci.contains("scripts/setup.sh --for test"), "{ci}");
 }
+
+/// A file on PATH that cannot be run is not the tool (bash's `command -v` finds it anyway).
+#[test]
+fn a_non_executable_file_does_not_count_as_installed() {
+    let f = FakePath::new(0);
+    f.tools(&["apt-get", "mke2fs", "debugfs", "unshare"]);
+    std::fs::write(f.0.path().join("busybox"), "not a program").expect("file");
+    let (code, out) = f.run(&["--for", "drill", "--plan"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("would run: apt-get install -y -qq busybox-static\n"),
+        "{out}"
+    );
+}
