@@ -514,9 +514,7 @@ fn containerfile_runs_the_release_build_and_lints_clean() {
     let release = "cargo build --release --locked --bin dr-harness";
     assert!(cf.contains(&format!("RUN {release}\n")), "Containerfile");
     assert!(
-        make.contains(&format!(
-            "$(CARGO) build --release --locked --bin dr-harness"
-        )),
+        make.contains(&release.replacen("cargo", "$(CARGO)", 1)),
         "make release"
     );
     assert!(
