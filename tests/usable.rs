@@ -284,3 +284,29 @@ fn deploy_cronjobs_use_arguments_the_binary_parses() {
     }
     assert!(seen >= 3, "three CronJobs in deploy/");
 }
+
+/// A missing busybox is this machine's set-up (exit 2, naming the package and the script),
+/// not an unreachable cluster (exit 3). busybox is hidden in a private mount namespace.
+#[test]
+fn missing_busybox_is_a_setup_error_naming_the_package() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hide = "for f in /bin/busybox /usr/bin/busybox; do [ -e \"$f\" ] && mount --bind /dev/null \"$f\"; done; exec \"$0\" run health";
+    let out = match Command::new("unshare")
+        .args(["-m", "sh", "-c", hide])
+        .arg(harness_bin())
+        .current_dir(dir.path())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            missing(&format!(
+                "unshare cannot run ({e}): missing-busybox handling NOT checked"
+            ));
+            return;
+        }
+    };
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("busybox-static"), "{all}");
+    assert!(all.contains("scripts/setup.sh"), "{all}");
+}

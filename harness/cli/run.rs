@@ -52,7 +52,11 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
             .await
             .map_err(|e| {
                 eprintln!("error: could not start the built-in sandbox: {e}");
-                EXIT_UNREACHABLE
+                match e {
+                    // this machine's set-up, not an unreachable cluster
+                    super::sandbox::StartError::ToolMissing(_) => EXIT_USAGE,
+                    super::sandbox::StartError::Other(_) => EXIT_UNREACHABLE,
+                }
             })?;
             let keys = sandbox.keys();
             redactor.add(&keys.secret_key);

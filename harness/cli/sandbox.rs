@@ -12,6 +12,23 @@ use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::engine::s3::StaticKeys;
 
+/// Why the embedded sandbox did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// A host tool is missing (set-up of this machine; exit 2 with the install command).
+    ToolMissing(String),
+    /// Anything else (exit 3).
+    Other(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::ToolMissing(m) | StartError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
 /// A sandbox started for one command and stopped with it.
 pub struct EmbeddedSandbox {
     sandbox: Option<Sandbox>,
@@ -26,26 +43,33 @@ impl EmbeddedSandbox {
         timing: &str,
         longhorn_version: dr_sandbox::LonghornVersion,
         longhorn_crds: Option<PathBuf>,
-    ) -> Result<EmbeddedSandbox, String> {
+    ) -> Result<EmbeddedSandbox, StartError> {
         let (tmp, state) = match state {
             Some(s) => (None, s),
             None => {
                 let t = tempfile::Builder::new()
                     .prefix("dr-harness-sandbox-")
                     .tempdir()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| StartError::Other(e.to_string()))?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
         };
-        let timing: Timing = timing.parse().map_err(|e| format!("{e}"))?;
+        let timing: Timing = timing
+            .parse()
+            .map_err(|e| StartError::Other(format!("{e}")))?;
         let mut opts = SandboxOptions::new(&state);
         opts.timing = timing;
         opts.harness_bin = std::env::current_exe().ok();
         opts.longhorn_version = longhorn_version;
         opts.longhorn_crds = longhorn_crds;
-        let sandbox = Sandbox::start(opts).await.map_err(|e| e.to_string())?;
-        wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
+        let sandbox = Sandbox::start(opts).await.map_err(|e| match e {
+            dr_sandbox::SandboxError::ToolMissing { .. } => StartError::ToolMissing(e.to_string()),
+            e => StartError::Other(e.to_string()),
+        })?;
+        wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120))
+            .await
+            .map_err(StartError::Other)?;
         Ok(EmbeddedSandbox {
             sandbox: Some(sandbox),
             _tmp: tmp,
@@ -176,6 +200,10 @@ async fn up(
     opts.longhorn_crds = longhorn_crds;
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,
+        Err(e @ dr_sandbox::SandboxError::ToolMissing { .. }) => {
+            eprintln!("error: could not start the sandbox: {e}");
+            return EXIT_USAGE;
+        }
         Err(e) => {
             eprintln!("error: could not start the sandbox: {e}");
             return EXIT_UNREACHABLE;
