@@ -207,3 +207,78 @@ pub fn run(a: InitArgs) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{HookPreset, KubeconfigSource};
+    use clap::Parser;
+
+    fn args(flags: &[&str]) -> InitArgs {
+        let cli = super::super::Cli::try_parse_from(
+            ["dr-harness", "init"].iter().chain(flags.iter()).copied(),
+        )
+        .expect("flags parse");
+        match cli.command {
+            super::super::args::Command::Init(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn command_flags_become_argv_split_as_a_shell_would() {
+        let a = args(&[
+            "--kubeconfig-command",
+            "aws ssm get-parameter --name '/dev/kube config' --query Parameter.Value",
+            "--hooks",
+            "command",
+            "--destroy-command",
+            "make k3s-teardown",
+            "--rebuild-command",
+            "make k3s",
+            "--allow-destroy",
+        ]);
+        let text = render(&a).expect("renders");
+        let p = Profile::from_str(&text, "init").expect("valid profile");
+        match p.kubeconfig.source() {
+            Some(KubeconfigSource::Command(argv)) => assert_eq!(
+                argv,
+                [
+                    "aws",
+                    "ssm",
+                    "get-parameter",
+                    "--name",
+                    "/dev/kube config",
+                    "--query",
+                    "Parameter.Value"
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        let destroy = p.hooks.destroy.expect("destroy hook");
+        assert_eq!(destroy.preset, HookPreset::Command);
+        assert_eq!(
+            destroy.argv.as_deref(),
+            Some(&["make".to_string(), "k3s-teardown".to_string()][..])
+        );
+        assert!(p.safety.allow_destroy);
+    }
+
+    #[test]
+    fn preset_hooks_need_a_working_dir_and_command_hooks_their_commands() {
+        let err = render(&args(&["--hooks", "terragrunt"])).unwrap_err();
+        assert!(err.contains("--working-dir"), "{err}");
+        let err = render(&args(&["--hooks", "command"])).unwrap_err();
+        assert!(err.contains("--destroy-command"), "{err}");
+        let text =
+            render(&args(&["--hooks", "tofu", "--working-dir", "infra/dev"])).expect("renders");
+        let p = Profile::from_str(&text, "init").expect("valid profile");
+        assert_eq!(p.hooks.rebuild.expect("rebuild").preset, HookPreset::Tofu);
+    }
+
+    #[test]
+    fn unbalanced_quotes_are_a_usage_error() {
+        let err = render(&args(&["--kubeconfig-command", "tofu output 'kubeconfig"])).unwrap_err();
+        assert!(err.contains("unbalanced quotes"), "{err}");
+    }
+}
