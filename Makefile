@@ -6,15 +6,20 @@ CARGO ?= cargo
 # Extra arguments for the drill, e.g. `make dr-exercise DRILL_ARGS="--timing realistic"`
 # or `make dr-exercise DRILL_ARGS="--profile fixtures/profiles/make-k3s.toml"`.
 DRILL_ARGS ?=
+# Installs (as root with apt-get) or names (exit 2, with the command to run) the tools the
+# sandbox and the tests need; `make test SETUP=true` skips it.
+SETUP ?= bash scripts/setup.sh
 
-.PHONY: dr-exercise test build lint
+.PHONY: dr-exercise test build lint release setup
 
 dr-exercise:
+	@$(SETUP) --for drill
 	$(CARGO) run --quiet --bin dr-harness -- run full-rebuild --allow-destroy $(DRILL_ARGS)
 
 # Destructive scenario trials are ignored by default (selectable like ignored tests);
 # the full test run includes them.
 test:
+	@$(SETUP) --for test
 	$(CARGO) test --workspace --no-fail-fast -- --include-ignored
 
 build:
@@ -23,3 +28,10 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets
+
+# The release build the Containerfile runs and `cargo install --path .` does.
+release:
+	$(CARGO) build --release --locked --bin dr-harness
+
+setup:
+	$(SETUP) --for test

@@ -48,6 +48,9 @@ pub enum Command {
     /// Restore well-known volumes from their newest backups; run as a Job early in a rebuilt
     /// cluster's bootstrap (fixtures/restore-orchestrator/). Uses in-cluster config or KUBECONFIG.
     RestoreOrchestrator(OrchestratorArgs),
+    /// Write a commented profile for your cluster from flags (no prompts), validated before
+    /// it is written; then `dr-harness check health --profile FILE`.
+    Init(InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +223,89 @@ pub struct VerifyBackupArgs {
     pub out: PathBuf,
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
+}
+
+/// Hook presets `dr-harness init` can write (`none`: no hooks, non-destructive drills only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HooksChoice {
+    None,
+    Terragrunt,
+    Tofu,
+    Terraform,
+    Command,
+}
+
+impl HooksChoice {
+    /// The preset name as written in a profile.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HooksChoice::None => "none",
+            HooksChoice::Terragrunt => "terragrunt",
+            HooksChoice::Tofu => "tofu",
+            HooksChoice::Terraform => "terraform",
+            HooksChoice::Command => "command",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the profile (`-` prints it).
+    #[arg(long, short = 'o', default_value = "dr-harness.toml")]
+    pub out: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+    /// Cluster label in metrics and reports (keep it stable).
+    #[arg(long, default_value = "my-cluster")]
+    pub name: String,
+    /// Free text for humans.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Kubeconfig file (default ~/.kube/config).
+    #[arg(long, value_name = "PATH", conflicts_with = "kubeconfig_command")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A command printing the kubeconfig, split like a shell would (run without one), e.g.
+    /// "tofu -chdir=infra output -raw kubeconfig"; re-run after a rebuild.
+    #[arg(long, value_name = "COMMAND")]
+    pub kubeconfig_command: Option<String>,
+    /// Context inside the kubeconfig (default its current-context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Longhorn's backup target, s3://<bucket>@<region>/[<folder>/].
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "s3://longhorn-backups@us-east-1/"
+    )]
+    pub backup_target: String,
+    /// S3 endpoint for non-AWS stores (MinIO, Hetzner, …).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 credentials: `env` (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or `chain` (AWS SDK chain).
+    #[arg(long, default_value = "chain", value_parser = ["env", "chain"])]
+    pub credentials: String,
+    /// Consent to destructive scenarios in the profile (the CLI flag and marker are still needed).
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Infrastructure hooks for destroy/rebuild.
+    #[arg(long, value_enum, default_value_t = HooksChoice::None)]
+    pub hooks: HooksChoice,
+    /// Stack directory for terragrunt/tofu/terraform hooks; working directory for command hooks.
+    #[arg(long, value_name = "DIR")]
+    pub working_dir: Option<PathBuf>,
+    /// With --hooks command: the destroy command, e.g. "make k3s-teardown".
+    #[arg(long, value_name = "COMMAND")]
+    pub destroy_command: Option<String>,
+    /// With --hooks command: the rebuild command, e.g. "make k3s".
+    #[arg(long, value_name = "COMMAND")]
+    pub rebuild_command: Option<String>,
+    /// Ready nodes expected.
+    #[arg(long)]
+    pub nodes: Option<u32>,
+    /// `namespace/name` of the restore-orchestrator Job that must complete after a rebuild.
+    #[arg(long, value_name = "NS/NAME")]
+    pub orchestrator_job: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! unreachable (cluster, backup target, hooks' tools), 130 interrupted.
 
 mod args;
+mod init;
 mod orchestrator;
 mod run;
 pub mod sandbox;
@@ -60,6 +61,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Sandbox(a) => sandbox::sandbox(a).await,
         Command::RestoreOrchestrator(a) => orchestrator::run(a).await,
         Command::VerifyBackup(a) => run::verify_backup(a).await,
+        Command::Init(a) => init::run(a),
     }
 }
 

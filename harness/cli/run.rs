@@ -55,14 +55,21 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
                 args.longhorn_crds.clone(),
             )
             .await
-            .map_err(|e| match e.strip_prefix(super::sandbox::STATE_IN_USE) {
-                Some(msg) => {
-                    eprintln!("error: {msg}");
-                    EXIT_USAGE
-                }
-                None => {
-                    eprintln!("error: could not start the built-in sandbox: {e}");
-                    EXIT_UNREACHABLE
+            .map_err(|e| {
+                match e {
+                    super::sandbox::StartError::InUse(msg) => {
+                        eprintln!("error: {msg}");
+                        EXIT_USAGE
+                    }
+                    // this machine's set-up, not an unreachable cluster
+                    super::sandbox::StartError::ToolMissing(msg) => {
+                        eprintln!("error: could not start the built-in sandbox: {msg}");
+                        EXIT_USAGE
+                    }
+                    super::sandbox::StartError::Other(msg) => {
+                        eprintln!("error: could not start the built-in sandbox: {msg}");
+                        EXIT_UNREACHABLE
+                    }
                 }
             })?;
             let keys = sandbox.keys();

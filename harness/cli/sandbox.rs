@@ -23,15 +23,30 @@ pub fn busybox_present() -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "the built-in sandbox needs busybox at {} (install Debian package busybox-static, or set {} to its path)",
+        "the built-in sandbox needs busybox at {} (install Debian package busybox-static: scripts/setup.sh installs every tool the sandbox needs; or set {} to its path)",
         busybox.display(),
         dr_sandbox::dataplane::rootfs::BUSYBOX_ENV
     ))
 }
 
-/// Prefix of an [`EmbeddedSandbox::start`] error that is a usage error (the state folder is
-/// held by another sandbox), not an unreachable sandbox.
-pub const STATE_IN_USE: &str = "state folder in use: ";
+/// Why the embedded sandbox did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// A host tool is missing (set-up of this machine; exit 2 with the install command).
+    ToolMissing(String),
+    /// The state folder is held by another sandbox (exit 2).
+    InUse(String),
+    /// Anything else (exit 3).
+    Other(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::ToolMissing(m) | StartError::InUse(m) | StartError::Other(m) => f.write_str(m),
+        }
+    }
+}
 
 /// A sandbox started for one command and stopped with it.
 pub struct EmbeddedSandbox {
@@ -47,30 +62,34 @@ impl EmbeddedSandbox {
         timing: &str,
         longhorn_version: dr_sandbox::LonghornVersion,
         longhorn_crds: Option<PathBuf>,
-    ) -> Result<EmbeddedSandbox, String> {
+    ) -> Result<EmbeddedSandbox, StartError> {
         let (tmp, state) = match state {
             Some(s) => (None, s),
             None => {
                 let t = tempfile::Builder::new()
                     .prefix("dr-harness-sandbox-")
                     .tempdir()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| StartError::Other(e.to_string()))?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
         };
-        let timing: Timing = timing.parse().map_err(|e| format!("{e}"))?;
+        let timing: Timing = timing
+            .parse()
+            .map_err(|e| StartError::Other(format!("{e}")))?;
         let mut opts = SandboxOptions::new(&state);
         opts.timing = timing;
         opts.harness_bin = std::env::current_exe().ok();
         opts.longhorn_version = longhorn_version;
         opts.longhorn_crds = longhorn_crds;
         let sandbox = Sandbox::start(opts).await.map_err(|e| match e {
-            // A usage error: the CLI tells it apart by this prefix (exit 2).
-            dr_sandbox::SandboxError::StateInUse { .. } => format!("{STATE_IN_USE}{e}"),
-            e => e.to_string(),
+            dr_sandbox::SandboxError::ToolMissing { .. } => StartError::ToolMissing(e.to_string()),
+            dr_sandbox::SandboxError::StateInUse { .. } => StartError::InUse(e.to_string()),
+            e => StartError::Other(e.to_string()),
         })?;
-        wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120)).await?;
+        wait_bootstrapped(&sandbox, std::time::Duration::from_secs(120))
+            .await
+            .map_err(StartError::Other)?;
         Ok(EmbeddedSandbox {
             sandbox: Some(sandbox),
             _tmp: tmp,
@@ -207,6 +226,10 @@ async fn up(
         Ok(s) => s,
         Err(e @ dr_sandbox::SandboxError::StateInUse { .. }) => {
             eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+        Err(e @ dr_sandbox::SandboxError::ToolMissing { .. }) => {
+            eprintln!("error: could not start the sandbox: {e}");
             return EXIT_USAGE;
         }
         Err(e) => {

@@ -72,6 +72,15 @@ pub enum SandboxError {
         /// The state folder.
         dir: PathBuf,
     },
+    /// A host tool the sandbox runs (busybox, mke2fs, debugfs) is not installed: a set-up
+    /// problem of this machine, not an unreachable cluster.
+    #[error("{tool} not found: install Debian package {package} (scripts/setup.sh installs every tool the sandbox needs)")]
+    ToolMissing {
+        /// The executable (or its path).
+        tool: String,
+        /// The Debian package that ships it.
+        package: String,
+    },
     /// The data plane or busybox runtime could not be set up.
     #[error("data plane setup failed: {0}")]
     DataPlane(String),
@@ -263,11 +272,22 @@ impl Sandbox {
             &store,
             opts.longhorn_version,
         ));
-        let data = Arc::new(
-            DataPlane::new(&state.join("cluster"))
-                .map_err(|e| SandboxError::DataPlane(e.to_string()))?,
-        );
+        let data = Arc::new(DataPlane::new(&state.join("cluster")).map_err(|e| match e {
+            crate::dataplane::DataPlaneError::ToolMissing { tool, package } => {
+                SandboxError::ToolMissing {
+                    tool: tool.to_string(),
+                    package: package.to_string(),
+                }
+            }
+            e => SandboxError::DataPlane(e.to_string()),
+        })?);
         let mut rt_opts = RuntimeOptions::new(state.join("rootfs"));
+        if !rt_opts.busybox.is_file() {
+            return Err(SandboxError::ToolMissing {
+                tool: rt_opts.busybox.display().to_string(),
+                package: "busybox-static".to_string(),
+            });
+        }
         rt_opts.harness_bin = opts.harness_bin.clone();
         rt_opts.in_cluster_env = vec![(
             "KUBECONFIG".to_string(),

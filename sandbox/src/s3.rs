@@ -625,9 +625,9 @@ impl S3Server {
         aws_sdk_s3::Client::from_conf(self.client_config())
     }
 
-    /// A dotenv/shell file giving a process access to this server: `AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `DR_BUCKET`, one
-    /// `NAME='value'` line each, single-quoted for `sh`.
+    /// A shell file giving the processes started after `source`-ing it access to this server:
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+    /// `DR_BUCKET`, one `export NAME='value'` line each, single-quoted for `sh`.
     pub fn env_file_contents(&self) -> String {
         let endpoint = self.endpoint();
         [
@@ -638,7 +638,9 @@ impl S3Server {
             ("DR_BUCKET", self.bucket()),
         ]
         .iter()
-        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        // `export`: `source s3.env` must hand the variables to the programs started after it
+        // (aws, dr-harness), not only set them in the shell.
+        .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
         .collect()
     }
 }

@@ -275,11 +275,23 @@ async fn env_file_names_every_setting_shell_quoted() {
     let env = s3.env_file_contents();
     let lines: Vec<&str> = env.lines().collect();
     assert_eq!(lines.len(), 5);
-    assert!(lines.contains(&format!("AWS_ACCESS_KEY_ID='{}'", s3.access_key()).as_str()));
-    assert!(lines.contains(&format!("AWS_SECRET_ACCESS_KEY='{}'", s3.secret_key()).as_str()));
-    assert!(lines.contains(&"AWS_REGION='us-east-1'"));
-    assert!(lines.contains(&format!("AWS_ENDPOINT_URL='{}'", s3.endpoint()).as_str()));
-    assert!(lines.contains(&"DR_BUCKET='drills'"));
+    assert!(lines.contains(&format!("export AWS_ACCESS_KEY_ID='{}'", s3.access_key()).as_str()));
+    assert!(lines.contains(&format!("export AWS_SECRET_ACCESS_KEY='{}'", s3.secret_key()).as_str()));
+    assert!(lines.contains(&"export AWS_REGION='us-east-1'"));
+    assert!(lines.contains(&format!("export AWS_ENDPOINT_URL='{}'", s3.endpoint()).as_str()));
+    assert!(lines.contains(&"export DR_BUCKET='drills'"));
+    // Sourced, the variables reach a child process (the README's `source .sandbox/s3.env`).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("s3.env");
+    std::fs::write(&file, &env).expect("write");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(". \"$1\" && sh -c 'printf %s \"$DR_BUCKET $AWS_REGION\"'")
+        .arg("sh")
+        .arg(&file)
+        .output()
+        .expect("sh");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "drills us-east-1");
     assert_eq!(dr_sandbox::s3::shell_quote("it's"), "'it'\\''s'");
     assert!(!format!("{s3:?}").contains(s3.secret_key()));
 }
