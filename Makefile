@@ -17,10 +17,17 @@ dr-exercise:
 	$(CARGO) run --quiet --bin dr-harness -- run full-rebuild --allow-destroy $(DRILL_ARGS)
 
 # Destructive scenario trials are ignored by default (selectable like ignored tests);
-# the full test run includes them.
+# the full test run includes them. cargo-nextest runs the test binaries side by side (one
+# process per test, settings in .config/nextest.toml); doc tests are run by cargo test, which
+# nextest does not run. Without cargo-nextest, plain cargo test runs the same tests.
 test:
 	@$(SETUP) --for test
-	$(CARGO) test --workspace --no-fail-fast -- --include-ignored
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast --run-ignored all && \
+		$(CARGO) test --workspace --doc; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast -- --include-ignored; \
+	fi
 
 build:
 	$(CARGO) build --workspace --all-targets
