@@ -215,6 +215,7 @@ async fn finish(out: &std::path::Path, record: &RunRecord, pushgateway: Option<&
                     url,
                     &record.cluster,
                     &record.scenario,
+                    record.shard.as_deref(),
                     &text,
                     Duration::from_secs(15),
                 )
@@ -396,6 +397,29 @@ fn verify_backup_scenario(a: &VerifyBackupArgs) -> Result<Scenario, String> {
     if let Some(m) = &a.manifest {
         step.push_str(&format!("manifest = {}\n", quote(m)));
     }
+    if a.incremental {
+        step.push_str(&format!(
+            "incremental = true\nscrub_fraction = {:?}\nfull_every = {}\nledger_key_env = {}\n",
+            a.scrub_fraction,
+            quote(&a.full_every),
+            quote(&a.ledger_key_env)
+        ));
+        if let Some(seed) = a.scrub_seed {
+            step.push_str(&format!("scrub_seed = {seed}\n"));
+        }
+        if let Some(dir) = &a.ledger {
+            step.push_str(&format!("ledger = {}\n", quote(&dir.to_string_lossy())));
+        }
+    }
+    if let Some(shard) = &a.shard {
+        // Checked here so a bad value is a usage error (exit 2) before anything is read.
+        let parsed = crate::steps::shard::Shard::parse(shard)?;
+        step.push_str(&format!("shard = {}\n", quote(&parsed.to_string())));
+    }
+    step.push_str(&format!(
+        "parallel_volumes = {}\n",
+        a.parallel_volumes.max(1)
+    ));
     if !a.paths.is_empty() {
         step.push_str("[steps.paths]\n");
         for p in &a.paths {

@@ -20,6 +20,7 @@ pub mod rebuild;
 pub mod restore_volume;
 pub mod revert;
 pub mod scale;
+pub mod shard;
 pub mod snapshot;
 pub mod system_backup;
 pub mod system_restore;
