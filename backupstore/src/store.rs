@@ -283,12 +283,22 @@ impl BackupStore {
             }
         };
         let etag = out.e_tag().map(normalize_etag);
-        let body = out.body.collect().await.map_err(|e| StoreError::ReadBody {
+        // Chunks are appended to one buffer of the announced length: a single copy per object
+        // (collecting then converting copied a 2 MiB block twice).
+        let len = out
+            .content_length()
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0);
+        let mut buf = Vec::with_capacity(len);
+        let mut body = out.body;
+        while let Some(chunk) = body.try_next().await.map_err(|e| StoreError::ReadBody {
             bucket: self.bucket.clone(),
             key: key.to_string(),
             message: DisplayErrorContext(&e).to_string(),
-        })?;
-        Ok(Some((body.into_bytes().to_vec(), etag)))
+        })? {
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Some((buf, etag)))
     }
 
     /// Writes (or overwrites) an object.

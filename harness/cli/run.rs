@@ -441,6 +441,23 @@ pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    if a.incremental {
+        // A missing or weak ledger key is a configuration error, found before anything is read.
+        let key = std::env::var(&a.ledger_key_env).unwrap_or_default();
+        if let Err(e) = dr_backupstore::ledger::check_key(key.as_bytes()) {
+            eprintln!(
+                "error: --incremental signs its ledger with the key in ${}: {}",
+                a.ledger_key_env,
+                if key.is_empty() {
+                    "it is not set (put at least 16 random bytes there, the same on every run)"
+                        .to_string()
+                } else {
+                    e.to_string()
+                }
+            );
+            return EXIT_USAGE;
+        }
+    }
     let redactor = Redactor::new();
     let target = match target(&a.target, &redactor).await {
         Ok(t) => t,
