@@ -89,7 +89,13 @@ fn verify_backup_fleet_flags_are_checked_before_anything_is_read() {
         (vec!["--all-volumes", "--shard", "a/4"], "not a number"),
         (vec!["--all-volumes", "--incremental"], "--deep"),
         (
-            vec!["--all-volumes", "--deep", "--incremental", "--ledger-key-env", "DR_NO_SUCH_KEY_VAR"],
+            vec![
+                "--all-volumes",
+                "--deep",
+                "--incremental",
+                "--ledger-key-env",
+                "DR_NO_SUCH_KEY_VAR",
+            ],
             "DR_NO_SUCH_KEY_VAR",
         ),
     ] {

@@ -117,6 +117,9 @@ impl IncrementalOptions {
     }
 }
 
+/// What a HEAD answered: stored size and ETag.
+type Head = (u64, Option<String>);
+
 /// Why this run downloaded everything, if it did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -386,7 +389,7 @@ pub async fn incremental_verify(
             .map(|cs| cs.to_string())
             .collect();
         report.etag_heads = wanted.len() as u64;
-        let heads: Vec<(String, Option<(u64, Option<String>)>)> = stream::iter(wanted)
+        let heads: Vec<(String, Option<Head>)> = stream::iter(wanted)
             .map(|cs| async move {
                 let got = store
                     .head_tagged(&store.block_key(vol, &cs))
