@@ -10,7 +10,7 @@ DRILL_ARGS ?=
 # sandbox and the tests need; `make test SETUP=true` skips it.
 SETUP ?= bash scripts/setup.sh
 
-.PHONY: dr-exercise test build lint release setup
+.PHONY: dr-exercise test build lint release setup bench
 
 dr-exercise:
 	@$(SETUP) --for drill
@@ -42,3 +42,18 @@ release:
 
 setup:
 	$(SETUP) --for test
+# One run of the benchmarks (release build); their tables land in BENCHMARKS.md with the date,
+# the machine and its load. Benchmarks are not tests: nothing asserts a timing.
+bench:
+	@set -e; out=BENCHMARKS.md.tmp; { \
+	  echo "# Benchmarks"; echo; \
+	  echo "Written by \`make bench\` in one run on $$(date -u +%Y-%m-%dT%H:%M:%SZ)."; \
+	  echo "Machine: $$(nproc) cores ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $$(awk '/MemTotal/{printf "%.0f", $$2/1048576}' /proc/meminfo) GiB RAM; load average at the start: $$(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: throughput is a lower bound)."; \
+	  echo; echo "## Deep verification vs a plain GET of the same blocks (256 MiB, 1 GiB)"; echo; \
+	  DR_BENCH_MIB=1024 $(CARGO) bench -q -p dr-backupstore --bench deep_verify; \
+	  echo; echo "## The same at 4 GiB"; echo; \
+	  DR_BENCH_MIB=4096 $(CARGO) bench -q -p dr-backupstore --bench deep_verify | tail -n 1; \
+	  echo; echo "## Incremental deep verification (1 GiB)"; echo; \
+	  $(CARGO) bench -q -p dr-backupstore --bench incremental; \
+	  echo; echo "Load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)."; \
+	} > $$out; mv $$out BENCHMARKS.md; cat BENCHMARKS.md

@@ -81,3 +81,33 @@ fn list_shows_builtin_scenarios_and_fixture_profiles() {
     assert!(text.contains("full-rebuild"), "{text}");
     assert!(text.contains("sandbox"), "{text}");
 }
+
+#[test]
+fn verify_backup_fleet_flags_are_checked_before_anything_is_read() {
+    for (args, says) in [
+        (vec!["--all-volumes", "--shard", "4/4"], "out of range"),
+        (vec!["--all-volumes", "--shard", "a/4"], "not a number"),
+        (vec!["--all-volumes", "--incremental"], "--deep"),
+        (
+            vec![
+                "--all-volumes",
+                "--deep",
+                "--incremental",
+                "--ledger-key-env",
+                "DR_NO_SUCH_KEY_VAR",
+            ],
+            "DR_NO_SUCH_KEY_VAR",
+        ),
+    ] {
+        let out = harness()
+            .arg("verify-backup")
+            .args(&args)
+            .args(["--profile", "/nonexistent/profile.toml"])
+            .env_remove("DR_HARNESS_SHARD")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?} should say {says:?}: {text}");
+    }
+}

@@ -148,6 +148,7 @@ async fn a_failed_drill_from_an_empty_out_folder_keeps_the_last_success_in_the_g
         &gw.url,
         cluster,
         scenario,
+        None,
         &render_metrics(&passed, None),
         Duration::from_secs(5),
     )

@@ -676,6 +676,7 @@ async fn push_to_gateway_puts_the_group() {
         &format!("http://{addr}/"),
         "dev",
         "ci/nightly",
+        None,
         &text,
         Duration::from_secs(10),
     )
@@ -706,6 +707,7 @@ async fn push_errors_name_the_url() {
         &format!("http://{addr}"),
         "dev",
         "s",
+        None,
         "x 1\n",
         Duration::from_secs(5),
     )

@@ -53,16 +53,20 @@ impl FileChecks {
 }
 
 /// Options of [`deep_verify_files_with`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DeepOptions {
     /// Distinct blocks downloaded and checked at once (at least 1).
     pub concurrency: usize,
+    /// A bound shared by every volume verified at the same time (`--all-volumes`): each block
+    /// download holds one permit while it is fetched and checked.
+    pub limiter: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for DeepOptions {
     fn default() -> Self {
         Self {
             concurrency: DEFAULT_CONCURRENCY,
+            limiter: None,
         }
     }
 }
@@ -287,7 +291,7 @@ pub async fn deep_verify_files_with(
                     .max()
                     .unwrap_or(0)
             });
-            Some(block_pass(store, vol, &cfg, block_size, size, image, opts.concurrency).await?)
+            Some(block_pass(store, vol, &cfg, block_size, size, image, opts).await?)
         }
         None => None,
     };
@@ -333,8 +337,9 @@ async fn block_pass(
     block_size: u64,
     size: u64,
     image: &Path,
-    concurrency: usize,
+    opts: &DeepOptions,
 ) -> Result<BlockPass, VerifyError> {
+    let concurrency = opts.concurrency;
     // Entries the structure already reports as unusable (bad checksum text, misaligned, beyond
     // the volume) are not written: they could only damage the image further.
     let mut by_checksum: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
@@ -365,7 +370,12 @@ async fn block_pass(
         .map(|(cs, offsets)| {
             let file = Arc::clone(&file);
             let image = image.to_path_buf();
+            let limiter = opts.limiter.clone();
             async move {
+                let _permit = match &limiter {
+                    Some(l) => Some(l.acquire().await.expect("limiter never closed")),
+                    None => None,
+                };
                 let key = store.block_key(vol, cs);
                 let bad = |fault| {
                     Ok::<_, VerifyError>(BlockOutcome::Bad(BlockProblem {
@@ -466,8 +476,16 @@ async fn block_pass(
 /// Reads the image's filesystem and checks the requested files; never fails, errors are
 /// findings.
 fn file_pass(image: &Path, checks: &FileChecks) -> FilePass {
+    file_pass_on(Ext4Image::open(image), checks)
+}
+
+/// The file pass over an opened (or failed to open) filesystem; errors are findings.
+pub(crate) fn file_pass_on(
+    fs: Result<Ext4Image, crate::ext4::Ext4Error>,
+    checks: &FileChecks,
+) -> FilePass {
     let mut pass = FilePass::default();
-    let fs = match Ext4Image::open(image) {
+    let fs = match fs {
         Ok(fs) => fs,
         Err(e) => {
             pass.errors.push(e.to_string());

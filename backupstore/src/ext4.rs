@@ -308,6 +308,24 @@ impl Ext4Image {
         })
     }
 
+    /// Opens a filesystem served by any [`ext4_view::Ext4Read`] source, e.g. a
+    /// [`RemoteImage`](crate::remote::RemoteImage) reading blocks from S3 on demand. `label`
+    /// names the image in every error (a path or a description such as `s3://bucket/vol`).
+    ///
+    /// # Errors
+    /// [`Ext4Error::Load`] when the source holds no readable ext4 filesystem.
+    pub fn from_reader(
+        label: impl Into<PathBuf>,
+        reader: Box<dyn ext4_view::Ext4Read>,
+    ) -> Result<Self, Ext4Error> {
+        let image = label.into();
+        let fs = ext4_view::Ext4::load(reader).map_err(|source| Ext4Error::Load {
+            image: image.clone(),
+            source,
+        })?;
+        Ok(Self { image, fs })
+    }
+
     /// The image file this filesystem is read from.
     pub fn image(&self) -> &Path {
         &self.image

@@ -10,13 +10,18 @@
 //! and key), [`writer`] (image → backup), [`restore`] (backup → image, every block checked),
 //! [`verify`] (structural proof in S3, and deep verification through a restore), [`ext4`] (files
 //! inside a restored ext4 image, checked by SHA-256) and [`deep`] (issue #5: a backup proven from
-//! S3 alone, down to the files of its filesystem).
+//! S3 alone, down to the files of its filesystem), [`ledger`] and [`incremental`] (issue #10:
+//! only blocks not yet proven are downloaded, with a scrub and a periodic full pass) and
+//! [`remote`] (an ext4 filesystem read from S3 block by block on demand).
 
 pub mod cfg;
 pub mod compress;
 pub mod deep;
 pub mod ext4;
+pub mod incremental;
 pub mod layout;
+pub mod ledger;
+pub mod remote;
 pub mod restore;
 pub mod store;
 pub mod target;
@@ -32,7 +37,12 @@ pub use deep::{
 pub use ext4::{
     Ext4Error, Ext4Image, FileCheck, FileStatus, ManifestReport, DEFAULT_MANIFEST_PATH,
 };
+pub use incremental::{
+    incremental_verify, IncrementalError, IncrementalOptions, IncrementalReport,
+};
 pub use layout::{checksum, validate_name, NameError};
+pub use ledger::{ledger_key, Ledger, LedgerLocation};
+pub use remote::RemoteImage;
 pub use restore::{restore_image, restore_image_with, RestoreError, RestoreSummary};
 pub use store::{s3_client, BackupStore, ListedBlock, ListedObject, StoreError};
 pub use target::{BackupTargetUrl, BackupUrl, TargetError};

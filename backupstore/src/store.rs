@@ -144,6 +144,12 @@ pub async fn s3_client(
     Client::from_conf(builder.build())
 }
 
+/// An ETag without its quotes (and weak marker): servers quote it in one answer and not in
+/// another (s3s-fs: GetObject vs ListObjectsV2), and only the value identifies the object.
+pub fn normalize_etag(etag: &str) -> String {
+    etag.trim_start_matches("W/").trim_matches('"').to_string()
+}
+
 /// One object of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {
@@ -151,6 +157,9 @@ pub struct ListedObject {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// The object's ETag as the listing gives it, without quotes ([`normalize_etag`]); `None`
+    /// when the server sent none.
+    pub etag: Option<String>,
 }
 
 /// One block object of a volume's block store.
@@ -160,6 +169,8 @@ pub struct ListedBlock {
     pub checksum: String,
     /// Compressed size in bytes.
     pub size: u64,
+    /// The object's ETag from the listing (changes whenever the object is rewritten).
+    pub etag: Option<String>,
 }
 
 /// A backupstore in one bucket under one key root (`<prefix>backupstore/`).
@@ -236,6 +247,19 @@ impl BackupStore {
     /// # Errors
     /// [`StoreError::Get`] or [`StoreError::ReadBody`] with bucket and key.
     pub async fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_object_tagged(key).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// Reads a whole object and the ETag of exactly the version read (so a ledger never pairs
+    /// content checked now with the ETag of an object rewritten since it was listed);
+    /// `Ok(None)` when it does not exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Get`] or [`StoreError::ReadBody`] with bucket and key.
+    pub async fn get_object_tagged(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
         let resp = self
             .client
             .get_object()
@@ -258,12 +282,23 @@ impl BackupStore {
                 });
             }
         };
-        let body = out.body.collect().await.map_err(|e| StoreError::ReadBody {
+        let etag = out.e_tag().map(normalize_etag);
+        // Chunks are appended to one buffer of the announced length: a single copy per object
+        // (collecting then converting copied a 2 MiB block twice).
+        let len = out
+            .content_length()
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0);
+        let mut buf = Vec::with_capacity(len);
+        let mut body = out.body;
+        while let Some(chunk) = body.try_next().await.map_err(|e| StoreError::ReadBody {
             bucket: self.bucket.clone(),
             key: key.to_string(),
             message: DisplayErrorContext(&e).to_string(),
-        })?;
-        Ok(Some(body.into_bytes().to_vec()))
+        })? {
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Some((buf, etag)))
     }
 
     /// Writes (or overwrites) an object.
@@ -319,6 +354,18 @@ impl BackupStore {
     /// # Errors
     /// [`StoreError::Head`] with bucket and key.
     pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.head_tagged(key).await?.map(|(size, _)| size))
+    }
+
+    /// Size in bytes and ETag ([`normalize_etag`]) of an object, `Ok(None)` when it does not
+    /// exist (HeadObject). For servers whose listings carry no ETag (s3s-fs).
+    ///
+    /// # Errors
+    /// [`StoreError::Head`] with bucket and key.
+    pub async fn head_tagged(
+        &self,
+        key: &str,
+    ) -> Result<Option<(u64, Option<String>)>, StoreError> {
         let resp = self
             .client
             .head_object()
@@ -327,11 +374,12 @@ impl BackupStore {
             .send()
             .await;
         match resp {
-            Ok(out) => Ok(Some(
+            Ok(out) => Ok(Some((
                 out.content_length()
                     .and_then(|l| u64::try_from(l).ok())
                     .unwrap_or(0),
-            )),
+                out.e_tag().map(normalize_etag),
+            ))),
             Err(err)
                 if err.as_service_error().is_some_and(|e| e.is_not_found())
                     || http_status(&err) == Some(404) =>
@@ -389,6 +437,7 @@ impl BackupStore {
                     out.push(ListedObject {
                         key: key.to_string(),
                         size: obj.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                        etag: obj.e_tag().map(normalize_etag),
                     });
                 }
             }
@@ -545,6 +594,18 @@ impl BackupStore {
         self.get_object(&self.block_key(vol, checksum)).await
     }
 
+    /// Reads a block's stored bytes and the ETag of the version read; `Ok(None)` when missing.
+    ///
+    /// # Errors
+    /// [`StoreError::Get`] or [`StoreError::ReadBody`].
+    pub async fn get_block_tagged(
+        &self,
+        vol: &str,
+        checksum: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
+        self.get_object_tagged(&self.block_key(vol, checksum)).await
+    }
+
     /// Writes a block's stored (compressed) bytes.
     ///
     /// # Errors
@@ -574,6 +635,7 @@ impl BackupStore {
                 layout::block_checksum_from_key(&o.key).map(|c| ListedBlock {
                     checksum: c.to_string(),
                     size: o.size,
+                    etag: o.etag.clone(),
                 })
             })
             .collect())

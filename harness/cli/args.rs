@@ -219,6 +219,33 @@ pub struct VerifyBackupArgs {
     /// credentials. Reports are still written under --out.
     #[arg(long)]
     pub read_only: bool,
+    /// With --deep: download only blocks not yet proven (a signed ledger per volume), plus a
+    /// scrub sample and a periodic full pass; files are read from S3 on demand.
+    #[arg(long, requires = "deep")]
+    pub incremental: bool,
+    /// With --incremental: share of ledger blocks re-downloaded each run (0..=1).
+    #[arg(long, value_name = "F", default_value_t = dr_backupstore::incremental::DEFAULT_SCRUB_FRACTION)]
+    pub scrub_fraction: f64,
+    /// With --incremental: seed of the scrub sample (default from the clock).
+    #[arg(long, value_name = "N")]
+    pub scrub_seed: Option<u64>,
+    /// With --incremental: download everything when the last full pass is older (e.g. 7d).
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub full_every: String,
+    /// With --incremental: local folder of ledgers (<folder>/<volume>.json) instead of
+    /// <prefix>dr-harness/verified/ on the backup target.
+    #[arg(long, value_name = "DIR")]
+    pub ledger: Option<PathBuf>,
+    /// With --incremental: environment variable holding the ledger's HMAC key (>= 16 bytes).
+    #[arg(long, value_name = "NAME", default_value = "DR_HARNESS_LEDGER_KEY")]
+    pub ledger_key_env: String,
+    /// Verify only shard I of N (0-based) of the volumes, by rendezvous hashing; I may be
+    /// $(JOB_COMPLETION_INDEX) (a Kubernetes Indexed Job) or `env` to read that variable.
+    #[arg(long, value_name = "I/N", env = "DR_HARNESS_SHARD")]
+    pub shard: Option<String>,
+    /// Volumes verified at once; block downloads share one bound across them.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub parallel_volumes: usize,
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
     #[arg(long, value_name = "URL")]

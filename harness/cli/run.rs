@@ -388,6 +388,7 @@ async fn finish(
             url,
             &record.cluster,
             &record.scenario,
+            record.shard.as_deref(),
             Duration::from_secs(15),
         )
         .await
@@ -413,6 +414,7 @@ async fn finish(
                     url,
                     &record.cluster,
                     &record.scenario,
+                    record.shard.as_deref(),
                     &text,
                     Duration::from_secs(15),
                 )
@@ -603,6 +605,29 @@ fn verify_backup_scenario(a: &VerifyBackupArgs) -> Result<Scenario, String> {
     if let Some(m) = &a.manifest {
         step.push_str(&format!("manifest = {}\n", quote(m)));
     }
+    if a.incremental {
+        step.push_str(&format!(
+            "incremental = true\nscrub_fraction = {:?}\nfull_every = {}\nledger_key_env = {}\n",
+            a.scrub_fraction,
+            quote(&a.full_every),
+            quote(&a.ledger_key_env)
+        ));
+        if let Some(seed) = a.scrub_seed {
+            step.push_str(&format!("scrub_seed = {seed}\n"));
+        }
+        if let Some(dir) = &a.ledger {
+            step.push_str(&format!("ledger = {}\n", quote(&dir.to_string_lossy())));
+        }
+    }
+    if let Some(shard) = &a.shard {
+        // Checked here so a bad value is a usage error (exit 2) before anything is read.
+        let parsed = crate::steps::shard::Shard::parse(shard)?;
+        step.push_str(&format!("shard = {}\n", quote(&parsed.to_string())));
+    }
+    step.push_str(&format!(
+        "parallel_volumes = {}\n",
+        a.parallel_volumes.max(1)
+    ));
     if !a.paths.is_empty() {
         step.push_str("[steps.paths]\n");
         for p in &a.paths {
@@ -628,6 +653,23 @@ pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    if a.incremental {
+        // A missing or weak ledger key is a configuration error, found before anything is read.
+        let key = std::env::var(&a.ledger_key_env).unwrap_or_default();
+        if let Err(e) = dr_backupstore::ledger::check_key(key.as_bytes()) {
+            eprintln!(
+                "error: --incremental signs its ledger with the key in ${}: {}",
+                a.ledger_key_env,
+                if key.is_empty() {
+                    "it is not set (put at least 16 random bytes there, the same on every run)"
+                        .to_string()
+                } else {
+                    e.to_string()
+                }
+            );
+            return EXIT_USAGE;
+        }
+    }
     let redactor = Redactor::new();
     let target = match target(&a.target, &redactor).await {
         Ok(t) => t,

@@ -270,6 +270,38 @@ pub struct VerifyBackupStep {
     /// Paths inside the volume and their expected SHA-256, checked in deep mode.
     #[serde(default)]
     pub paths: std::collections::BTreeMap<String, String>,
+    /// With `deep`: download only blocks not yet proven (a signed ledger of verified blocks per
+    /// volume), plus a scrub sample and a periodic full pass; files are read from S3 on demand.
+    #[serde(default)]
+    pub incremental: bool,
+    /// Share of ledger blocks re-downloaded each incremental run (0..=1, default 0.02).
+    #[serde(default)]
+    pub scrub_fraction: Option<f64>,
+    /// Seed of the scrub sample (default: from the clock; the report names the one used).
+    #[serde(default)]
+    pub scrub_seed: Option<u64>,
+    /// An incremental run whose ledger's last full pass is older downloads everything
+    /// (default 7d).
+    #[serde(
+        default,
+        with = "values::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub full_every: Option<Duration>,
+    /// Local folder of ledgers (`<folder>/<volume>.json`) instead of
+    /// `<prefix>dr-harness/verified/<volume>.json` on the backup target.
+    #[serde(default)]
+    pub ledger: Option<std::path::PathBuf>,
+    /// Environment variable holding the ledger's HMAC key (default `DR_HARNESS_LEDGER_KEY`;
+    /// at least 16 bytes).
+    #[serde(default)]
+    pub ledger_key_env: Option<String>,
+    /// `I/N`: verify only the volumes rendezvous hashing gives shard `I` of `N` (0-based).
+    #[serde(default)]
+    pub shard: Option<String>,
+    /// Volumes verified at once (default 4); block downloads share one bound across them.
+    #[serde(default)]
+    pub parallel_volumes: Option<usize>,
 }
 
 /// `kind = "delete-sentinel"`: deletes only objects labelled with this drill's run id, plus the

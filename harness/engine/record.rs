@@ -126,6 +126,35 @@ pub struct BackupVerification {
     /// What is wrong, naming keys, offsets and paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Stored (compressed) bytes of the distinct blocks the backup lists (deep checks only).
+    #[serde(default)]
+    pub listed_bytes: u64,
+    /// Stored bytes downloaded to verify it (deep: every block; incremental: what changed, the
+    /// scrub sample and the file pass's blocks).
+    #[serde(default)]
+    pub downloaded_bytes: u64,
+    /// What an incremental deep verification downloaded and skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalCounts>,
+}
+
+/// Counts of one incremental deep verification (distinct block objects and stored bytes).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct IncrementalCounts {
+    pub listed_blocks: u64,
+    pub new_or_changed_blocks: u64,
+    pub new_or_changed_bytes: u64,
+    pub scrubbed_blocks: u64,
+    pub scrubbed_bytes: u64,
+    pub skipped_blocks: u64,
+    pub skipped_bytes: u64,
+    /// Stored bytes the on-demand file pass downloaded.
+    pub file_bytes: u64,
+    /// Why every block was downloaded, when it was (no ledger, ledger rejected, due).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_pass: Option<String>,
+    /// Seed of the scrub sample (replays the same sample).
+    pub scrub_seed: u64,
 }
 
 /// The whole record of a drill, written as `run.json` locally and beside the backups in S3.
@@ -172,6 +201,10 @@ pub struct RunRecord {
     /// Backups verified from the backup target alone (`verify-backup`), one per volume.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backup_verifications: Vec<BackupVerification>,
+    /// `I/N` when this run verified one shard of the volumes (`verify-backup --shard`); labels
+    /// its metrics, JUnit and Pushgateway group so shards do not clobber each other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// Transient faults retried, by kind (`api-503`, `watch-restart`, `s3-503`, …).
     #[serde(default)]
     pub retries: BTreeMap<String, u64>,
@@ -206,6 +239,7 @@ impl RunRecord {
             verified_bytes: 0,
             backup_ages: BTreeMap::new(),
             backup_verifications: Vec::new(),
+            shard: None,
             retries: BTreeMap::new(),
             identity: None,
             facts: BTreeMap::new(),

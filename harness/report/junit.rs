@@ -241,7 +241,7 @@ fn properties(r: &RunRecord) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     let opt = |v: Option<f64>| v.map(|s| s.to_string()).unwrap_or_default();
-    let props: [(&str, String); 8] = [
+    let mut props: Vec<(&str, String)> = vec![
         ("run_id", r.run_id.clone()),
         ("cluster", r.cluster.clone()),
         ("profile", r.profile.clone()),
@@ -251,6 +251,10 @@ fn properties(r: &RunRecord) -> String {
         ("harness_version", r.harness_version.clone()),
         ("outcome", outcome),
     ];
+    if let Some(shard) = &r.shard {
+        // Each shard of a sharded verify-backup writes its own JUnit; CI shows which is which.
+        props.push(("shard", shard.clone()));
+    }
     let mut s = String::from("<properties>");
     for (k, v) in props {
         s.push_str(&format!(

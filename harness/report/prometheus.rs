@@ -33,6 +33,11 @@ pub const BACKUP_AGE: &str = "dr_harness_backup_age_seconds";
 pub const BACKUP_VERIFY_SUCCESS: &str = "dr_harness_backup_verify_success";
 /// Per volume: bytes of the volume image verified block by block.
 pub const BACKUP_VERIFIED_BYTES: &str = "dr_harness_backup_verified_bytes";
+/// Per volume: stored bytes downloaded by its backup verification (issue #10: incremental
+/// runs download what changed, the scrub sample and the file pass's blocks).
+pub const VERIFY_DOWNLOADED_BYTES: &str = "dr_harness_verify_downloaded_bytes";
+/// Per volume: stored bytes of the distinct blocks its verified backup lists.
+pub const VERIFY_LISTED_BYTES: &str = "dr_harness_verify_listed_bytes";
 /// Per volume: how long the verification took, seconds.
 pub const BACKUP_VERIFY_SECONDS: &str = "dr_harness_backup_verify_seconds";
 /// Per volume: Unix time of the last successful verification (kept from the previous file on failure).
@@ -62,9 +67,15 @@ pub fn render_metrics_with(
 ) -> String {
     let registry = Registry::new();
     let opts = |name: &str, help: &str| {
-        Opts::new(name, help)
+        let o = Opts::new(name, help)
             .const_label("cluster", record.cluster.as_str())
-            .const_label("scenario", record.scenario.as_str())
+            .const_label("scenario", record.scenario.as_str());
+        // A sharded run labels every series with its shard (`I/N`, bounded by N), so the
+        // shards' files and Pushgateway groups do not overwrite each other.
+        match &record.shard {
+            Some(shard) => o.const_label("shard", shard.as_str()),
+            None => o,
+        }
     };
     let gauge = |name: &str, help: &str, value: f64| {
         if let Ok(g) = Gauge::with_opts(opts(name, help)) {
@@ -189,6 +200,27 @@ pub fn render_metrics_with(
         "Bytes of the volume image verified block by block from the backup target.",
         "volume",
         per_volume(&|v| v.verified_bytes as f64),
+    );
+    let deep: Vec<&crate::engine::record::BackupVerification> = record
+        .backup_verifications
+        .iter()
+        .filter(|v| v.deep)
+        .collect();
+    gauge_vec(
+        VERIFY_DOWNLOADED_BYTES,
+        "Stored bytes downloaded to verify the volume's backup deeply (incremental: only what changed, the scrub sample and the files' blocks).",
+        "volume",
+        deep.iter()
+            .map(|v| (v.volume.clone(), v.downloaded_bytes as f64))
+            .collect(),
+    );
+    gauge_vec(
+        VERIFY_LISTED_BYTES,
+        "Stored bytes of the distinct blocks the volume's verified backup lists.",
+        "volume",
+        deep.iter()
+            .map(|v| (v.volume.clone(), v.listed_bytes as f64))
+            .collect(),
     );
     gauge_vec(
         BACKUP_VERIFY_SECONDS,
@@ -334,12 +366,17 @@ impl History {
 }
 
 /// The Pushgateway URL of the group of (`cluster`, `scenario`).
-fn group_url(url: &str, cluster: &str, scenario: &str) -> String {
+/// The group of (`cluster`, `scenario`, `shard`): a shard of a sharded verification gets a
+/// group of its own, so shards do not replace each other's metrics.
+fn group_url(url: &str, cluster: &str, scenario: &str, shard: Option<&str>) -> String {
     format!(
-        "{}/metrics/job/dr_harness{}{}",
+        "{}/metrics/job/dr_harness{}{}{}",
         url.trim_end_matches('/'),
         grouping_segment("cluster", cluster),
-        grouping_segment("scenario", scenario)
+        grouping_segment("scenario", scenario),
+        shard
+            .map(|s| grouping_segment("shard", s))
+            .unwrap_or_default()
     )
 }
 
@@ -349,7 +386,7 @@ fn group_url(url: &str, cluster: &str, scenario: &str) -> String {
 /// prometheus/pushgateway@v1.5.1:README.md, "PUT method"). Uses the gateway's JSON API
 /// `GET /api/v1/metrics` (same README, "API": every group with its labels, each metric's
 /// samples with their value as a string) and takes the group whose labels are exactly
-/// job=dr_harness, cluster, scenario.
+/// job=dr_harness, cluster, scenario (and shard, for a shard of a sharded verification).
 /// An absent group is an empty history.
 ///
 /// # Errors
@@ -359,6 +396,7 @@ pub async fn read_gateway_history(
     url: &str,
     cluster: &str,
     scenario: &str,
+    shard: Option<&str>,
     timeout: Duration,
 ) -> Result<History, ReportError> {
     let api = format!("{}/api/v1/metrics", url.trim_end_matches('/'));
@@ -389,7 +427,10 @@ pub async fn read_gateway_history(
     let groups = body["data"]
         .as_array()
         .ok_or_else(|| err("the history read has no `data` list".into()))?;
-    let want = serde_json::json!({"job": "dr_harness", "cluster": cluster, "scenario": scenario});
+    let mut want = serde_json::json!({"job": "dr_harness", "cluster": cluster, "scenario": scenario});
+    if let Some(shard) = shard {
+        want["shard"] = shard.into();
+    }
     let mut out = History::default();
     for group in groups.iter().filter(|g| g["labels"] == want) {
         let samples = |name: &str| {
@@ -459,14 +500,18 @@ pub fn grouping_segment(label: &str, value: &str) -> String {
 ///
 /// # Errors
 /// [`ReportError::Push`] naming the URL for connection errors, timeouts and non-2xx answers.
+///
+/// `shard` (`I/N` of a sharded `verify-backup`) adds a `shard` grouping label, so the shards of
+/// one nightly each own a group instead of replacing each other's.
 pub async fn push_to_gateway(
     url: &str,
     cluster: &str,
     scenario: &str,
+    shard: Option<&str>,
     text: &str,
     timeout: Duration,
 ) -> Result<(), ReportError> {
-    let target = group_url(url, cluster, scenario);
+    let target = group_url(url, cluster, scenario, shard);
     let push_err = |message: String| ReportError::Push {
         url: target.clone(),
         message,

@@ -21,6 +21,7 @@ pub mod restore_volume;
 pub mod restore_watch;
 pub mod revert;
 pub mod scale;
+pub mod shard;
 pub mod snapshot;
 pub mod system_backup;
 pub mod system_restore;

@@ -88,6 +88,12 @@ impl TestS3 {
         BackupStore::new(self.client.clone(), BUCKET, "backupstore/")
     }
 
+    /// The file s3s-fs keeps object `key` of [`BUCKET`] in. Rewriting it in place (same length)
+    /// keeps the object's recorded ETag: bit rot the ETag cannot show.
+    pub fn object_path(&self, key: &str) -> std::path::PathBuf {
+        self._dir.path().join(BUCKET).join(key)
+    }
+
     /// Every key in the bucket, sorted.
     pub async fn all_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self
