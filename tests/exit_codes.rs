@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{harness_bin, write_profile, TestSandbox};
+use common::{harness_bin, repo, write_profile, TestSandbox};
 
 fn run_cli(args: &[&str], env: &[(&str, String)], cwd: &Path) -> Output {
     let mut cmd = Command::new(harness_bin());
@@ -46,29 +46,33 @@ async fn mutating_during(sb: &TestSandbox, f: impl FnOnce() -> Output) -> (Outpu
     (out, mutating)
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn destroy_guards_exit_2_without_a_mutating_request() {
     let sb = TestSandbox::start().await;
     let work = tempfile::tempdir().unwrap();
     let profile = write_profile(&sb, work.path(), &[]);
     let env = s3_env(&sb);
-    let p = profile.display().to_string();
+    // `dr-harness <args>` exits 2 naming `needle` and sends no mutating request.
+    let refused = |args: Vec<String>, needle: &'static str| {
+        let (sb, env) = (&sb, &env);
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (out, mutating) = mutating_during(sb, || run_cli(&args, env, &repo())).await;
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(stderr(&out).contains(needle), "{}", stderr(&out));
+            assert!(mutating.is_empty(), "{mutating:?}");
+        }
+    };
+    let run = |profile: &std::path::Path, allow: bool| {
+        let mut args = vec!["run".to_string(), "full-rebuild".to_string()];
+        if allow {
+            args.push("--allow-destroy".into());
+        }
+        args.extend(["--profile".to_string(), profile.display().to_string()]);
+        args
+    };
     // No --allow-destroy.
-    let (out, mutating) = mutating_during(&sb, || {
-        run_cli(&["run", "full-rebuild", "--profile", &p], &env, &repo())
-    })
-    .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("--allow-destroy was not given"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(mutating.is_empty(), "{mutating:?}");
+    refused(run(&profile, false), "--allow-destroy was not given").await;
     // The profile does not allow it.
     let text = std::fs::read_to_string(&profile).unwrap();
     let denied = work.path().join("denied.toml");
@@ -77,22 +81,7 @@ async fn destroy_guards_exit_2_without_a_mutating_request() {
         text.replace("allow_destroy = true", "allow_destroy = false"),
     )
     .unwrap();
-    let d = denied.display().to_string();
-    let (out, mutating) = mutating_during(&sb, || {
-        run_cli(
-            &["run", "full-rebuild", "--allow-destroy", "--profile", &d],
-            &env,
-            &repo(),
-        )
-    })
-    .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("allow_destroy = true"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(mutating.is_empty(), "{mutating:?}");
+    refused(run(&denied, true), "allow_destroy = true").await;
     // A hook tool missing on this machine.
     let no_tool = work.path().join("no-tool.toml");
     std::fs::write(
@@ -100,22 +89,7 @@ async fn destroy_guards_exit_2_without_a_mutating_request() {
         text.replace("argv = [\"sh\"", "argv = [\"/nonexistent/tofu\""),
     )
     .unwrap();
-    let n = no_tool.display().to_string();
-    let (out, mutating) = mutating_during(&sb, || {
-        run_cli(
-            &["run", "full-rebuild", "--allow-destroy", "--profile", &n],
-            &env,
-            &repo(),
-        )
-    })
-    .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("/nonexistent/tofu"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(mutating.is_empty(), "{mutating:?}");
+    refused(run(&no_tool, true), "/nonexistent/tofu").await;
     sb.sandbox.shutdown().await;
 }
 

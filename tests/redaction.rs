@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{harness_bin, write_profile, TestSandbox};
+use common::{all_files, harness_bin, write_profile, TestSandbox};
 
 /// The planted secret: every character some encoder treats specially.
 const SECRET: &str = "tok\"en\\pa%25ss&amp'x ü→ 9f3e";
@@ -47,17 +46,6 @@ fn forms(s: &str) -> Vec<(String, String)> {
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            all_files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
 }
 
 fn kubeconfig_token(sb: &TestSandbox) -> String {
@@ -162,33 +150,9 @@ async fn no_planted_secret_in_any_encoding_reaches_any_output_at_vv() {
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
         texts.push((f.display().to_string(), text));
     }
-    let client = sb.sandbox.s3().client();
-    let listed = client
-        .list_objects_v2()
-        .bucket(sb.sandbox.s3().bucket())
-        .prefix("dr-harness/")
-        .send()
-        .await
-        .unwrap();
-    assert!(!listed.contents().is_empty(), "run state kept in S3");
-    for o in listed.contents() {
-        let key = o.key().unwrap().to_string();
-        let body = client
-            .get_object()
-            .bucket(sb.sandbox.s3().bucket())
-            .key(&key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap();
-        texts.push((
-            format!("s3://{key}"),
-            String::from_utf8_lossy(&body.into_bytes()).into_owned(),
-        ));
-    }
+    let objects = sb.run_state_texts().await;
+    assert!(!objects.is_empty(), "run state kept in S3");
+    texts.extend(objects);
     // junit.xml escapes `&` `"` `'`: decode the entities too before searching.
     let decoded: Vec<(String, String)> = texts
         .iter()

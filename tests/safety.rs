@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{drill_with, harness_bin, scenario, write_profile, TestSandbox};
+use common::{all_files, drill_with, harness_bin, scenario, write_profile, TestSandbox};
 use dr_harness::config::Profile;
 use dr_harness::engine::events::{DrillEvent, EventKind, EventSink};
 use dr_harness::engine::lock::DrillLock;
@@ -36,17 +36,6 @@ fn run_cli(args: &[&str], env: &[(&str, String)], cwd: &Path) -> std::process::O
         cmd.env(k, v);
     }
     cmd.output().expect("dr-harness runs")
-}
-
-fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            all_files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -105,34 +94,9 @@ async fn no_secret_reaches_any_output() {
         ));
     }
     // And the copies kept beside the backups.
-    let client = sb.sandbox.s3().client();
-    let listed = client
-        .list_objects_v2()
-        .bucket(sb.sandbox.s3().bucket())
-        .prefix("dr-harness/")
-        .send()
-        .await
-        .unwrap();
-    let objects = listed.contents();
+    let objects = sb.run_state_texts().await;
     assert!(!objects.is_empty(), "run state kept in S3");
-    for o in objects {
-        let key = o.key().unwrap().to_string();
-        let body = client
-            .get_object()
-            .bucket(sb.sandbox.s3().bucket())
-            .key(&key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap();
-        texts.push((
-            format!("s3://{key}"),
-            String::from_utf8_lossy(&body.into_bytes()).into_owned(),
-        ));
-    }
+    texts.extend(objects);
     for (origin, text) in &texts {
         for s in &secrets {
             assert!(!text.contains(s.as_str()), "a secret leaked into {origin}");

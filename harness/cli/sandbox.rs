@@ -43,7 +43,9 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::ToolMissing(m) | StartError::InUse(m) | StartError::Other(m) => f.write_str(m),
+            StartError::ToolMissing(m) | StartError::InUse(m) | StartError::Other(m) => {
+                f.write_str(m)
+            }
         }
     }
 }

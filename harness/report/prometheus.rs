@@ -427,7 +427,8 @@ pub async fn read_gateway_history(
     let groups = body["data"]
         .as_array()
         .ok_or_else(|| err("the history read has no `data` list".into()))?;
-    let mut want = serde_json::json!({"job": "dr_harness", "cluster": cluster, "scenario": scenario});
+    let mut want =
+        serde_json::json!({"job": "dr_harness", "cluster": cluster, "scenario": scenario});
     if let Some(shard) = shard {
         want["shard"] = shard.into();
     }

@@ -108,10 +108,56 @@ impl TestSandbox {
         p
     }
 
+    /// Every object under `dr-harness/` in the sandbox's bucket (the run state kept beside the
+    /// backups), as (`s3://<key>`, its text) pairs.
+    pub async fn run_state_texts(&self) -> Vec<(String, String)> {
+        let client = self.sandbox.s3().client();
+        let bucket = self.sandbox.s3().bucket();
+        let listed = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix("dr-harness/")
+            .send()
+            .await
+            .unwrap();
+        let mut texts = Vec::new();
+        for o in listed.contents() {
+            let key = o.key().unwrap().to_string();
+            let body = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap();
+            texts.push((
+                format!("s3://{key}"),
+                String::from_utf8_lossy(&body.into_bytes()).into_owned(),
+            ));
+        }
+        texts
+    }
+
     pub fn keys(&self) -> StaticKeys {
         StaticKeys {
             access_key: self.sandbox.s3().access_key().to_string(),
             secret_key: self.sandbox.s3().secret_key().to_string(),
+        }
+    }
+}
+
+/// Every file below `dir`, recursively, appended to `out`.
+pub fn all_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else {
+            out.push(p);
         }
     }
 }
