@@ -105,8 +105,14 @@ pub fn host_port(url: &str) -> Result<(String, u16), String> {
 
 /// Looks at the old cluster once: TCP first (refused, unresolvable, timed out or unroutable is
 /// proof), then — when something accepts connections — its identity over HTTP, using the
-/// kubeconfig's credentials against the *recorded* API address.
-pub async fn probe(old: &ClusterIdentity, kubeconfig: &KubeconfigSource) -> Observation {
+/// kubeconfig's credentials against the *recorded* API address. `client` caches that
+/// connection between looks, so a kubeconfig command (`tofu output …`) runs once per proof,
+/// not once per look.
+pub async fn probe(
+    old: &ClusterIdentity,
+    kubeconfig: &KubeconfigSource,
+    client: &mut Option<kube::Client>,
+) -> Observation {
     let (host, port) = match host_port(&old.api_server) {
         Ok(hp) => hp,
         Err(e) => return Observation::Inconclusive(e),
@@ -114,7 +120,7 @@ pub async fn probe(old: &ClusterIdentity, kubeconfig: &KubeconfigSource) -> Obse
     if let Some(evidence) = tcp_evidence(&host, port).await {
         return Observation::Gone(evidence);
     }
-    identity_at(old, kubeconfig).await
+    identity_at(old, kubeconfig, client).await
 }
 
 /// Evidence from DNS and TCP alone; None when some address accepted a connection (or the
@@ -161,16 +167,25 @@ async fn tcp_evidence(host: &str, port: u16) -> Option<Evidence> {
 }
 
 /// Asks the API at the recorded address for `kube-system`'s UID.
-async fn identity_at(old: &ClusterIdentity, kubeconfig: &KubeconfigSource) -> Observation {
-    let conn = match connect_at(kubeconfig, Duration::from_secs(30), Some(&old.api_server)).await {
-        Ok(c) => c,
-        Err(e) => {
-            return Observation::Inconclusive(format!(
-                "the API accepts connections, but its identity could not be asked: {e}"
-            ))
+async fn identity_at(
+    old: &ClusterIdentity,
+    kubeconfig: &KubeconfigSource,
+    client: &mut Option<kube::Client>,
+) -> Observation {
+    let client = match client {
+        Some(c) => c.clone(),
+        None => {
+            match connect_at(kubeconfig, Duration::from_secs(30), Some(&old.api_server)).await {
+                Ok(conn) => client.insert(conn.client).clone(),
+                Err(e) => {
+                    return Observation::Inconclusive(format!(
+                        "the API accepts connections, but its identity could not be asked: {e}"
+                    ))
+                }
+            }
         }
     };
-    let api: Api<Namespace> = Api::all(conn.client);
+    let api: Api<Namespace> = Api::all(client);
     match tokio::time::timeout(ANSWER_TIMEOUT, api.get("kube-system")).await {
         Err(_) => Observation::Inconclusive(format!(
             "the API accepts connections but gave no answer within {}s",

@@ -80,9 +80,10 @@ async fn prove_gone(ctx: &mut DrillContext, recorded: &ClusterIdentity) -> StepR
     let mut progress = Progress::start(&gate, window);
     let mut pause = Duration::from_millis(250);
     let mut looks = 0u32;
+    let mut client = None;
     let last = loop {
         looks += 1;
-        let seen = gone::probe(recorded, &ctx.kubeconfig).await;
+        let seen = gone::probe(recorded, &ctx.kubeconfig, &mut client).await;
         match seen {
             Observation::Gone(evidence) => {
                 progress.finish(&format!("gone: {evidence}"));
