@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::ConfigError;
-use super::locate::{Seg, Source};
-use super::translate::{toml_error, translate};
-use super::values::{self, parse_duration, DURATION_HINT};
+use crate::config::error::ConfigError;
+use crate::config::locate::{Seg, Source};
+use crate::config::translate::{toml_error, translate};
+use crate::config::values::{self, parse_duration, DURATION_HINT};
 
 /// Declares the step library: one line per kind (variant, struct, kind name, default timeout
 /// in seconds). Adding a kind = one line here + one struct below.
@@ -558,7 +558,7 @@ pub struct RawCheckStep {
 impl TryFrom<RawCheckStep> for CheckStep {
     type Error = String;
     fn try_from(raw: RawCheckStep) -> Result<Self, String> {
-        let hint = super::translate::HINT_SEP;
+        let hint = crate::config::translate::HINT_SEP;
         let target = match (raw.pod_selector, raw.deployment) {
             (Some(s), None) => PodTarget::Selector(s),
             (None, Some(d)) => PodTarget::Deployment(d),
@@ -723,7 +723,7 @@ pub struct RawGate {
 impl TryFrom<RawGate> for ReadinessGate {
     type Error = String;
     fn try_from(g: RawGate) -> Result<Self, String> {
-        let hint = super::translate::HINT_SEP;
+        let hint = crate::config::translate::HINT_SEP;
         let name = g.name.clone();
         let stray = |keys: &[(&str, bool)]| -> Result<(), String> {
             match keys.iter().find(|(_, set)| *set) {
