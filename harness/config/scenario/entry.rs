@@ -1,0 +1,139 @@
+//! One `[[steps]]` table of a scenario: its common keys (`kind`, `name`, `timeout`) are taken
+//! out by hand, so each error names its own key's line and column, and the rest is handed to
+//! the kind's options struct (see [`StepSpec`]).
+
+use std::time::Duration;
+
+use crate::config::error::ConfigError;
+use crate::config::locate::{Seg, Source};
+use crate::config::translate::translate;
+use crate::config::values::{parse_duration, DURATION_HINT};
+
+use super::kinds::StepSpec;
+
+/// One step of a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepEntry {
+    /// Unique within the scenario; defaults to the kind.
+    pub name: String,
+    /// Step timeout from the scenario; `None` means [`StepSpec::default_timeout`].
+    pub timeout: Option<Duration>,
+    pub spec: StepSpec,
+}
+
+impl StepEntry {
+    /// The timeout to enforce: the scenario's, else the kind's default.
+    pub fn effective_timeout(&self) -> Duration {
+        self.timeout.unwrap_or_else(|| self.spec.default_timeout())
+    }
+}
+
+pub(super) fn parse_step(
+    source: &Source<'_>,
+    i: usize,
+    mut table: toml::Table,
+) -> Result<StepEntry, ConfigError> {
+    let n = i + 1;
+    let at = |key: &'static str| [Seg::Key("steps"), Seg::Index(i), Seg::Key(key)];
+    let kinds_hint = format!("expected one of {}", StepSpec::KINDS.join(", "));
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(k)) => k,
+        Some(other) => {
+            return Err(source.error_at_key(
+                &at("kind"),
+                format!(
+                    "wrong type for key `kind` in [[steps]] #{n}: found {}",
+                    other.type_str()
+                ),
+                Some(kinds_hint),
+            ))
+        }
+        None => {
+            return Err(source.error_at_key(
+                &[Seg::Key("steps"), Seg::Index(i)],
+                format!("missing key `kind` in [[steps]] #{n}"),
+                Some(kinds_hint),
+            ))
+        }
+    };
+    let table_name = format!("[[steps]] #{n} ({kind})");
+    let name = match table.remove("name") {
+        None => kind.clone(),
+        Some(toml::Value::String(s)) if valid_step_name(&s) => s,
+        Some(other) => {
+            return Err(source.error_at_key(
+                &at("name"),
+                format!("invalid step name {other} in {table_name}"),
+                Some(
+                    "use letters, digits, `-`, `_` or `.`, starting with a letter or digit".into(),
+                ),
+            ))
+        }
+    };
+    let timeout = match table.remove("timeout") {
+        None => None,
+        Some(toml::Value::String(s)) => match parse_duration(&s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                return Err(source.error_at_key(
+                    &at("timeout"),
+                    format!("{e} for key `timeout` in {table_name}"),
+                    Some(DURATION_HINT.into()),
+                ))
+            }
+        },
+        Some(other) => {
+            return Err(source.error_at_key(
+                &at("timeout"),
+                format!(
+                    "wrong type for key `timeout` in {table_name}: found {}",
+                    other.type_str()
+                ),
+                Some(DURATION_HINT.into()),
+            ))
+        }
+    };
+    let spec = match StepSpec::from_value(&kind, toml::Value::Table(table)) {
+        None => {
+            return Err(source.error_at_key(
+                &at("kind"),
+                format!("unknown step kind `{kind}` in [[steps]] #{n}"),
+                Some(kinds_hint),
+            ))
+        }
+        Some(Ok(spec)) => spec,
+        Some(Err(e)) => {
+            let raw = e.inner().message().to_string();
+            // Unknown keys sit at the struct itself (empty path) and are named in the message;
+            // other errors are at the field the path names.
+            let key = raw
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .map(str::to_string)
+                .or_else(|| {
+                    e.path()
+                        .iter()
+                        .next()
+                        .map(|seg| seg.to_string())
+                        .filter(|s| s != "?")
+                });
+            let (message, hint) = translate(&raw, key.as_deref(), &table_name);
+            let path: Vec<Seg<'_>> = match &key {
+                Some(k) => vec![Seg::Key("steps"), Seg::Index(i), Seg::Key(k)],
+                None => vec![Seg::Key("steps"), Seg::Index(i)],
+            };
+            return Err(source.error_at_key(&path, message, hint));
+        }
+    };
+    Ok(StepEntry {
+        name,
+        timeout,
+        spec,
+    })
+}
+
+fn valid_step_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
