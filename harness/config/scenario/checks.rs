@@ -18,16 +18,22 @@ pub enum PodTarget {
 /// A comparison operator of `compare = { op = ">=", value = 1000 }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CompareOp {
+    /// `==`
     #[serde(rename = "==")]
     Eq,
+    /// `!=`
     #[serde(rename = "!=")]
     Ne,
+    /// `<`
     #[serde(rename = "<")]
     Lt,
+    /// `<=`
     #[serde(rename = "<=")]
     Le,
+    /// `>`
     #[serde(rename = ">")]
     Gt,
+    /// `>=`
     #[serde(rename = ">=")]
     Ge,
 }
@@ -62,7 +68,9 @@ impl CompareOp {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Comparison {
+    /// How the command's output (as a number) is compared with `value`.
     pub op: CompareOp,
+    /// The number the output is compared with.
     pub value: f64,
 }
 
@@ -81,12 +89,15 @@ pub enum Expectation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawCheckStep", into = "RawCheckStep")]
 pub struct CheckStep {
+    /// Namespace of the pod the command runs in.
     pub namespace: String,
+    /// Which pod in `namespace` (TOML `pod_selector` or `deployment`).
     pub target: PodTarget,
     /// Container to exec in; default the pod's first container.
     pub container: Option<String>,
     /// argv, run without a shell (wrap in `["sh", "-c", "…"]` for one).
     pub command: Vec<String>,
+    /// What stdout must be (TOML `equals`, `regex` or `compare`).
     pub expect: Expectation,
 }
 

@@ -18,6 +18,7 @@ pub struct StepEntry {
     pub name: String,
     /// Step timeout from the scenario; `None` means [`StepSpec::default_timeout`].
     pub timeout: Option<Duration>,
+    /// The kind and its options.
     pub spec: StepSpec,
 }
 

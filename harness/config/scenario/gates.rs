@@ -29,12 +29,15 @@ fn d_poll_interval() -> Duration {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectRef {
+    /// `group/version` (`apps/v1`, `longhorn.io/v1beta2`), or `v1` for the core group.
     #[serde(rename = "apiVersion")]
     pub api_version: String,
+    /// The object's kind (`Deployment`).
     pub kind: String,
     /// Absent for cluster-scoped objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The object's `metadata.name`.
     pub name: String,
 }
 
@@ -44,25 +47,37 @@ pub enum GateCheck {
     /// `status.conditions[type == T].status == "True"`.
     ConditionType(String),
     /// The field at a dotted path (`status.robustness`) equals this text.
-    Field { path: String, equals: String },
+    Field {
+        /// Dotted path from the object's root (`status.robustness`).
+        path: String,
+        /// The text the field must equal (numbers and booleans compare by their JSON text).
+        equals: String,
+    },
 }
 
 /// How a gate is probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateProbe {
+    /// Ready when the Kubernetes object passes `check`.
     Condition {
+        /// The object read on every poll.
         object: ObjectRef,
+        /// The condition or field that must hold.
         check: GateCheck,
     },
     /// Ready when the URL answers `expect_status` (default: any 2xx) and the body contains
     /// `expect_body_contains` when set.
     Http {
+        /// The URL fetched on every poll.
         url: String,
+        /// The HTTP status that means ready; `None`: any 2xx.
         expect_status: Option<u16>,
+        /// Text the response body must contain, when set.
         expect_body_contains: Option<String>,
     },
     /// Ready when the command (run on the harness host, no shell) exits 0.
     Command {
+        /// Program and arguments (never empty).
         argv: Vec<String>,
     },
 }
@@ -75,6 +90,7 @@ pub struct ReadinessGate {
     pub name: String,
     /// From the start of the step; default the step's timeout.
     pub timeout: Option<Duration>,
+    /// How readiness is probed (TOML `kind` and its keys).
     pub probe: GateProbe,
 }
 

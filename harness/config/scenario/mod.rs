@@ -47,6 +47,7 @@ use entry::parse_step;
 pub struct Scenario {
     /// E.g. `full-rebuild`; the `scenario` label in metrics.
     pub name: String,
+    /// Free text shown when scenarios are listed; the run does not use it.
     pub description: Option<String>,
     /// Destroys the cluster: needs `--allow-destroy`, the profile's `allow_destroy` and the
     /// marker ConfigMap.
@@ -55,6 +56,7 @@ pub struct Scenario {
     pub rto_target: Option<Duration>,
     /// Recovery point objective; the drill fails when RPO exceeds it.
     pub rpo_target: Option<Duration>,
+    /// The `[sentinel]` table, defaults filled in.
     pub sentinel: SentinelSpec,
     /// Set by [`Scenario::preflight_only`] and [`Scenario::read_only`], never from TOML: the run
     /// writes nothing to the cluster or the bucket (no drill lock, no run state beside the

@@ -27,12 +27,16 @@ pub struct DeploySentinelStep {
 #[serde(deny_unknown_fields)]
 pub struct WriteSentinelStep {}
 
-/// Longhorn backup compression (`Volume.spec.backupCompressionMethod`).
+/// Longhorn backup compression (`Volume.spec.backupCompressionMethod`; values from
+/// longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backup.go).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// `none`: blocks stored as written.
     None,
+    /// `gzip`.
     Gzip,
+    /// `lz4`, Longhorn's default.
     #[default]
     Lz4,
 }
@@ -101,7 +105,8 @@ pub struct VerifyRestoreStep {}
 #[serde(deny_unknown_fields)]
 pub struct VerifySentinelStep {}
 
-/// Longhorn `SystemBackup.spec.volumeBackupPolicy` (Longhorn v1.8 CRD field).
+/// Longhorn `SystemBackup.spec.volumeBackupPolicy` (Longhorn v1.8 CRD field; values from
+/// longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/systembackup.go).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VolumeBackupPolicy {
