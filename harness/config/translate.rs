@@ -134,7 +134,13 @@ pub(crate) fn toml_error(
         }
     }
     let key = source.key_at(offset);
-    let table = source.table_at(offset);
+    // toml spans a table missing a key over that table; for the root table the span is empty
+    // at offset 0, where `table_at` would name the first table header of the file instead.
+    let table = if raw.starts_with("missing field") && span.is_empty() {
+        "the top level".to_string()
+    } else {
+        source.table_at(offset)
+    };
     let (message, hint) = translate(raw, key.as_deref(), &table);
     source.error_at(offset, message, hint)
 }
@@ -152,6 +158,51 @@ mod tests {
         );
         assert_eq!(m, "unknown key `alow_destroy` in [safety]");
         assert_eq!(h.as_deref(), Some("expected one of allow_destroy, marker"));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+        #[serde(default)]
+        kube: Option<Kube>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Kube {
+        path: String,
+    }
+
+    fn located(text: &str) -> (usize, usize, String, Option<String>) {
+        let source = super::super::locate::Source::new("f.toml", text);
+        let err = toml::from_str::<Doc>(text).expect_err("must be rejected");
+        match toml_error(&source, &err) {
+            super::super::ConfigError::Invalid {
+                line,
+                column,
+                message,
+                hint,
+                ..
+            } => (line, column, message, hint),
+            other => panic!("{other}"),
+        }
+    }
+
+    /// Regression: with the file starting at a table header, a missing top-level key was
+    /// blamed on that table.
+    #[test]
+    fn missing_keys_name_their_own_table() {
+        let (line, column, message, hint) = located("[kube]\npath = \"/k\"\n");
+        assert_eq!((line, column), (1, 1));
+        assert_eq!(message, "missing key `name` in the top level");
+        assert_eq!(hint.as_deref(), Some("add `name = …` to the top level"));
+
+        let text = "name = \"x\"\n\n[kube]\n";
+        let (line, _, message, hint) = located(text);
+        assert_eq!(line, 3);
+        assert_eq!(message, "missing key `path` in [kube]");
+        assert_eq!(hint.as_deref(), Some("add `path = …` to [kube]"));
     }
 
     #[test]

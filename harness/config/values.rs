@@ -54,9 +54,42 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(trimmed).map_err(|e| format!("invalid duration `{text}`: {e}"))
 }
 
-/// Formats a duration the way [`parse_duration`] reads it back (`"1h 30m"`).
+/// Formats a duration the way [`parse_duration`] reads it back: compact tokens from days down
+/// to milliseconds, largest first, zero parts left out (`"1h 30m"`, `"2d 3h"`, `"1s 500ms"`,
+/// `"0s"`). A sub-millisecond rest is written as `us`/`ns` tokens, which only messages show
+/// (durations read from configuration are whole milliseconds).
+///
+/// Written here rather than with `humantime::format_duration`, which spells days `days` and
+/// rounds long spans into months and years: `"3days"` is not a duration [`parse_duration`]
+/// accepts, so a serialized scenario would not load again.
 pub fn format_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    const UNITS: [(&str, u128); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let mut rest_ms = d.as_millis();
+    let mut parts: Vec<String> = Vec::new();
+    for (unit, ms) in UNITS {
+        let n = rest_ms / ms;
+        rest_ms %= ms;
+        if n > 0 {
+            parts.push(format!("{n}{unit}"));
+        }
+    }
+    let sub_ms = d.subsec_nanos() % 1_000_000;
+    for (unit, n) in [("us", sub_ms / 1_000), ("ns", sub_ms % 1_000)] {
+        if n > 0 {
+            parts.push(format!("{n}{unit}"));
+        }
+    }
+    if parts.is_empty() {
+        "0s".to_string()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Parses a byte size: `"3MiB"`, `"5000KiB"`, `"1KiB"`, `"2MB"`, `"512B"`, `"512"`.
@@ -231,6 +264,111 @@ mod tests {
     fn durations_round_trip_through_format() {
         let d = Duration::from_secs(5400);
         assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+    }
+
+    #[test]
+    fn duration_edge_cases() {
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_duration(" 5m "),
+            Ok(Duration::from_secs(300)),
+            "trimmed"
+        );
+        assert_eq!(parse_duration("1h  30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_duration("90m"),
+            Ok(Duration::from_secs(5400)),
+            "no carry needed"
+        );
+        // Units humantime knows but the compact syntax leaves out, wrong case, bare units.
+        for bad in ["1w", "5min", "5M", "5H", "ms", "m5", "5m,", "1h-30m", "5us"] {
+            let err = parse_duration(bad).expect_err(bad);
+            assert_eq!(err, format!("invalid duration `{bad}`"));
+        }
+        let huge = "99999999999999999999d";
+        let err = parse_duration(huge).expect_err(huge);
+        assert!(
+            err.starts_with(&format!("invalid duration `{huge}`: ")),
+            "{err}"
+        );
+    }
+
+    /// Regression: humantime formats days as `3days` (and long spans in months), which
+    /// [`parse_duration`] rejects, so a serialized `full_every = "3d"` did not load again.
+    #[test]
+    fn every_formatted_duration_parses_back() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_millis(1500),
+            Duration::from_secs(59),
+            Duration::from_secs(3600),
+            Duration::from_secs(86_400),
+            Duration::from_secs(3 * 86_400 + 3661),
+            Duration::from_secs(40 * 86_400),
+            Duration::from_secs(400 * 86_400),
+        ] {
+            let text = format_duration(d);
+            assert_eq!(parse_duration(&text), Ok(d), "{d:?} formatted as {text:?}");
+        }
+        assert_eq!(
+            format_duration(Duration::from_secs(2 * 86_400 + 3 * 3600)),
+            "2d 3h"
+        );
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_micros(1_250)), "1ms 250us");
+    }
+
+    #[test]
+    fn size_edge_cases() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("0B"), Ok(0));
+        assert_eq!(parse_size(" 3MiB "), Ok(3 << 20), "trimmed");
+        assert_eq!(parse_size("3 MiB"), Ok(3 << 20));
+        assert_eq!(parse_size("1TiB"), Ok(1 << 40));
+        assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
+        assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(
+            parse_size("18446744073709551616"),
+            Err("invalid size `18446744073709551616`: number too large".into())
+        );
+        assert_eq!(
+            parse_size("16777216TiB"),
+            Err("invalid size `16777216TiB`: too large".into()),
+            "2^24 TiB = 2^64 bytes overflows"
+        );
+        for bad in ["3mib", "3Mi", "-1", "1e3", "", "MiB", "3 MiB B"] {
+            assert_eq!(
+                parse_size(bad),
+                Err(format!("invalid size `{bad}`")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_formatted_size_parses_back() {
+        for b in [
+            0,
+            1,
+            1023,
+            1024,
+            3 << 20,
+            5000 << 10,
+            (1 << 40) + 1,
+            u64::MAX,
+        ] {
+            assert_eq!(parse_size(&format_size(b)), Ok(b), "{b}");
+        }
+        assert_eq!(format_size(0), "0B");
+        assert_eq!(format_size(1 << 40), "1TiB");
+        assert_eq!(
+            format_size(1_000_000),
+            "1000000B",
+            "SI sizes are written in bytes"
+        );
     }
 
     #[test]

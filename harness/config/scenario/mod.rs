@@ -26,6 +26,8 @@ mod gates;
 mod kinds;
 mod options;
 mod sentinel;
+#[cfg(test)]
+mod tests;
 
 pub use checks::{CheckStep, CompareOp, Comparison, Expectation, PodTarget, RawCheckStep};
 pub use entry::StepEntry;
