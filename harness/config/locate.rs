@@ -57,60 +57,68 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// An error at the key named by `path` (or at the deepest part of it that exists).
+    /// An error at the key named by `path`, or at the deepest part of it the text has (the
+    /// table an unknown or missing key belongs in); 1:1 when not even the first part exists.
     pub fn error_at_key(
         &self,
         path: &[Seg<'_>],
         message: String,
         hint: Option<String>,
     ) -> ConfigError {
-        let offset = self.key_span(path).map_or(0, |r| r.start);
+        let offset = self.walk(path).0.map_or(0, |r| r.start);
         self.error_at(offset, message, hint)
     }
 
     /// Span of the key at `path`; for an index as the last segment, the span of that table's
-    /// header. Falls back to the deepest existing ancestor.
+    /// header (an array of tables) or of the inline table. `None` when the text does not hold
+    /// the whole path (or is not TOML).
     pub fn key_span(&self, path: &[Seg<'_>]) -> Option<Range<usize>> {
-        let doc = self.doc.as_ref()?;
+        match self.walk(path) {
+            (span, true) => span,
+            (_, false) => None,
+        }
+    }
+
+    /// Follows `path` through the document: the span of the deepest part found (as
+    /// [`Source::key_span`] describes) and whether the whole path was found.
+    fn walk(&self, path: &[Seg<'_>]) -> (Option<Range<usize>>, bool) {
+        let Some(doc) = self.doc.as_ref() else {
+            return (None, false);
+        };
         let mut best: Option<Range<usize>> = None;
         let mut item: Option<&Item> = None;
         let mut table_like: Option<&dyn toml_edit::TableLike> = Some(doc.as_table());
         for seg in path {
-            match *seg {
-                Seg::Key(k) => {
-                    let t = table_like?;
-                    let (key, next) = t.get_key_value(k)?;
-                    if let Some(span) = key.span() {
-                        best = Some(span);
-                    }
-                    item = Some(next);
-                    table_like = next.as_table_like();
-                }
+            let found = match *seg {
+                Seg::Key(k) => table_like
+                    .and_then(|t| t.get_key_value(k))
+                    .map(|(key, next)| (key.span(), Some(next), next.as_table_like())),
                 Seg::Index(i) => {
-                    let arr = item?.as_array_of_tables();
-                    match arr.and_then(|a| a.get(i)) {
-                        Some(table) => {
-                            if let Some(span) = table.span() {
-                                best = Some(span);
-                            }
-                            table_like = Some(table);
-                            item = None;
-                        }
-                        None => {
-                            let inline = item?.as_value().and_then(Value::as_array)?.get(i)?;
-                            if let Some(span) = inline.span() {
-                                best = Some(span);
-                            }
-                            table_like = inline
-                                .as_inline_table()
-                                .map(|t| t as &dyn toml_edit::TableLike);
-                            item = None;
-                        }
-                    }
+                    let in_array = item
+                        .and_then(Item::as_array_of_tables)
+                        .and_then(|a| a.get(i))
+                        .map(|table| {
+                            (table.span(), None, Some(table as &dyn toml_edit::TableLike))
+                        });
+                    in_array.or_else(|| {
+                        let inline = item?.as_value().and_then(Value::as_array)?.get(i)?;
+                        let table = inline
+                            .as_inline_table()
+                            .map(|t| t as &dyn toml_edit::TableLike);
+                        Some((inline.span(), None, table))
+                    })
                 }
+            };
+            let Some((span, next_item, next_table)) = found else {
+                return (best, false);
+            };
+            if span.is_some() {
+                best = span;
             }
+            item = next_item;
+            table_like = next_table;
         }
-        best
+        (best, true)
     }
 
     /// The key written at `offset` (`timeout` in `timeout = "x"`), if the line is a key line.
@@ -203,6 +211,45 @@ mod tests {
             .key_span(&[Seg::Key("steps"), Seg::Index(1), Seg::Key("kind")])
             .unwrap_or(0..0);
         assert_eq!(s.line_col(span.start), (14, 1));
+    }
+
+    /// Regression: a path through a key that does not exist returned no span at all, so the
+    /// error pointed at 1:1 instead of the table the key is missing from.
+    #[test]
+    fn key_span_falls_back_to_the_deepest_existing_part() {
+        let s = Source::new("f", TEXT);
+        let at = |path: &[Seg<'_>]| match s.error_at_key(path, String::new(), None) {
+            ConfigError::Invalid { line, column, .. } => (line, column),
+            other => panic!("{other}"),
+        };
+        let colour = [Seg::Key("hooks"), Seg::Key("destroy"), Seg::Key("colour")];
+        assert_eq!(at(&colour), (6, 8), "at `destroy` in [hooks.destroy]");
+        assert_eq!(s.key_span(&colour), None, "key_span is exact");
+        let nope = [
+            Seg::Key("steps"),
+            Seg::Index(1),
+            Seg::Key("nope"),
+            Seg::Index(3),
+        ];
+        assert_eq!(at(&nope), (13, 1), "at the second [[steps]]");
+        assert_eq!(at(&[Seg::Key("nope")]), (1, 1));
+    }
+
+    #[test]
+    fn key_span_enters_inline_arrays_and_tables() {
+        let text =
+            "[[steps]]\ngates = [\n  { name = \"a\" },\n  { name = \"b\", o = { k = 1 } },\n]\n";
+        let s = Source::new("f", text);
+        let at = |path: &[Seg<'_>]| s.key_span(path).map(|r| s.line_col(r.start));
+        let gate = [
+            Seg::Key("steps"),
+            Seg::Index(0),
+            Seg::Key("gates"),
+            Seg::Index(1),
+        ];
+        assert_eq!(at(&gate), Some((4, 3)), "the inline table");
+        let k = [&gate[..], &[Seg::Key("o"), Seg::Key("k")]].concat();
+        assert_eq!(at(&k), Some((4, 23)));
     }
 
     #[test]

@@ -119,10 +119,12 @@ pub(super) fn parse_step(
                         .filter(|s| s != "?")
                 });
             let (message, hint) = translate(&raw, key.as_deref(), &table_name);
-            let path: Vec<Seg<'_>> = match &key {
-                Some(k) => vec![Seg::Key("steps"), Seg::Index(i), Seg::Key(k)],
-                None => vec![Seg::Key("steps"), Seg::Index(i)],
-            };
+            let unknown = raw
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next());
+            let inside = error_path(e.path(), unknown);
+            let mut path = vec![Seg::Key("steps"), Seg::Index(i)];
+            path.extend(inside.iter().map(Part::seg));
             return Err(source.error_at_key(&path, message, hint));
         }
     };
@@ -131,6 +133,39 @@ pub(super) fn parse_step(
         timeout,
         spec,
     })
+}
+
+/// One segment of a key path inside a step, owned (serde's path outlives no borrow of ours).
+enum Part {
+    Key(String),
+    Index(usize),
+}
+
+impl Part {
+    fn seg(&self) -> Seg<'_> {
+        match self {
+            Part::Key(k) => Seg::Key(k),
+            Part::Index(n) => Seg::Index(*n),
+        }
+    }
+}
+
+/// Where inside a step an options error sits: serde's path to the value it failed on
+/// (`gates[2].timeout`, `compare.op`), then the unknown key the message names, which serde
+/// reports at the table holding it. The error then points at that key, or at the deepest part
+/// of the path the text has (the gate's inline table), not at the whole step.
+fn error_path(path: &serde_path_to_error::Path, unknown: Option<&str>) -> Vec<Part> {
+    use serde_path_to_error::Segment;
+    let mut parts: Vec<Part> = path
+        .iter()
+        .map_while(|seg| match seg {
+            Segment::Map { key } => Some(Part::Key(key.clone())),
+            Segment::Seq { index } => Some(Part::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect();
+    parts.extend(unknown.map(|k| Part::Key(k.to_string())));
+    parts
 }
 
 fn valid_step_name(s: &str) -> bool {

@@ -1,7 +1,7 @@
 //! The `check` step: exactly one pod target, exactly one expectation, a command, a valid regex.
 
 use super::super::{CheckStep, CompareOp, Comparison, Expectation, PodTarget, StepSpec};
-use super::{doc, line_of, rejected, step};
+use super::{doc, line_of, position_of, rejected, step};
 
 const HEAD: &str = "namespace = \"db\"\ncommand = [\"cat\", \"/data/rows\"]\n";
 
@@ -102,7 +102,24 @@ fn compare_takes_every_operator() {
         got.hint.as_deref(),
         Some("expected one of ==, !=, <, <=, >, >=")
     );
-    assert_eq!((got.line, got.column), (line_of(&text, "compare"), 1));
+    assert_eq!(
+        (got.line, got.column),
+        position_of(&text, "op = "),
+        "at `op`"
+    );
+
+    // Regression: an unknown key inside the inline table pointed at 1:1 (the scenario's first
+    // line): the path ended at a key the step does not have and no span was found.
+    let text = doc(
+        "check",
+        &format!(
+            "{HEAD}deployment = \"db\"\ncompare = {{ op = \">=\", value = 1, unit = \"rows\" }}\n"
+        ),
+    );
+    let got = rejected(&text);
+    assert_eq!(got.message, "unknown key `unit` in [[steps]] #1 (check)");
+    assert_eq!(got.hint.as_deref(), Some("expected one of op, value"));
+    assert_eq!((got.line, got.column), position_of(&text, "unit"));
 }
 
 #[test]

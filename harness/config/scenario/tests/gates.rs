@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::super::{GateCheck, GateProbe, GatesStep, ObjectRef, ReadinessGate, StepSpec};
-use super::{doc, line_of, rejected, step};
+use super::{doc, position_of, rejected, step};
 use crate::config::values::DURATION_HINT;
 
 const DEPLOY: &str =
@@ -23,13 +23,13 @@ fn gate(keys: &str) -> ReadinessGate {
     g.gates.remove(0)
 }
 
-/// The message and hint for `gates = [{ <gate> }]`, checked to point at `gates`.
+/// The message and hint for `gates = [{ <gate> }]`, checked to point at the gate.
 fn gate_error(keys: &str) -> (String, Option<String>) {
     let text = doc("gates", &format!("gates = [{{ name = \"g\", {keys} }}]\n"));
     let got = rejected(&text);
     assert_eq!(
         (got.line, got.column),
-        (line_of(&text, "gates"), 1),
+        position_of(&text, "{ name"),
         "{keys}"
     );
     let suffix = " for key `gates` in [[steps]] #1 (gates)";
@@ -175,4 +175,74 @@ fn gates_keep_their_order_and_may_be_tables() {
     assert_eq!(names, ["db", "api"]);
     assert_eq!(g.poll_interval, Duration::from_millis(100));
     assert!(g.gates.iter().all(|g| g.timeout.is_none()));
+}
+
+/// Regression: an error in the third of several gates pointed at the `gates` key (or, for an
+/// unknown key, at 1:1); it points at that gate, and at the unknown key itself.
+#[test]
+fn errors_point_at_the_gate_and_key_they_are_about() {
+    let body = concat!(
+        "gates = [\n",
+        "  { name = \"a\", kind = \"http\", url = \"http://a\" },\n",
+        "  { name = \"b\", kind = \"http\", url = \"http://b\" },\n",
+        "  { name = \"c\", kind = \"tcp\" },\n",
+        "]\n",
+    );
+    let text = doc("gates", body);
+    let got = rejected(&text);
+    assert_eq!(
+        got.message,
+        "unknown gate kind `tcp` in gate `c` for key `gates` in [[steps]] #1 (gates)"
+    );
+    assert_eq!((got.line, got.column), position_of(&text, "{ name = \"c\""));
+
+    let text = doc(
+        "gates",
+        &body.replace(
+            "kind = \"tcp\"",
+            "kind = \"http\", url = \"http://c\", colour = 1",
+        ),
+    );
+    let got = rejected(&text);
+    assert_eq!(got.message, "unknown key `colour` in [[steps]] #1 (gates)");
+    assert!(got
+        .hint
+        .is_some_and(|h| h.starts_with("expected one of name, kind, timeout, ")));
+    assert_eq!((got.line, got.column), position_of(&text, "colour"));
+
+    let text = doc(
+        "gates",
+        &body.replace(
+            "kind = \"tcp\"",
+            "kind = \"http\", url = \"http://c\", timeout = \"soon\"",
+        ),
+    );
+    let got = rejected(&text);
+    assert_eq!(
+        got.message,
+        "invalid duration `soon` for key `gates` in [[steps]] #1 (gates)"
+    );
+    assert_eq!((got.line, got.column), position_of(&text, "timeout"));
+
+    // Gates written as [[steps.gates]] tables: the error points at the gate's header.
+    let text = doc("gates", "\n[[steps.gates]]\nname = \"a\"\nkind = \"command\"\nargv = [\"true\"]\n\n[[steps.gates]]\nname = \"b\"\nkind = \"command\"\n");
+    let got = rejected(&text);
+    assert_eq!(
+        got.message,
+        "missing or empty `argv` in command gate `b` for key `gates` in [[steps]] #1 (gates)"
+    );
+    assert_eq!(
+        (got.line, got.column),
+        (line_of_nth(&text, "[[steps.gates]]", 2), 1)
+    );
+}
+
+/// 1-based line of the `n`th (1-based) line starting with `prefix`.
+fn line_of_nth(text: &str, prefix: &str, n: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(prefix))
+        .nth(n - 1)
+        .map(|(i, _)| i + 1)
+        .unwrap_or_else(|| panic!("no {n}th {prefix:?}"))
 }

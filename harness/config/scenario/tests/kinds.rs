@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::super::*;
-use super::{doc, line_of, rejected, step};
+use super::{doc, line_of, position_of, rejected, step};
 use crate::config::values::DURATION_HINT;
 
 /// One kind's test case.
@@ -26,7 +26,8 @@ struct Case {
     full_is: fn() -> StepSpec,
     /// Option lines with one mistake.
     bad: &'static str,
-    /// The error points at the line starting with this (`[[steps]]` for step-level rules).
+    /// The error points at the first occurrence of this text (`[[steps]]` for rules about the
+    /// whole step, `{ name` for a gate).
     bad_at: &'static str,
     /// The message, exactly.
     message: &'static str,
@@ -339,7 +340,7 @@ fn cases() -> Vec<Case> {
                 })
             },
             bad: "gates = [{ name = \"api\", kind = \"tcp\" }]\n",
-            bad_at: "gates",
+            bad_at: "{ name",
             message: "unknown gate kind `tcp` in gate `api` for key `gates` in [[steps]] #1 (gates)",
             hint: "expected one of condition, http, command",
         },
@@ -405,7 +406,7 @@ fn cases() -> Vec<Case> {
                 })
             },
             bad: "generation = 2\n",
-            bad_at: "generation",
+            bad_at: "generation =",
             message: "wrong type for key `generation` in [[steps]] #1 (write-generation): found integer `2`",
             hint: "expected a string",
         },
@@ -438,7 +439,7 @@ fn cases() -> Vec<Case> {
                 })
             },
             bad: "generation = [\"b\"]\n",
-            bad_at: "generation",
+            bad_at: "generation =",
             message: "wrong type for key `generation` in [[steps]] #1 (verify-revert): found sequence",
             hint: "expected a string",
         },
@@ -556,7 +557,7 @@ fn one_bad_value_per_kind_is_located_and_explained() {
         assert_eq!(got.hint.as_deref(), Some(c.hint), "{}", c.kind);
         assert_eq!(
             (got.line, got.column),
-            (line_of(&text, c.bad_at), 1),
+            position_of(&text, c.bad_at),
             "{}: the error points at `{}`",
             c.kind,
             c.bad_at

@@ -66,6 +66,16 @@ fn line_of(text: &str, prefix: &str) -> usize {
         .unwrap_or_else(|| panic!("no line starts with {prefix:?} in\n{text}"))
 }
 
+/// 1-based (line, column) of the first `needle` in `text`.
+fn position_of(text: &str, needle: &str) -> (usize, usize) {
+    let line = text
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in\n{text}"));
+    (line, column_of(text, line, needle))
+}
+
 /// 1-based column of the first `needle` on line `line` of `text`.
 fn column_of(text: &str, line: usize, needle: &str) -> usize {
     let l = text.lines().nth(line - 1).unwrap_or_default();
