@@ -36,7 +36,8 @@ pub enum Compression {
     None,
     /// `gzip`.
     Gzip,
-    /// `lz4`, Longhorn's default.
+    /// `lz4`, the default of Longhorn's `backup-compression-method` setting
+    /// (longhorn-manager@v1.9.1:types/setting.go).
     #[default]
     Lz4,
 }
