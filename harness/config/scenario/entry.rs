@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::error::ConfigError;
 use crate::config::locate::{Seg, Source};
-use crate::config::translate::translate;
+use crate::config::translate::{translate, HINT_SEP};
 use crate::config::values::{parse_duration, DURATION_HINT};
 
 use super::kinds::StepSpec;
@@ -94,6 +94,7 @@ pub(super) fn parse_step(
             ))
         }
     };
+    let written: Vec<String> = table.keys().cloned().collect();
     let spec = match StepSpec::from_value(&kind, toml::Value::Table(table)) {
         None => {
             return Err(source.error_at_key(
@@ -122,7 +123,10 @@ pub(super) fn parse_step(
             let unknown = raw
                 .strip_prefix("unknown field `")
                 .and_then(|r| r.split('`').next());
-            let inside = error_path(e.path(), unknown);
+            let mut inside = error_path(e.path(), unknown);
+            if inside.is_empty() {
+                inside.extend(sole_named_key(&raw, &written).map(Part::Key));
+            }
             let mut path = vec![Seg::Key("steps"), Seg::Index(i)];
             path.extend(inside.iter().map(Part::seg));
             return Err(source.error_at_key(&path, message, hint));
@@ -166,6 +170,25 @@ fn error_path(path: &serde_path_to_error::Path, unknown: Option<&str>) -> Vec<Pa
         .collect();
     parts.extend(unknown.map(|k| Part::Key(k.to_string())));
     parts
+}
+
+/// For a rule checked over a whole step (a `TryFrom` of its options, so serde reports no
+/// path): the one key the message names in backticks that the step also sets, e.g. `regex` in
+/// "invalid `regex` in the check step". Rules about several keys ("set exactly one of
+/// `equals`, `regex` and `compare`") name none or several and stay at the step's header.
+fn sole_named_key(raw: &str, written: &[String]) -> Option<String> {
+    let message = raw.split(HINT_SEP).next().unwrap_or(raw);
+    let mut named: Vec<&str> = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|k| written.iter().any(|w| w == k))
+        .collect();
+    named.dedup();
+    match named.as_slice() {
+        [one] => Some(one.to_string()),
+        _ => None,
+    }
 }
 
 fn valid_step_name(s: &str) -> bool {

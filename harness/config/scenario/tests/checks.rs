@@ -68,6 +68,11 @@ fn regex_is_validated_when_loading() {
         got.hint.as_deref(),
         Some("write a Rust regex, e.g. \"^[0-9]+$\"")
     );
+    assert_eq!(
+        (got.line, got.column),
+        position_of(&text, "regex ="),
+        "at the one key the rule is about"
+    );
 }
 
 #[test]
@@ -157,6 +162,7 @@ fn one_expectation_and_a_command_are_required() {
     );
     let got = rejected(&text);
     assert_eq!(got.message, "empty `command` in the check step");
+    assert_eq!((got.line, got.column), position_of(&text, "command ="));
     assert_eq!(
         got.hint.as_deref(),
         Some("give the argv, e.g. [\"sh\", \"-c\", \"wc -l < /data/rows\"]")
