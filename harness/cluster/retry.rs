@@ -17,12 +17,14 @@ use backon::{ExponentialBuilder, Retryable};
 pub struct RetryStats(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl RetryStats {
+    /// Adds one retry of `kind` (`api-503`, `s3`…).
     pub fn count(&self, kind: &str) {
         if let Ok(mut m) = self.0.lock() {
             *m.entry(kind.to_string()).or_default() += 1;
         }
     }
 
+    /// The counts so far, by kind (a copy; later retries do not change it).
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
     }

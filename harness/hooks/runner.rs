@@ -109,7 +109,9 @@ impl Drop for HookProgress {
 /// Which output stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
+    /// The hook's standard output.
     Stdout,
+    /// The hook's standard error.
     Stderr,
 }
 

@@ -63,12 +63,15 @@ pub fn waited(step: &str, gate: &str, elapsed: Duration, timeout: Option<Duratio
 pub struct ProgressUpdate {
     /// The `"waited"` event that ends a wait.
     pub finished: bool,
+    /// The drill step that waits, or `""` outside a drill.
     pub step: String,
+    /// What is awaited, in words (`volume pvc-1 restore`); with `step`, the key of the wait.
     pub gate: String,
     /// Seconds since the wait started.
     pub elapsed_s: f64,
     /// Seconds the wait may take; 0 = no timeout.
     pub timeout_s: f64,
+    /// The last state seen of what is awaited (secrets already masked).
     pub state: String,
 }
 
