@@ -59,7 +59,8 @@ pub enum ClusterError {
     Forbidden {
         /// What the wait was for, in words, as the caller named it.
         what: String,
-        /// The resource URL watched (`/apis/longhorn.io/v1beta2/namespaces/longhorn-system/volumes`).
+        /// The resource URL watched
+        /// (`/apis/longhorn.io/v1beta2/namespaces/longhorn-system/volumes`).
         resource: String,
         /// The API server's refusal message.
         message: String,

@@ -58,7 +58,8 @@ pub struct VolumeSpec {
     /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go` `VolumeFrontend`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend: Option<String>,
-    /// `v1` (default) or `v2` (SPDK) (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go` `DataEngineType`).
+    /// `v1` (default) or `v2` (SPDK)
+    /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go` `DataEngineType`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_engine: Option<String>,
     /// Longhorn 1.8+: which BackupTarget the volume backs up to (default `default`).
@@ -135,7 +136,8 @@ pub struct LonghornCondition {
     /// The condition's type (`Restore`, `Unavailable`…).
     #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     pub type_: String,
-    /// `True`, `False` or `Unknown` (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/misc.go` `Condition`).
+    /// `True`, `False` or `Unknown`
+    /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/misc.go` `Condition`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
     /// One-word CamelCase reason for the last transition.
@@ -251,7 +253,8 @@ pub struct BackupStatus {
     /// Bytes, as a string.
     #[serde(default, deserialize_with = "null_as_default")]
     pub size: String,
-    /// `none`, `lz4` or `gzip` (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backup.go` `CompressionMethod`).
+    /// `none`, `lz4` or `gzip`
+    /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backup.go` `CompressionMethod`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub compression_method: String,
     /// The BackupTarget the backup lives on (Longhorn 1.8+; `default` unless more are
@@ -323,7 +326,8 @@ pub struct BackupVolumeStatus {
 #[serde(rename_all = "camelCase")]
 pub struct BackupTargetSpec {
     /// Where the backups live: `s3://<bucket>@<region>/<path>` (`backupTargetURL`, acronym as
-    /// Longhorn spells it; `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backuptarget.go`).
+    /// Longhorn spells it;
+    /// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backuptarget.go`).
     #[serde(
         rename = "backupTargetURL",
         default,

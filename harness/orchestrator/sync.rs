@@ -14,9 +14,9 @@
 //! BackupVolume's *own* `lastSyncedAt` ≥ the request before it believes `lastBackupName`. Should
 //! the target report its sync while the BackupVolume still shows an older one (the target sync
 //! ended before the BackupVolume caught up), the harness asks for another target sync every
-//! [`RESYNC_AFTER`] rather than wait out its timeout; the bar stays the first request. Clocks of
-//! the harness and the cluster are assumed to agree within a second or two (NTP): a request far in
-//! Longhorn's future is only met once its clock gets there.
+//! `RESYNC_AFTER` (15 s) rather than wait out its timeout; the bar stays the first request.
+//! Clocks of the harness and the cluster are assumed to agree within a second or two (NTP): a
+//! request far in Longhorn's future is only met once its clock gets there.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Reports of a drill, each rendered from the one [`RunRecord`](crate::engine::record::RunRecord):
+//! Reports of a drill, each rendered from the one [`RunRecord`]:
 //! JUnit XML for CI, Prometheus metrics for alerting, run.json as the full record and resume
 //! state, the console view and report.html for humans, and notifications to chat webhooks.
 //!
