@@ -164,7 +164,7 @@ where
 
 /// Exit code from the exec protocol's final Status: `Success` → 0; `NonZeroExitCode` → the
 /// `ExitCode` cause's message.
-pub fn exit_code_of(
+pub(crate) fn exit_code_of(
     status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
 ) -> Option<i32> {
     let status = status?;

@@ -98,7 +98,7 @@ pub enum Observation {
 ///
 /// # Errors
 /// A message when `url` has no host.
-pub fn host_port(url: &str) -> Result<(String, u16), String> {
+pub(crate) fn host_port(url: &str) -> Result<(String, u16), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("API server URL {url:?} does not parse: {e}"))?;

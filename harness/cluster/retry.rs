@@ -31,7 +31,7 @@ impl RetryStats {
 }
 
 /// The retry kind of a kube error, or None when it is not transient.
-pub fn transient_kind(err: &kube::Error) -> Option<String> {
+pub(crate) fn transient_kind(err: &kube::Error) -> Option<String> {
     match err {
         kube::Error::Api(status) if matches!(status.code, 429 | 500 | 502 | 503 | 504) => {
             Some(format!("api-{}", status.code))

@@ -61,7 +61,7 @@ impl UnitResult {
 /// # Errors
 /// A message when the JSON does not match the schema or a CSV row lacks the `Name`/`Result`
 /// columns.
-pub fn parse_report_text(text: &str) -> Result<Vec<UnitResult>, String> {
+pub(crate) fn parse_report_text(text: &str) -> Result<Vec<UnitResult>, String> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         return serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON report: {e}"));

@@ -44,7 +44,7 @@ pub fn sync_request_time(now: DateTime<Utc>, last_synced: Option<DateTime<Utc>>)
 }
 
 /// Whether a `lastSyncedAt` text shows a sync at or after `requested`.
-pub fn synced_since(last_synced_at: &str, requested: DateTime<Utc>) -> bool {
+pub(crate) fn synced_since(last_synced_at: &str, requested: DateTime<Utc>) -> bool {
     parse_time(last_synced_at).is_some_and(|t| t >= requested)
 }
 

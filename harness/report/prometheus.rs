@@ -501,7 +501,7 @@ fn base64_url(bytes: &[u8]) -> String {
 
 /// One `/<label>/<value>` pair of a Pushgateway grouping key: plain when the value is made of
 /// URL-safe characters, else the `<label>@base64/<value>` form (required for `/`).
-pub fn grouping_segment(label: &str, value: &str) -> String {
+pub(crate) fn grouping_segment(label: &str, value: &str) -> String {
     let plain = !value.is_empty()
         && value
             .chars()
