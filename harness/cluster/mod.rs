@@ -24,7 +24,7 @@ pub enum ClusterError {
     Kubeconfig {
         /// Where it came from: the file path, or the command line that printed it.
         origin: String,
-        /// What was wrong, as the reader or command reported it (secrets redacted).
+        /// What was wrong, as the kubeconfig reader or the command reported it.
         message: String,
     },
     /// The profile names a kubeconfig file that does not exist: a configuration error (exit 2),

@@ -27,7 +27,7 @@ pub enum HookError {
     ToolMissing {
         /// The program as the plan names it (`argv[0]`).
         tool: String,
-        /// How to get it (the install command, or `set [hooks.*] argv`).
+        /// What to do: install the tool and put it on `PATH`, or fix `argv` in `[hooks.<action>]`.
         hint: String,
     },
     /// A plan with no program (only possible for hand-built plans).
@@ -57,7 +57,7 @@ pub enum HookError {
     /// A terragrunt report file exists but cannot be read or parsed.
     #[error("cannot read terragrunt report {}: {message}", path.display())]
     Report {
-        /// The report file (`TG_REPORT_FILE`).
+        /// The report file (the hook's `--report-file`).
         path: PathBuf,
         /// The read or CSV/JSON parse error.
         message: String,
