@@ -34,7 +34,7 @@ build:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The release build the Containerfile runs and `cargo install --path .` does.
 release:

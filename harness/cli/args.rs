@@ -26,6 +26,8 @@ pub struct Cli {
     /// More logs on stderr (-v info, -vv debug). DR_HARNESS_LOG overrides (tracing filter syntax).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The subcommand to run (`run`, `check`, `list`, `sandbox`, `verify-backup`,
+    /// `restore-orchestrator`, `init`).
     #[command(subcommand)]
     pub command: Command,
 }

@@ -14,10 +14,16 @@ use clap::Parser;
 
 pub use args::Cli;
 
+/// Exit code: every drill passed (also `--help` and `--version`).
 pub const EXIT_PASSED: i32 = 0;
+/// Exit code: a drill ran and failed (a step's check did not hold).
 pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad usage or configuration (flags, profile, scenario file); nothing was changed.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code: infrastructure unreachable (cluster API, backup target, a hook's tool), so the
+/// drill could not judge the cluster's recoverability either way.
 pub const EXIT_UNREACHABLE: i32 = 3;
+/// Exit code: interrupted by Ctrl-C or SIGTERM (128 + SIGINT, the shell's convention).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs the command line and returns the process exit code.

@@ -17,12 +17,16 @@ use super::ClusterError;
 pub enum KubeconfigSource {
     /// A kubeconfig file, read anew on every connect.
     File {
+        /// Path of the kubeconfig file.
         path: PathBuf,
+        /// Context to use; `None` = the file's `current-context`.
         context: Option<String>,
     },
     /// A command whose stdout is a kubeconfig (argv, no shell).
     Command {
+        /// Program and arguments, run without a shell; stdout must be a kubeconfig.
         argv: Vec<String>,
+        /// Context to use; `None` = the printed kubeconfig's `current-context`.
         context: Option<String>,
     },
 }
@@ -30,6 +34,7 @@ pub enum KubeconfigSource {
 /// A connected client and where it points.
 #[derive(Clone)]
 pub struct Connection {
+    /// The `kube` client, with kube's own retries off (see [`connect`]).
     pub client: Client,
     /// API server URL, as the kubeconfig names it.
     pub api_server: String,

@@ -16,15 +16,20 @@ use super::ClusterError;
 /// Where and how to run a command.
 #[derive(Debug, Clone)]
 pub struct ExecTarget {
+    /// The pod's namespace.
     pub namespace: String,
+    /// The pod's name.
     pub pod: String,
+    /// The container in the pod to run the command in.
     pub container: String,
+    /// Time allowed for the whole exec (start, stdin, output, exit status).
     pub timeout: Duration,
 }
 
 /// What a finished command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
+    /// The command's exit status (0 = success), from the exec status channel.
     pub exit_code: i32,
     /// Stdout, unless it was streamed to a callback (then empty).
     pub stdout: Vec<u8>,
@@ -159,7 +164,7 @@ where
 
 /// Exit code from the exec protocol's final Status: `Success` → 0; `NonZeroExitCode` → the
 /// `ExitCode` cause's message.
-pub fn exit_code_of(
+pub(crate) fn exit_code_of(
     status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
 ) -> Option<i32> {
     let status = status?;

@@ -27,15 +27,34 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(8);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
     /// Every address of the API server refused the TCP connection.
-    ConnectionRefused { address: String },
+    ConnectionRefused {
+        /// The `ip:port` address (the first of the resolved ones that gave this evidence).
+        address: String,
+    },
     /// The API server's host name no longer resolves.
-    DnsGone { host: String, message: String },
+    DnsGone {
+        /// The API server's host name.
+        host: String,
+        /// The resolver's error.
+        message: String,
+    },
     /// TCP connects to the API server timed out.
-    ConnectTimeout { address: String },
+    ConnectTimeout {
+        /// The `ip:port` address (the first of the resolved ones that gave this evidence).
+        address: String,
+    },
     /// The network reports no route to the API server.
-    NoRoute { address: String, message: String },
+    NoRoute {
+        /// The `ip:port` address (the first of the resolved ones that gave this evidence).
+        address: String,
+        /// The operating system's error (`EHOSTUNREACH`, `ENETUNREACH`).
+        message: String,
+    },
     /// The API there answers as another cluster.
-    DifferentIdentity { kube_system_uid: String },
+    DifferentIdentity {
+        /// The `kube-system` namespace UID the API answered with now.
+        kube_system_uid: String,
+    },
 }
 
 impl std::fmt::Display for Evidence {
@@ -79,7 +98,7 @@ pub enum Observation {
 ///
 /// # Errors
 /// A message when `url` has no host.
-pub fn host_port(url: &str) -> Result<(String, u16), String> {
+pub(crate) fn host_port(url: &str) -> Result<(String, u16), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("API server URL {url:?} does not parse: {e}"))?;

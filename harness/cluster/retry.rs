@@ -17,19 +17,21 @@ use backon::{ExponentialBuilder, Retryable};
 pub struct RetryStats(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl RetryStats {
+    /// Adds one retry of `kind` (`api-503`, `s3`…).
     pub fn count(&self, kind: &str) {
         if let Ok(mut m) = self.0.lock() {
             *m.entry(kind.to_string()).or_default() += 1;
         }
     }
 
+    /// The counts so far, by kind (a copy; later retries do not change it).
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
     }
 }
 
 /// The retry kind of a kube error, or None when it is not transient.
-pub fn transient_kind(err: &kube::Error) -> Option<String> {
+pub(crate) fn transient_kind(err: &kube::Error) -> Option<String> {
     match err {
         kube::Error::Api(status) if matches!(status.code, 429 | 500 | 502 | 503 | 504) => {
             Some(format!("api-{}", status.code))

@@ -12,7 +12,9 @@ pub enum ConfigError {
     /// The file could not be read at all.
     #[error("{}: cannot read: {source}", path.display())]
     Read {
+        /// The file, as the caller named it.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
@@ -22,7 +24,9 @@ pub enum ConfigError {
     Invalid {
         /// Path or origin name as given by the caller.
         file: String,
+        /// 1-based line of the offending key or value.
         line: usize,
+        /// 1-based column (in characters) on that line.
         column: usize,
         /// What is wrong, naming the key and the table (`unknown key `x` in [safety]`).
         message: String,
@@ -32,11 +36,18 @@ pub enum ConfigError {
     /// The sandbox state file (`<state>/sandbox.json`) is missing or malformed: the sandbox was
     /// probably not started.
     #[error("{}: {message}; is the sandbox running with this state directory?", path.display())]
-    SandboxState { path: PathBuf, message: String },
+    SandboxState {
+        /// The state file's path.
+        path: PathBuf,
+        /// What is wrong with it (missing, or the JSON error).
+        message: String,
+    },
     /// A scenario directory could not be listed.
     #[error("{}: cannot list scenarios: {source}", dir.display())]
     ListDir {
+        /// The directory listed.
         dir: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },

@@ -121,7 +121,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Formats a byte count in the largest exact IEC unit (`3MiB`, `5000KiB`, `17B`).
-pub fn format_size(bytes: u64) -> String {
+pub(crate) fn format_size(bytes: u64) -> String {
     for (unit, factor) in [
         ("TiB", 1u64 << 40),
         ("GiB", 1 << 30),

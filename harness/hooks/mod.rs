@@ -24,25 +24,42 @@ pub use tgreport::{parse_report, UnitResult};
 pub enum HookError {
     /// The program is neither an existing path nor found on `PATH`.
     #[error("hook tool `{tool}` not found; {hint}")]
-    ToolMissing { tool: String, hint: String },
+    ToolMissing {
+        /// The program as the plan names it (`argv[0]`).
+        tool: String,
+        /// What to do: install the tool and put it on `PATH`, or fix `argv` in `[hooks.<action>]`.
+        hint: String,
+    },
     /// A plan with no program (only possible for hand-built plans).
     #[error("hook `{action}` has an empty argv")]
-    EmptyArgv { action: String },
+    EmptyArgv {
+        /// `destroy` or `rebuild`.
+        action: String,
+    },
     /// The process could not be started.
     #[error("cannot start hook `{program}`: {source}")]
     Spawn {
+        /// The program (`argv[0]`).
         program: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// Waiting for the process failed.
     #[error("cannot wait for hook `{program}`: {source}")]
     Wait {
+        /// The program (`argv[0]`).
         program: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A terragrunt report file exists but cannot be read or parsed.
     #[error("cannot read terragrunt report {}: {message}", path.display())]
-    Report { path: PathBuf, message: String },
+    Report {
+        /// The report file (the hook's `--report-file`).
+        path: PathBuf,
+        /// The read or CSV/JSON parse error.
+        message: String,
+    },
 }

@@ -33,7 +33,9 @@ use super::HookError;
 /// Which way a hook moves the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookAction {
+    /// Tear the cluster down (`tofu destroy`, `terragrunt run --all destroy`, …).
     Destroy,
+    /// Build it again (`tofu apply`, …).
     Rebuild,
 }
 
@@ -58,7 +60,10 @@ impl HookAction {
 /// A hook ready to run: everything [`super::run_hook`] needs, nothing left to decide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HookPlan {
+    /// Destroy or rebuild.
     pub action: HookAction,
+    /// The tool family (`tofu`, `terragrunt`, `command`…) that decides the argv built and how
+    /// the outcome is read (e.g. a terragrunt run report).
     pub preset: HookPreset,
     /// Program and arguments; `argv[0]` is a name looked up on `PATH` or a path.
     pub argv: Vec<String>,

@@ -34,7 +34,7 @@ const POST_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How often a running hook reports its progress (the shared progress contract asks for at
 /// least every 10 s; see [`crate::report::progress`]).
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// The progress of one hook run, announced as `dr_harness::progress` events.
 struct HookProgress {
@@ -109,7 +109,9 @@ impl Drop for HookProgress {
 /// Which output stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
+    /// The hook's standard output.
     Stdout,
+    /// The hook's standard error.
     Stderr,
 }
 

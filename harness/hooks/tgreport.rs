@@ -15,17 +15,22 @@ use super::HookError;
 /// One unit's row of a terragrunt report.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct UnitResult {
+    /// The unit, as terragrunt names it in the report (its directory).
     #[serde(alias = "Name")]
     pub name: String,
+    /// When the unit started, as terragrunt writes it (kept as text, not parsed).
     #[serde(default, alias = "Started")]
     pub started: Option<String>,
+    /// When the unit ended, as terragrunt writes it (kept as text, not parsed).
     #[serde(default, alias = "Ended")]
     pub ended: Option<String>,
     /// `succeeded`, `failed`, `early exit`, `excluded`, …
     #[serde(alias = "Result")]
     pub result: String,
+    /// Terragrunt's reason for the result (e.g. `run error`), when it gives one; free text.
     #[serde(default, alias = "Reason")]
     pub reason: Option<String>,
+    /// What caused that reason (e.g. the failed dependency or the error), when given; free text.
     #[serde(default, alias = "Cause")]
     pub cause: Option<String>,
 }
@@ -56,7 +61,7 @@ impl UnitResult {
 /// # Errors
 /// A message when the JSON does not match the schema or a CSV row lacks the `Name`/`Result`
 /// columns.
-pub fn parse_report_text(text: &str) -> Result<Vec<UnitResult>, String> {
+pub(crate) fn parse_report_text(text: &str) -> Result<Vec<UnitResult>, String> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         return serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON report: {e}"));

@@ -47,13 +47,19 @@ pub struct VolumeSpec {
     /// `Backup.status.url` to restore from; empty for a fresh volume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_backup: Option<String>,
+    /// Replicas Longhorn keeps of the volume (`numberOfReplicas`); `None` or 0 = the
+    /// `default-replica-count` setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number_of_replicas: Option<i64>,
     /// `rwo` or `rwx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_mode: Option<String>,
+    /// How the volume is exposed on its node: `blockdev`, `iscsi`, `nvmf`, `ublk` (1.9+) or `""`
+    /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go` `VolumeFrontend`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend: Option<String>,
+    /// `v1` (default) or `v2` (SPDK)
+    /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go` `DataEngineType`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_engine: Option<String>,
     /// Longhorn 1.8+: which BackupTarget the volume backs up to (default `default`).
@@ -79,20 +85,28 @@ pub struct VolumeStatus {
     /// True while a `fromBackup` restore is still running.
     #[serde(default, deserialize_with = "null_as_default")]
     pub restore_required: bool,
+    /// Set with `restoreRequired` when the volume controller starts a `fromBackup` restore, and
+    /// left set (longhorn-manager@v1.9.1:controller/volume_controller.go).
     #[serde(default, deserialize_with = "null_as_default")]
     pub restore_initiated: bool,
+    /// Name of the volume's newest backup, copied from its BackupVolume's `lastBackupName`; empty
+    /// when that BackupVolume is gone (longhorn-manager@v1.9.1:controller/volume_controller.go).
     #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup: String,
+    /// RFC 3339 snapshot time of that backup, copied from the BackupVolume's `lastBackupAt`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup_at: String,
+    /// The node the volume is attached to; empty when detached.
     #[serde(
         rename = "currentNodeID",
         default,
         deserialize_with = "null_as_default"
     )]
     pub current_node_id: String,
+    /// Volume conditions (`Restore`, `Scheduled`, `TooManySnapshots`…); `nullable` in the CRD.
     #[serde(default, deserialize_with = "null_as_default")]
     pub conditions: Vec<LonghornCondition>,
+    /// The PV/PVC bound to the volume, as Longhorn sees it.
     #[serde(default, deserialize_with = "null_as_default")]
     pub kubernetes_status: KubernetesStatus,
 }
@@ -101,12 +115,16 @@ pub struct VolumeStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesStatus {
+    /// Name of the PersistentVolume bound to the volume; empty when none.
     #[serde(default, deserialize_with = "null_as_default")]
     pub pv_name: String,
+    /// That PV's phase (`Bound`, `Released`…).
     #[serde(default, deserialize_with = "null_as_default")]
     pub pv_status: String,
+    /// Namespace of the PVC; kept after the PVC is deleted (Longhorn keeps it as history).
     #[serde(default, deserialize_with = "null_as_default")]
     pub namespace: String,
+    /// Name of the PVC; kept after the PVC is deleted.
     #[serde(default, deserialize_with = "null_as_default")]
     pub pvc_name: String,
 }
@@ -115,12 +133,17 @@ pub struct KubernetesStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LonghornCondition {
+    /// The condition's type (`Restore`, `Unavailable`…).
     #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     pub type_: String,
+    /// `True`, `False` or `Unknown`
+    /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/misc.go` `Condition`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
+    /// One-word CamelCase reason for the last transition.
     #[serde(default, deserialize_with = "null_as_default")]
     pub reason: String,
+    /// Human-readable detail of the last transition.
     #[serde(default, deserialize_with = "null_as_default")]
     pub message: String,
 }
@@ -142,6 +165,7 @@ pub struct SnapshotSpec {
     /// Must be true for Longhorn to take a new snapshot (false only adopts an existing one).
     #[serde(default, deserialize_with = "null_as_default")]
     pub create_snapshot: bool,
+    /// Labels stored with the snapshot (`nullable` in the CRD).
     #[serde(
         default,
         deserialize_with = "null_as_default",
@@ -154,10 +178,13 @@ pub struct SnapshotSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotStatus {
+    /// True once the snapshot exists in the engine and can be backed up or reverted to.
     #[serde(default, deserialize_with = "null_as_default")]
     pub ready_to_use: bool,
+    /// RFC 3339 time the engine took the snapshot.
     #[serde(default, deserialize_with = "null_as_default")]
     pub creation_time: String,
+    /// Why the snapshot failed; empty when it did not (`omitempty` upstream).
     #[serde(default, deserialize_with = "null_as_default")]
     pub error: String,
     /// Bytes, as a number.
@@ -180,6 +207,7 @@ pub struct BackupSpec {
     /// Snapshot to back up; empty for Backup objects synced from the backup target.
     #[serde(default, deserialize_with = "null_as_default")]
     pub snapshot_name: String,
+    /// Labels of the backup; Longhorn stores them in the backup's `backup.cfg` on the target.
     #[serde(
         default,
         deserialize_with = "null_as_default",
@@ -201,27 +229,36 @@ pub struct BackupStatus {
     /// 0–100.
     #[serde(default, deserialize_with = "null_as_default")]
     pub progress: i64,
+    /// Why the backup failed (state `Error`); empty otherwise.
     #[serde(default, deserialize_with = "null_as_default")]
     pub error: String,
     /// `s3://bucket@region/?backup=<name>&volume=<volume>`; use verbatim.
     #[serde(default, deserialize_with = "null_as_default")]
     pub url: String,
+    /// The Longhorn volume backed up.
     #[serde(default, deserialize_with = "null_as_default")]
     pub volume_name: String,
     /// Bytes, as a string.
     #[serde(default, deserialize_with = "null_as_default")]
     pub volume_size: String,
+    /// The snapshot the backup was taken from.
     #[serde(default, deserialize_with = "null_as_default")]
     pub snapshot_name: String,
+    /// RFC 3339 time that snapshot was taken: the recovery point of a restore from this backup.
     #[serde(default, deserialize_with = "null_as_default")]
     pub snapshot_created_at: String,
+    /// RFC 3339 time the upload finished.
     #[serde(default, deserialize_with = "null_as_default")]
     pub backup_created_at: String,
     /// Bytes, as a string.
     #[serde(default, deserialize_with = "null_as_default")]
     pub size: String,
+    /// `none`, `lz4` or `gzip`
+    /// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backup.go` `CompressionMethod`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub compression_method: String,
+    /// The BackupTarget the backup lives on (Longhorn 1.8+; `default` unless more are
+    /// configured; empty on 1.7).
     #[serde(default, deserialize_with = "null_as_default")]
     pub backup_target_name: String,
 }
@@ -239,6 +276,8 @@ pub struct BackupStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupVolumeSpec {
+    /// Setting this later than `status.lastSyncedAt` asks Longhorn to re-read this volume's
+    /// backups from the target (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_requested_at: Option<String>,
     /// Longhorn 1.8+.
@@ -253,17 +292,23 @@ pub struct BackupVolumeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupVolumeStatus {
+    /// Name of the newest backup of the volume on the target.
     #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup_name: String,
     /// RFC 3339; the snapshot time of the newest backup.
     #[serde(default, deserialize_with = "null_as_default")]
     pub last_backup_at: String,
+    /// The volume's size in bytes, as a string.
     #[serde(default, deserialize_with = "null_as_default")]
     pub size: String,
+    /// RFC 3339 creation time of the backup volume on the target.
     #[serde(default, deserialize_with = "null_as_default")]
     pub created_at: String,
+    /// RFC 3339 time of the last sync from the target into the cluster; `null` before the first
+    /// sync (hence [`null_as_default`]).
     #[serde(default, deserialize_with = "null_as_default")]
     pub last_synced_at: String,
+    /// The StorageClass of the PV/PVC the volume was bound to when backed up.
     #[serde(default, deserialize_with = "null_as_default")]
     pub storage_class_name: String,
 }
@@ -280,12 +325,16 @@ pub struct BackupVolumeStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupTargetSpec {
+    /// Where the backups live: `s3://<bucket>@<region>/<path>` (`backupTargetURL`, acronym as
+    /// Longhorn spells it;
+    /// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backuptarget.go`).
     #[serde(
         rename = "backupTargetURL",
         default,
         deserialize_with = "null_as_default"
     )]
     pub backup_target_url: String,
+    /// Name of the Secret in `longhorn-system` holding the S3 credentials and endpoint.
     #[serde(default, deserialize_with = "null_as_default")]
     pub credential_secret: String,
     /// Go duration string, e.g. `"5m0s"`.
@@ -300,10 +349,13 @@ pub struct BackupTargetSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupTargetStatus {
+    /// Whether Longhorn could reach the target at its last sync.
     #[serde(default, deserialize_with = "null_as_default")]
     pub available: bool,
+    /// RFC 3339 time of the controller's last sync with the target; `null` before the first.
     #[serde(default, deserialize_with = "null_as_default")]
     pub last_synced_at: String,
+    /// Why the target is unavailable, when it is (`nullable`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub conditions: Vec<LonghornCondition>,
 }

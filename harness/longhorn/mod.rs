@@ -19,8 +19,12 @@ pub const LABEL_BACKUP_TARGET: &str = "backup-target";
 /// (longhorn-manager@v1.7.2:datastore/longhorn.go `IsLabelLonghornDeleteCustomResourceOnlyExisting`;
 /// see [`version::LonghornVersion::has_cr_only_delete`]). The harness never deletes one without it.
 pub const LABEL_DELETE_CR_ONLY: &str = "longhorn.io/delete-custom-resource-only";
-/// Backup states (`Backup.status.state`).
+/// `Backup.status.state` of a backup whose upload finished; its `status.url` is then the
+/// address to restore from (longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backup.go
+/// `BackupStateCompleted`).
 pub const BACKUP_COMPLETED: &str = "Completed";
+/// `Backup.status.state` of a failed backup (final; the reason is in `status.error`)
+/// (longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backup.go `BackupStateError`).
 pub const BACKUP_ERROR: &str = "Error";
 /// The engine reported a state Longhorn does not know; final like `Error`
 /// (longhorn-manager@v1.9.1:engineapi/backups.go `ConvertEngineBackupState`,

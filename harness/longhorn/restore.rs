@@ -24,7 +24,7 @@ pub enum RestoreProgress {
 }
 
 /// Longhorn's message when the volume's `Restore` condition reports `RestoreFailure`.
-pub fn restore_failure(s: &VolumeStatus) -> Option<String> {
+pub(crate) fn restore_failure(s: &VolumeStatus) -> Option<String> {
     s.conditions
         .iter()
         .find(|c| c.type_ == "Restore" && c.reason == "RestoreFailure")

@@ -15,8 +15,11 @@ use kube::{Api, Client};
 /// `-hotfix-1`) are ignored, so `v1.10.1-hotfix-1` follows the rules of 1.10.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LonghornVersion {
+    /// Major release number (1 for every supported release).
     pub major: u32,
+    /// Minor release number: most rules differ by it (1.7, 1.8, …).
     pub minor: u32,
+    /// Patch release number (a few rules start at a patch, e.g. 1.7.2).
     pub patch: u32,
 }
 

@@ -50,6 +50,7 @@ pub struct OrchestratorOptions {
     pub namespace: String,
     /// `namespace/name` of a ConfigMap whose `skip_backup_restore: "true"` skips all restores.
     pub skip_flag: Option<(String, String)>,
+    /// `numberOfReplicas` of each restored volume (and of its PV's CSI attributes).
     pub replicas: i64,
     /// Overall time limit.
     pub timeout: Duration,
@@ -60,21 +61,38 @@ pub struct OrchestratorOptions {
 /// What happened to one volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeOutcome {
-    Restored { backup: String },
+    /// Restored from its newest completed backup; Longhorn finished the restore.
+    Restored {
+        /// Name of the Longhorn Backup object restored from.
+        backup: String,
+    },
+    /// A Longhorn volume of that name existed already (and had not failed a restore): left alone.
     AlreadyExists,
+    /// The backup target holds no backup of it: the workload will get a fresh, empty volume.
     NoBackup,
+    /// The skip flag ConfigMap said `skip_backup_restore: "true"`: nothing was restored.
     Skipped,
 }
 
 /// Errors of the orchestrator.
 #[derive(Debug, thiserror::Error)]
 pub enum OrchestratorError {
+    /// A Kubernetes API request failed.
     #[error("kubernetes API: {0}")]
     Api(#[from] kube::Error),
+    /// A wait (backup target sync, restore progress) timed out, was refused, or its API
+    /// requests failed.
     #[error("{0}")]
     Wait(#[from] crate::cluster::ClusterError),
+    /// One volume could not be restored: Longhorn failed the restore, or no usable backup
+    /// appeared in time.
     #[error("volume {volume}: {message}")]
-    Volume { volume: String, message: String },
+    Volume {
+        /// The well-known volume name.
+        volume: String,
+        /// What went wrong, with Longhorn's message when it gave one.
+        message: String,
+    },
 }
 
 /// Runs the orchestrator; `log` receives one line per decision.

@@ -14,9 +14,9 @@
 //! BackupVolume's *own* `lastSyncedAt` ≥ the request before it believes `lastBackupName`. Should
 //! the target report its sync while the BackupVolume still shows an older one (the target sync
 //! ended before the BackupVolume caught up), the harness asks for another target sync every
-//! [`RESYNC_AFTER`] rather than wait out its timeout; the bar stays the first request. Clocks of
-//! the harness and the cluster are assumed to agree within a second or two (NTP): a request far in
-//! Longhorn's future is only met once its clock gets there.
+//! `RESYNC_AFTER` (15 s) rather than wait out its timeout; the bar stays the first request.
+//! Clocks of the harness and the cluster are assumed to agree within a second or two (NTP): a
+//! request far in Longhorn's future is only met once its clock gets there.
 
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ pub fn sync_request_time(now: DateTime<Utc>, last_synced: Option<DateTime<Utc>>)
 }
 
 /// Whether a `lastSyncedAt` text shows a sync at or after `requested`.
-pub fn synced_since(last_synced_at: &str, requested: DateTime<Utc>) -> bool {
+pub(crate) fn synced_since(last_synced_at: &str, requested: DateTime<Utc>) -> bool {
     parse_time(last_synced_at).is_some_and(|t| t >= requested)
 }
 

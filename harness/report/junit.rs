@@ -39,7 +39,7 @@ pub fn render_junit_suite(records: &[RunRecord]) -> String {
 /// Text that XML 1.0 can carry: terminal escape sequences (colours, cursor moves) removed,
 /// every other character XML forbids (C0 controls but tab, newline and carriage return;
 /// U+FFFE, U+FFFF) written as a visible `\u{..}` so the report still shows something was there.
-pub fn xml_safe(text: &str) -> String {
+pub(crate) fn xml_safe(text: &str) -> String {
     let legal = |c: char| {
         matches!(c, '\t' | '\n' | '\r')
             || (c >= ' ' && c != '\u{7f}' && c != '\u{fffe}' && c != '\u{ffff}')

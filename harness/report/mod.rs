@@ -1,4 +1,4 @@
-//! Reports of a drill, each rendered from the one [`RunRecord`](crate::engine::record::RunRecord):
+//! Reports of a drill, each rendered from the one [`RunRecord`]:
 //! JUnit XML for CI, Prometheus metrics for alerting, run.json as the full record and resume
 //! state, the console view and report.html for humans, and notifications to chat webhooks.
 //!
@@ -27,28 +27,50 @@ pub use runjson::{read_run_json, write_run_json};
 /// Errors of the report area.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// A report file or the `latest` link could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
+        /// The file or link written.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A report file (run.json, a previous metrics textfile) could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The file read.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A file that should be a run record is not valid JSON or does not fit the record.
     #[error("{} is not a run record: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file read.
+        path: PathBuf,
+        /// The JSON error, with its line and column.
+        message: String,
+    },
+    /// A run record written by a harness with another record schema.
     #[error("{} has run.json schema {found}, this harness reads schema {expected}", path.display())]
     Schema {
+        /// The file read.
         path: PathBuf,
+        /// The `schema` found, or `none`.
         found: String,
+        /// The schema this harness reads (`RUN_RECORD_SCHEMA` of the run record).
         expected: u32,
     },
+    /// The Pushgateway could not be read or written.
     #[error("pushing metrics to {url} failed: {message}")]
-    Push { url: String, message: String },
+    Push {
+        /// The gateway URL requested (group or API path).
+        url: String,
+        /// The connection error, timeout, or HTTP status and body.
+        message: String,
+    },
 }
 
 /// Where [`write_reports`] put things.
@@ -56,9 +78,13 @@ pub enum ReportError {
 pub struct ReportPaths {
     /// `<out>/<run-id>`.
     pub dir: PathBuf,
+    /// `<out>/<run-id>/junit.xml` ([`render_junit`]).
     pub junit: PathBuf,
+    /// `<out>/<run-id>/metrics.prom`: the Prometheus textfile ([`render_metrics`]).
     pub metrics: PathBuf,
+    /// `<out>/<run-id>/run.json`: the run record ([`write_run_json`]).
     pub run_json: PathBuf,
+    /// `<out>/<run-id>/summary.txt`: the console summary table ([`summary_table`]).
     pub summary: PathBuf,
     /// `<out>/<run-id>/report.html`: the self-contained page for people ([`render_html`]).
     pub html: PathBuf,

@@ -32,12 +32,20 @@ pub const SLACK_MAX_CHARS: usize = 3500;
 pub enum NotifyError {
     /// `--notify` was given something that is not an http(s) webhook URL.
     #[error("--notify {shown}: {why}; give an http(s) webhook URL, optionally prefixed `slack+` or `discord+`")]
-    BadUrl { shown: String, why: String },
+    BadUrl {
+        /// The argument cut to its scheme and host: the rest of a webhook URL is a secret.
+        shown: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Sending failed after the retries (connection, timeout or a non-2xx answer).
     #[error("notification to the {flavour} webhook on {host} failed: {message}")]
     Send {
+        /// `slack` or `discord` ([`Flavour::as_str`]).
         flavour: &'static str,
+        /// Host (and port) of the webhook; the rest of the URL is a secret.
         host: String,
+        /// The last error (connection, timeout, or the HTTP status and body), without the URL.
         message: String,
     },
 }
@@ -52,6 +60,7 @@ pub enum Flavour {
 }
 
 impl Flavour {
+    /// `slack` or `discord`: the `--notify` prefix and the name used in messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Flavour::Slack => "slack",
@@ -63,6 +72,7 @@ impl Flavour {
 /// One `--notify` destination.
 #[derive(Debug, Clone)]
 pub struct NotifyTarget {
+    /// The JSON shape to send.
     pub flavour: Flavour,
     /// The URL to POST to (prefix removed); secret, so `Debug` shows `***`.
     url: Secret<String>,

@@ -63,12 +63,15 @@ pub fn waited(step: &str, gate: &str, elapsed: Duration, timeout: Option<Duratio
 pub struct ProgressUpdate {
     /// The `"waited"` event that ends a wait.
     pub finished: bool,
+    /// The drill step that waits, or `""` outside a drill.
     pub step: String,
+    /// What is awaited, in words (`volume pvc-1 restore`); with `step`, the key of the wait.
     pub gate: String,
     /// Seconds since the wait started.
     pub elapsed_s: f64,
     /// Seconds the wait may take; 0 = no timeout.
     pub timeout_s: f64,
+    /// The last state seen of what is awaited (secrets already masked).
     pub state: String,
 }
 
@@ -81,7 +84,7 @@ impl ProgressUpdate {
 
 /// The text shown for a wait, without elapsed time: `[step] gate · timeout 15m 0s · state`.
 /// Used beside indicatif's live elapsed time on a terminal.
-pub fn render_status(u: &ProgressUpdate) -> String {
+pub(crate) fn render_status(u: &ProgressUpdate) -> String {
     let mut out = String::new();
     if !u.step.is_empty() {
         out.push_str(&format!("[{}] ", u.step));
@@ -99,7 +102,7 @@ pub fn render_status(u: &ProgressUpdate) -> String {
 /// The plain line for an event:
 /// `… [restore] waiting for volume pvc-1 restore: 1m 12s of 15m 0s (8%), state: restoring`;
 /// for the closing event `… [restore] volume pvc-1 restore: done after 1m 12s, state: restored`.
-pub fn render_line(u: &ProgressUpdate) -> String {
+pub(crate) fn render_line(u: &ProgressUpdate) -> String {
     let step = if u.step.is_empty() {
         String::new()
     } else {

@@ -14,17 +14,34 @@ use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 use super::ReportError;
 use crate::engine::record::{Outcome, RunRecord};
 
-/// Metric names, one prefix.
+// Metric names, one prefix. Every series carries the labels `cluster` and `scenario` (and
+// `shard` in a sharded run); the extra label of a per-item gauge is named on its constant.
+
+/// 1 if the last drill proved recovery end to end, else 0.
 pub const SUCCESS: &str = "dr_harness_success";
+/// Recovery time of the last drill, seconds: destroy start to sentinel verified. Absent when
+/// not measured.
 pub const RTO: &str = "dr_harness_rto_seconds";
+/// Data-loss window of the last drill, seconds: newest sentinel write minus the last tick that
+/// survived. Absent when not measured.
 pub const RPO: &str = "dr_harness_rpo_seconds";
+/// The scenario's RTO target, seconds (absent when it sets none).
 pub const RTO_TARGET: &str = "dr_harness_rto_target_seconds";
+/// The scenario's RPO target, seconds (absent when it sets none).
 pub const RPO_TARGET: &str = "dr_harness_rpo_target_seconds";
+/// Duration of each recovery phase of the last drill, seconds (label `phase`).
 pub const PHASE_DURATION: &str = "dr_harness_phase_duration_seconds";
+/// Unix time the last drill finished, seconds.
 pub const LAST_RUN: &str = "dr_harness_last_run_timestamp_seconds";
+/// Unix time of the last drill that passed, seconds; a failed drill carries the previous
+/// value over (see [`History`]), absent when none ever passed.
 pub const LAST_SUCCESS: &str = "dr_harness_last_success_timestamp_seconds";
+/// Sentinel bytes verified byte for byte after the restore.
 pub const VERIFIED_BYTES: &str = "dr_harness_verified_bytes";
+/// Per step (label `step`): 1 if it succeeded in the last drill, else 0 (failed, timed out,
+/// interrupted or skipped).
 pub const STEP_SUCCESS: &str = "dr_harness_step_success";
+/// Transient faults retried during the last drill, by kind (label `kind`: `api-503`, `s3`…).
 pub const RETRIES: &str = "dr_harness_retries";
 /// Age of each volume's newest `Completed` backup, seconds (label `volume`: Longhorn Volume
 /// names come from the cluster and are bounded by its volume count).
@@ -299,7 +316,10 @@ pub fn read_verify_last_success(path: &Path) -> std::collections::BTreeMap<Strin
 /// last time one passed and each volume's last successful backup verification (Unix seconds).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
+    /// [`LAST_SUCCESS`]: Unix seconds of the last passed drill; `None` = none known.
     pub last_success: Option<f64>,
+    /// [`BACKUP_VERIFY_LAST_SUCCESS`] by volume name: Unix seconds of each volume's last
+    /// successful backup verification.
     pub verify_last_success: std::collections::BTreeMap<String, f64>,
 }
 
@@ -481,7 +501,7 @@ fn base64_url(bytes: &[u8]) -> String {
 
 /// One `/<label>/<value>` pair of a Pushgateway grouping key: plain when the value is made of
 /// URL-safe characters, else the `<label>@base64/<value>` form (required for `/`).
-pub fn grouping_segment(label: &str, value: &str) -> String {
+pub(crate) fn grouping_segment(label: &str, value: &str) -> String {
     let plain = !value.is_empty()
         && value
             .chars()

@@ -16,7 +16,9 @@ pub const CHUNK_BYTES: u64 = 256 * 1024;
 /// One sentinel file: its name inside the sentinel directory and its size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentinelFile {
+    /// File name inside the sentinel directory (no slashes).
     pub name: String,
+    /// Size in bytes.
     pub size: u64,
 }
 
@@ -87,6 +89,8 @@ pub struct ContentStream {
 }
 
 impl ContentStream {
+    /// A stream of `file`'s bytes for `run_id`, from offset 0; nothing is generated until it
+    /// is iterated.
     pub fn new(run_id: &str, file: &SentinelFile) -> Self {
         ContentStream {
             run_id: run_id.to_string(),

@@ -7,6 +7,7 @@
 pub struct Tick {
     /// Wall-clock time the harness wrote it, Unix milliseconds.
     pub unix_millis: i64,
+    /// Position in the run's tick log: 1 for the first tick, one more for each after it.
     pub sequence: u64,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! A [`Sandbox`] owns what outlives a cluster — the S3 server (the backup target must survive
 //! the disaster), the store (reset on destroy), the data plane root (wiped on destroy), the
-//! faults and the control endpoint — and one [`Cluster`] at a time: the API server and the
+//! faults and the control endpoint — and one `Cluster` at a time: the API server and the
 //! controllers. `destroy` makes the API refuse connections, drops every object and wipes every
 //! volume; `apply` brings a new API server up (same URL and token unless the
 //! `kubeconfig-rotated` fault is set) and bootstraps the cluster again in the background, as a

@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Runs exec commands as host processes; logs come from a map filled by the test.
 #[derive(Default)]
 pub struct HostRuntime {
+    /// Pod logs by `(namespace, pod)`, as `kubectl logs` / the log endpoint return them.
     pub logs: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -88,16 +89,26 @@ impl PodRuntime for HostRuntime {
     }
 }
 
+/// The bearer token the test server accepts (written into its kubeconfig).
 pub const TOKEN: &str = "sandbox-test-token";
 
+/// One running test API server and what the test needs to drive and inspect it.
 pub struct Env {
+    /// The server's object store, for setting up and checking state without the API.
     pub store: Arc<Store>,
+    /// The server (bound to 127.0.0.1 on a random port).
     pub server: ApiServer,
+    /// Fault switches of the API (unavailable for a while, dropped watches).
     pub faults: Arc<ApiFaults>,
+    /// The exec and log runtime behind the pods.
     pub runtime: Arc<HostRuntime>,
 }
 
 impl Env {
+    /// Starts a server with the namespace `default`, no faults and a host-process runtime.
+    ///
+    /// # Panics
+    /// When the server cannot bind or start (a test fixture: failing loudly is the point).
     pub async fn start() -> Env {
         let store = Store::new();
         store
@@ -137,10 +148,12 @@ impl Env {
         kube::Client::try_from(config).expect("client")
     }
 
+    /// A kube client without kube's own retries (so injected faults reach the test).
     pub async fn client(&self) -> kube::Client {
         self.client_with_retry(false).await
     }
 
+    /// Creates namespace `ns` in the store unless it exists.
     pub fn ensure_ns(&self, ns: &str) {
         self.store.ensure_namespace(ns).expect("namespace");
     }
@@ -161,6 +174,7 @@ impl Env {
             .expect("pod created");
     }
 
+    /// The server's kubeconfig in a temporary file (deleted when the handle drops), for kubectl.
     pub fn write_kubeconfig(&self) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().expect("tempfile");
         std::io::Write::write_all(&mut f, self.server.kubeconfig_yaml("sandbox").as_bytes())
@@ -168,6 +182,7 @@ impl Env {
         f
     }
 
+    /// How many namespaces the store holds.
     pub fn namespaces(&self) -> usize {
         self.store.list(&NAMESPACES, None).len()
     }

@@ -206,6 +206,11 @@ fn default_backup_settings(store: &Store, version: LonghornVersion, obj: &mut Va
 ///   it panics the same way. It also copies the Volume's `spec.backupBlockSize` to the Backup.
 /// - 1.8+ set label `backup-target` from the Volume's `spec.backupTargetName` when missing.
 /// - The sandbox additionally requires an existing Snapshot (its backup controller needs one).
+///
+/// # Errors
+/// A 500 `InternalError` ("failed calling webhook … EOF") where the real mutator panics; a 422
+/// `Invalid` ("admission webhook … denied the request: …") when the snapshot or its volume does
+/// not exist or `spec.snapshotName` is empty.
 pub fn admit_backup(
     store: &Store,
     version: LonghornVersion,

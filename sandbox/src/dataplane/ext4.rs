@@ -122,7 +122,10 @@ impl E2fsTools {
 
 /// Moves `new_dir` to `dest_dir`, removing what was there. The old tree is first renamed aside
 /// so `dest_dir` is never half-populated.
-pub fn replace_dir(new_dir: PathBuf, dest_dir: &Path) -> Result<(), DataPlaneError> {
+///
+/// # Errors
+/// [`DataPlaneError`] naming the path when a rename or a removal fails.
+pub(crate) fn replace_dir(new_dir: PathBuf, dest_dir: &Path) -> Result<(), DataPlaneError> {
     let old = dest_dir.with_extension("old-replaced");
     if old.exists() {
         std::fs::remove_dir_all(&old).map_err(|e| DataPlaneError::io("removing", &old, e))?;
