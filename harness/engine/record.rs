@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Moved to [`crate::cluster::ClusterIdentity`]; re-exported so the record's old path works.
+pub use crate::cluster::ClusterIdentity;
+
 /// Version of the run.json schema; bumped on incompatible changes so `--resume` can refuse an
 /// old state file instead of misreading it.
 pub const RUN_RECORD_SCHEMA: u32 = 1;
@@ -99,16 +102,6 @@ pub struct StepRecord {
 pub struct PhaseTiming {
     pub phase: String,
     pub seconds: f64,
-}
-
-/// Who the cluster is: recorded at preflight, re-checked right before a destroy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterIdentity {
-    /// API server URL from the kubeconfig.
-    pub api_server: String,
-    /// `metadata.uid` of the `kube-system` Namespace: stable for the life of a cluster, new after
-    /// a rebuild.
-    pub kube_system_uid: String,
 }
 
 /// The verification of one volume's backup read from the backup target alone.

@@ -64,7 +64,7 @@ impl HookProgress {
     }
 
     fn emit(&self) {
-        crate::report::progress::waiting(
+        crate::progress::waiting(
             "",
             &self.gate,
             self.started.elapsed(),
@@ -89,7 +89,7 @@ impl HookProgress {
         if std::mem::replace(&mut self.closed, true) {
             return;
         }
-        crate::report::progress::waited(
+        crate::progress::waited(
             "",
             &self.gate,
             self.started.elapsed(),

@@ -15,7 +15,7 @@ use crate::cluster::gone::{self, Observation};
 use crate::cluster::progress::{self, Progress};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::engine::record::ClusterIdentity;
+use crate::cluster::ClusterIdentity;
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let recorded = ctx.record.identity.clone().ok_or_else(|| {
