@@ -33,7 +33,7 @@ const DRAIN_WINDOW: Duration = Duration::from_secs(2);
 const POST_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How often a running hook reports its progress (the shared progress contract asks for at
-/// least every 10 s; see [`crate::report::progress`]).
+/// least every 10 s; see [`crate::progress`]).
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// The progress of one hook run, announced as `dr_harness::progress` events.
