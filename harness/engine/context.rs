@@ -37,7 +37,7 @@ pub struct DrillContext {
     pub lock: Option<super::lock::DrillLock>,
     /// A task a step left running (the sentinel ticker, between its start step and the
     /// destroy); stopped by the step that ends it, or by the runner when the drill ends.
-    pub background: Option<Box<dyn super::library::Background>>,
+    pub background: Option<Box<dyn super::background::Background>>,
     /// Lines of progress produced by the running step; drained into events by the runner.
     pub progress: Vec<String>,
     /// Checks of the running step; drained into its record by the runner.

@@ -5,12 +5,14 @@
 //! `crate::steps::Steps` implements it; `crate::drill` hands it to the runner; the runner's unit
 //! tests hand it a fake.
 
-use futures::future::{BoxFuture, LocalBoxFuture};
+use futures::future::LocalBoxFuture;
 
 use super::context::DrillContext;
-use super::facts::DrillFacts;
 use super::failure::StepResult;
 use crate::config::{StepEntry, StepSpec};
+
+/// Tasks steps leave running; defined in [`super::background`], re-exported beside the library.
+pub use super::background::Background;
 
 /// A library of step kinds the runner can run.
 pub trait StepLibrary: Sync {
@@ -41,12 +43,4 @@ pub trait StepLibrary: Sync {
     /// anything (preflight): after a failure, tidy-up steps are not run when only such steps
     /// ran.
     fn creates_nothing(&self, kind: &str) -> bool;
-}
-
-/// A task a step leaves running across later steps (the sentinel ticker, between `start-ticks`
-/// and the disaster). The runner stops whatever is still running when the drill ends.
-pub trait Background: Send + Sync {
-    /// Stops the task (waiting a bounded time for it to end) and records what it measured into
-    /// `facts`.
-    fn stop<'a>(self: Box<Self>, facts: &'a mut DrillFacts) -> BoxFuture<'a, ()>;
 }

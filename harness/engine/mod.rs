@@ -4,6 +4,7 @@
 //! each other is the typed [`facts::DrillFacts`]. Run-state persistence (run.json, locally and
 //! beside the backups) is [`persist`].
 
+pub mod background;
 pub mod context;
 pub mod events;
 pub mod facts;
@@ -12,5 +13,9 @@ pub mod library;
 pub mod lock;
 pub mod persist;
 pub mod record;
+pub mod redaction;
 pub mod runner;
 pub mod s3;
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,14 @@
 //! Run-state persistence: run.json written locally (atomically) and beside the backups in S3
 //! after every step, and read back, with its schema version checked, for `--resume`.
 //!
-//! What is saved is always the redacted copy of the record ([`super::runner::redacted`]); a
+//! What is saved is always the redacted copy of the record ([`super::redaction::redacted`]); a
 //! record that cannot be redacted is not saved at all.
 
 use std::path::{Path, PathBuf};
 
 use super::context::DrillContext;
 use super::record::{RunRecord, RUN_RECORD_SCHEMA};
-use super::runner::redacted;
+use super::redaction::redacted;
 
 /// Where the run state is saved.
 #[derive(Debug, Clone)]
