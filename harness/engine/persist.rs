@@ -110,7 +110,7 @@ pub fn parse_run_state(bytes: &[u8], origin: &str) -> Result<RunRecord, StateErr
         message,
     };
     let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| parse(e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| parse(e.to_string()))?;
     let found = value
         .get("schema_version")
         .and_then(serde_json::Value::as_u64);

@@ -168,8 +168,8 @@ async fn measure_rpo(
     } else {
         String::new()
     };
-    let snapshot_ms: Option<i64> = ctx.record.facts.snapshot_at_ms.clone();
-    let first_tick_ms: Option<i64> = ctx.record.facts.first_tick_ms.clone();
+    let snapshot_ms: Option<i64> = ctx.record.facts.snapshot_at_ms;
+    let first_tick_ms: Option<i64> = ctx.record.facts.first_tick_ms;
     match last_tick(&log, run_id) {
         Some(tick) => {
             let rpo = (disaster_ms - tick.unix_millis).max(0) as f64 / 1000.0;
