@@ -57,7 +57,7 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
         },
     );
     snap.metadata.labels = Some(labels.clone());
-    if ctx.record.facts.snapshot_at_ms.clone().is_none() {
+    if ctx.record.facts.snapshot_at_ms.is_none() {
         ctx.record.facts.snapshot_at_ms = Some(chrono::Utc::now().timestamp_millis());
     }
     create_or_reuse(&ctx.stats, &snapshots, &snap_name, &snap).await?;
