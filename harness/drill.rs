@@ -15,6 +15,7 @@ use crate::engine::record::RunRecord;
 use crate::engine::runner::{run_steps, StatePaths};
 use crate::engine::s3::StaticKeys;
 use crate::redact::Redactor;
+use crate::steps::Steps;
 
 /// Everything needed to run one drill.
 pub struct DrillRequest {
@@ -149,7 +150,8 @@ pub fn state_path(out_dir: &Path, run_id: &str) -> PathBuf {
     out_dir.join(run_id).join("run.json")
 }
 
-/// Runs the drill and returns its record; the record is also saved after every step.
+/// Runs the drill with the step library [`Steps`] and returns its record; the record is also
+/// saved after every step.
 pub async fn run_drill(req: DrillRequest, sink: &mut dyn EventSink) -> RunRecord {
     let mut record = match req.resume {
         Some(r) => r,
@@ -176,5 +178,5 @@ pub async fn run_drill(req: DrillRequest, sink: &mut dyn EventSink) -> RunRecord
         req.cancel,
     );
     ctx.s3_keys = req.s3_keys;
-    run_steps(&mut ctx, sink, &state).await
+    run_steps(&mut ctx, &Steps, sink, &state).await
 }

@@ -6,6 +6,7 @@
 //! - [`steps`]: the step library (preflight, sentinel, backup, destroy/rebuild, verification…);
 //! - [`cluster`], [`longhorn`]: the Kubernetes API through `kube`, Longhorn's resources;
 //! - [`sentinel`]: the deterministic, checksummed data a drill writes and verifies;
+//! - [`progress`]: the progress events long waits emit (rendered by `report::progress`);
 //! - [`hooks`]: infrastructure hooks (terragrunt, tofu/terraform, commands) as subprocesses;
 //! - [`report`]: JUnit, Prometheus, run.json, console;
 //! - [`orchestrator`]: the restore orchestrator users deploy as a Job in their clusters;
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod hooks;
 pub mod longhorn;
 pub mod orchestrator;
+pub mod progress;
 pub mod redact;
 pub mod report;
 pub mod sentinel;

@@ -202,6 +202,67 @@ fn a_run_id_that_is_not_a_uuid_exits_2_before_anything() {
     );
 }
 
+/// A run state written by an older harness (schema 1: `schema`, string-keyed facts) is refused
+/// before any step, saying it cannot be resumed; the state file is left as it was.
+#[test]
+fn resuming_a_run_of_an_older_schema_exits_2_before_any_step() {
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        "name = \"dev\"\n[kubeconfig]\npath = \"/nonexistent/kubeconfig\"\n[backup_target]\nurl = \"s3://dr-backups@us-east-1/\"\nendpoint = \"http://127.0.0.1:9\"\npath_style = true\ncredentials = \"env\"\n",
+    )
+    .unwrap();
+    let id = "3f6c2a1e-8d7b-4c1e-9a0f-2b5d7e9c4a10";
+    let out_dir = work.path().join("r");
+    let state = out_dir.join(id).join("run.json");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let old = serde_json::json!({
+        "schema": 1,
+        "run_id": id,
+        "harness_version": "0.1.0",
+        "scenario": "full-rebuild",
+        "profile": "dev",
+        "cluster": "dev",
+        "started_at": "2026-03-02T10:00:00Z",
+        "outcome": "interrupted",
+        "steps": [{"name": "preflight", "kind": "preflight", "status": "passed"}],
+        "facts": {"sentinel.volume": "pvc-1", "infrastructure_failure": true}
+    })
+    .to_string();
+    std::fs::write(&state, &old).unwrap();
+    let out = run_cli(
+        &[
+            "run",
+            "full-rebuild",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--resume",
+            id,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "a".into()),
+            ("AWS_SECRET_ACCESS_KEY", "b".into()),
+        ],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "run {id} was written by an older dr-harness (schema 1); it cannot be resumed — start a new drill"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        old,
+        "state untouched"
+    );
+}
+
 /// An HTTP server answering every request with a Kubernetes `Status` of `code`.
 async fn refusing_api(code: u16) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -9,7 +9,6 @@ mod common;
 use common::{assert_failed_at, drill, scenario, step, TestSandbox};
 use dr_harness::config::Scenario;
 use dr_harness::engine::record::Outcome;
-use dr_harness::steps::facts;
 use dr_sandbox::api::resources::{
     LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES, LH_VOLUMES, NAMESPACES, PVS,
 };
@@ -53,7 +52,7 @@ async fn the_backup_carries_the_backup_volume_label() {
     let out = tempfile::tempdir().unwrap();
     let record = drill(&sb, up_to_backup(), out.path()).await;
     assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
-    let name: String = serde_json::from_value(record.facts[facts::BACKUP].clone()).unwrap();
+    let name: String = record.facts.backup.clone().unwrap();
     let backup = sb
         .sandbox
         .store()
@@ -65,7 +64,7 @@ async fn the_backup_carries_the_backup_volume_label() {
     );
     // The version is in the run record.
     assert!(
-        record.facts.contains_key(facts::LONGHORN_VERSION),
+        record.facts.longhorn_version.is_some(),
         "{:?}",
         record.facts
     );
@@ -80,8 +79,8 @@ async fn cleanup_on_longhorn_1_7_1_leaves_backup_objects_and_says_why() {
     let out = tempfile::tempdir().unwrap();
     let record = drill(&sb, scenario("volume-restore"), out.path()).await;
     assert_eq!(record.outcome, Outcome::Passed, "{:#?}", record.steps);
-    assert_eq!(record.facts[facts::LONGHORN_VERSION], json!("1.7.1"));
-    let name: String = serde_json::from_value(record.facts[facts::BACKUP].clone()).unwrap();
+    assert_eq!(record.facts.longhorn_version.as_deref(), Some("1.7.1"));
+    let name: String = record.facts.backup.clone().unwrap();
     assert!(
         sb.sandbox
             .store()
@@ -344,7 +343,7 @@ async fn the_orchestrator_copes_with_a_backup_target_never_synced() {
     let outcomes = dr_harness::orchestrator::run(client, &orchestrator_options(), |_| {})
         .await
         .expect("the orchestrator restores");
-    let backup: String = serde_json::from_value(record.facts[facts::BACKUP].clone()).unwrap();
+    let backup: String = record.facts.backup.clone().unwrap();
     assert_eq!(
         outcomes.get(VOLUME),
         Some(&dr_harness::orchestrator::VolumeOutcome::Restored { backup })

@@ -96,6 +96,8 @@ fn failed_record() -> RunRecord {
         )),
         diagnostics: vec![],
         output: None,
+        infrastructure: false,
+        usage: false,
     });
     r
 }

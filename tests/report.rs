@@ -32,6 +32,8 @@ fn step(name: &str, kind: &str, status: StepStatus, seconds: f64) -> StepRecord 
         message: None,
         diagnostics: vec![],
         output: None,
+        infrastructure: false,
+        usage: false,
     }
 }
 
@@ -542,7 +544,7 @@ fn run_json_round_trips_and_refuses_other_schemas() {
     assert_eq!(read_run_json(&path).expect("read"), failed());
     let mut v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    v["schema"] = serde_json::json!(99);
+    v["schema_version"] = serde_json::json!(99);
     std::fs::write(&path, v.to_string()).expect("write");
     let err = read_run_json(&path).expect_err("schema 99");
     assert!(matches!(err, ReportError::Schema { .. }), "{err}");

@@ -35,6 +35,8 @@ fn step(name: &str, kind: &str, status: StepStatus, start: f64, seconds: f64) ->
         message: None,
         diagnostics: vec![],
         output: None,
+        infrastructure: false,
+        usage: false,
     }
 }
 
@@ -94,17 +96,11 @@ fn passing() -> RunRecord {
         },
     ];
     let disaster = t0() + Duration::seconds(40);
-    r.facts.insert(
-        "disaster.at".into(),
-        serde_json::json!(disaster.to_rfc3339()),
-    );
+    r.facts.disaster_at = Some(disaster);
     let ms = |s: i64| (t0() + Duration::seconds(s)).timestamp_millis();
-    r.facts
-        .insert("ticks.first_ms".into(), serde_json::json!(ms(5)));
-    r.facts
-        .insert("backup.snapshot_at_ms".into(), serde_json::json!(ms(12)));
-    r.facts
-        .insert("ticks.last_written_ms".into(), serde_json::json!(ms(39)));
+    r.facts.first_tick_ms = Some(ms(5));
+    r.facts.snapshot_at_ms = Some(ms(12));
+    r.facts.last_tick_written_ms = Some(ms(39));
     r.verified_bytes = 8_389_632;
     r
 }

@@ -50,12 +50,7 @@ async fn with_a_good_backup(sb: &TestSandbox) -> RunRecord {
 /// Creates a new Backup of the snapshot the good drill took, as a RecurringJob would, and
 /// waits for it to reach `state` (a precondition, not the verdict).
 async fn new_backup_reaching(sb: &TestSandbox, good: &RunRecord, name: &str, state: &str) {
-    let snapshot = good
-        .facts
-        .get("backup.snapshot")
-        .and_then(|v| v.as_str())
-        .expect("snapshot fact")
-        .to_string();
+    let snapshot = good.facts.snapshot.clone().expect("snapshot fact");
     sb.sandbox
         .store()
         .create(
@@ -330,12 +325,7 @@ async fn etcd_snapshots_are_judged_by_their_upload_time() {
 async fn backup_cfg_lost_from_s3_is_not_fresh() {
     let sb = TestSandbox::start().await;
     let good = with_a_good_backup(&sb).await;
-    let backup = good
-        .facts
-        .get("backup.name")
-        .and_then(|v| v.as_str())
-        .expect("backup fact")
-        .to_string();
+    let backup = good.facts.backup.clone().expect("backup fact");
     let url = dr_backupstore::BackupTargetUrl::parse(&sb.sandbox.backup_target_url())
         .expect("target url");
     let store = dr_backupstore::BackupStore::for_target(sb.sandbox.s3().client(), &url);

@@ -7,7 +7,6 @@ mod common;
 
 use common::{assert_failed_at, drill, scenario, step, TestSandbox};
 use dr_harness::engine::record::{Outcome, RunRecord, StepStatus};
-use dr_harness::steps::facts;
 use dr_sandbox::api::resources::{LH_BACKUPVOLUMES, LH_VOLUMES, NAMESPACES, PVCS};
 use dr_sandbox::faults::Fault;
 use serde_json::json;
@@ -164,8 +163,7 @@ async fn backup_deleted_from_the_target_fails_the_restore_with_its_key() {
         record.outcome,
         record.failing_step()
     );
-    let backup: String =
-        serde_json::from_value(record.facts[facts::BACKUP].clone()).expect("backup fact");
+    let backup: String = record.facts.backup.clone().expect("backup fact");
     assert!(
         deleted[0].ends_with(&format!("backup_{backup}.cfg")),
         "{deleted:?}"

@@ -11,6 +11,7 @@ use super::scenarios;
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::config::{Profile, Scenario};
 use crate::drill::{run_drill, state_path, DrillRequest};
+use crate::engine::persist::StateError;
 use crate::engine::record::{Outcome, RunRecord};
 use crate::engine::s3::StaticKeys;
 use crate::redact::Redactor;
@@ -191,7 +192,7 @@ pub async fn run(a: RunArgs) -> i32 {
                     }
                 }
                 Err(e) => {
-                    eprintln!("error: cannot resume {id}: {e}");
+                    eprintln!("error: {e}");
                     return EXIT_USAGE;
                 }
             },
@@ -434,11 +435,7 @@ async fn finish(
 
 /// Whether `record` stands in for one that could not be redacted (nothing may be written).
 fn withheld(record: &RunRecord) -> bool {
-    record
-        .facts
-        .get(crate::engine::runner::REPORT_WITHHELD)
-        .and_then(|v| v.as_bool())
-        == Some(true)
+    record.report_withheld
 }
 
 /// The exit code a finished drill maps to.
@@ -447,12 +444,11 @@ pub fn exit_code(record: &RunRecord) -> i32 {
         Outcome::Passed => EXIT_PASSED,
         Outcome::Interrupted => EXIT_INTERRUPTED,
         Outcome::Failed | Outcome::Unknown => {
-            let fact = |name: &str| record.facts.get(name).and_then(|v| v.as_bool()) == Some(true);
             // A usage error found while running (a guard, a missing tool or kubeconfig file)
             // outranks an unreachable one: the user has to fix the command or the profile.
-            if fact("usage_failure") {
+            if record.steps.iter().any(|s| s.usage) {
                 EXIT_USAGE
-            } else if fact("infrastructure_failure") {
+            } else if record.steps.iter().any(|s| s.infrastructure) {
                 EXIT_UNREACHABLE
             } else {
                 EXIT_FAILED
@@ -468,31 +464,31 @@ async fn load_resume_state(
     redactor: &Redactor,
 ) -> Result<RunRecord, String> {
     let local = state_path(out, run_id);
+    let cannot = |e: String| format!("cannot resume {run_id}: {e}");
+    // An old record is refused, not misread: its message says what to do instead.
+    let checked = |r: Result<RunRecord, StateError>| match r {
+        Err(e @ StateError::Schema { .. }) => Err(e.to_string()),
+        r => r.map_err(|e| cannot(e.to_string())),
+    };
     if local.is_file() {
-        return report::runjson::read_run_json(&local).map_err(|e| e.to_string());
+        return checked(crate::engine::persist::read_run_state(&local));
     }
     // The runner may have been lost with the cluster: the state is beside the backups too.
     let cfg = target
         .profile
         .backup_target
         .resolve()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| cannot(e.to_string()))?;
     let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| cannot(e.to_string()))?;
+    let key = format!("s3://{}/{}", bt.bucket, bt.run_key(run_id, "run.json"));
     let bytes = bt
         .get_run_file(run_id, "run.json")
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "no state at {} nor at s3://{}/{}",
-                local.display(),
-                bt.bucket,
-                bt.run_key(run_id, "run.json")
-            )
-        })?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("the saved state is not a run record: {e}"))
+        .map_err(|e| cannot(e.to_string()))?
+        .ok_or_else(|| cannot(format!("no state at {} nor at {key}", local.display())))?;
+    checked(crate::engine::persist::parse_run_state(&bytes, &key))
 }
 
 pub async fn check(a: CheckArgs) -> i32 {

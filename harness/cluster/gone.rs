@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 
 use super::connect::{connect_at, KubeconfigSource};
-use crate::engine::record::ClusterIdentity;
+use crate::cluster::ClusterIdentity;
 
 /// How long one TCP connect may take before it counts as "connect timed out" evidence.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -14,7 +14,17 @@ use kube::Api;
 pub use connect::{connect, Connection, KubeconfigSource};
 pub use retry::RetryStats;
 
-use crate::engine::record::ClusterIdentity;
+use serde::{Deserialize, Serialize};
+
+/// Who the cluster is: recorded at preflight, re-checked right before a destroy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    /// API server URL from the kubeconfig.
+    pub api_server: String,
+    /// `metadata.uid` of the `kube-system` Namespace: stable for the life of a cluster, new after
+    /// a rebuild.
+    pub kube_system_uid: String,
+}
 
 /// Errors talking to a cluster.
 #[derive(Debug, thiserror::Error)]

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use crate::redact::Redactor;
 
-/// `tracing` target of the progress events.
-pub const TARGET: &str = "dr_harness::progress";
+/// `tracing` target of the progress events (defined once, in [`crate::progress`]).
+pub use crate::progress::TARGET;
 
 /// Longest silence between two progress events of one wait.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);

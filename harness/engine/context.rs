@@ -35,8 +35,9 @@ pub struct DrillContext {
     pub marks: BTreeMap<String, Instant>,
     /// The drill lock in the backup target, held from preflight to the end of the drill.
     pub lock: Option<super::lock::DrillLock>,
-    /// Background sentinel ticker, running between its start step and the destroy.
-    pub ticker: Option<crate::steps::ticks::Ticker>,
+    /// A task a step left running (the sentinel ticker, between its start step and the
+    /// destroy); stopped by the step that ends it, or by the runner when the drill ends.
+    pub background: Option<Box<dyn super::background::Background>>,
     /// Lines of progress produced by the running step; drained into events by the runner.
     pub progress: Vec<String>,
     /// Checks of the running step; drained into its record by the runner.
@@ -68,7 +69,7 @@ impl DrillContext {
             backup_target: None,
             s3_keys: None,
             marks: BTreeMap::new(),
-            ticker: None,
+            background: None,
             lock: None,
             progress: Vec::new(),
             checks: Vec::new(),
@@ -176,21 +177,6 @@ impl DrillContext {
         let now = Instant::now();
         self.marks.insert(name.to_string(), now);
         now
-    }
-
-    /// Stores a fact for later steps (and for `--resume`).
-    pub fn set_fact(&mut self, key: &str, value: impl serde::Serialize) {
-        if let Ok(v) = serde_json::to_value(value) {
-            self.record.facts.insert(key.to_string(), v);
-        }
-    }
-
-    /// Reads a fact an earlier step stored.
-    pub fn fact<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.record
-            .facts
-            .get(key)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// Adds a redacted progress line.

@@ -10,9 +10,17 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Version of the run.json schema; bumped on incompatible changes so `--resume` can refuse an
-/// old state file instead of misreading it.
-pub const RUN_RECORD_SCHEMA: u32 = 1;
+pub use super::facts::DrillFacts;
+
+/// Moved to [`crate::cluster::ClusterIdentity`]; re-exported so the record's old path works.
+pub use crate::cluster::ClusterIdentity;
+
+/// Version of the run.json schema (`schema_version`); bumped on incompatible changes so
+/// `--resume` can refuse an old state file instead of misreading it.
+///
+/// History: 1 had a `schema` field and string-keyed `facts`; 2 has `schema_version`, typed
+/// [`DrillFacts`], and `infrastructure`/`usage` on each step record.
+pub const RUN_RECORD_SCHEMA: u32 = 2;
 
 /// Verdict of a whole drill. Rolled up conservatively (Sonobuoy-style): any failed step fails
 /// the drill, and a drill whose steps never ran is `Unknown`, never `Passed`.
@@ -92,6 +100,33 @@ pub struct StepRecord {
     /// Tail of a hook's output (already redacted), for the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The step failed reaching the cluster or the backup target, not on a check of the
+    /// system (the CLI exits 3 for it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub infrastructure: bool,
+    /// The step failed on a usage or configuration error found while running (a guard, a
+    /// missing tool or kubeconfig file); outranks `infrastructure` (the CLI exits 2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage: bool,
+}
+
+impl StepRecord {
+    /// The record of a step that did not run (skipped, or interrupted before it started).
+    pub fn not_run(name: &str, kind: &str, status: StepStatus, message: Option<String>) -> Self {
+        StepRecord {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            status,
+            started_at: None,
+            seconds: 0.0,
+            checks: Vec::new(),
+            message,
+            diagnostics: Vec::new(),
+            output: None,
+            infrastructure: false,
+            usage: false,
+        }
+    }
 }
 
 /// Duration of one named phase of the recovery (destroy, rebuild, api-ready, …), seconds.
@@ -99,16 +134,6 @@ pub struct StepRecord {
 pub struct PhaseTiming {
     pub phase: String,
     pub seconds: f64,
-}
-
-/// Who the cluster is: recorded at preflight, re-checked right before a destroy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterIdentity {
-    /// API server URL from the kubeconfig.
-    pub api_server: String,
-    /// `metadata.uid` of the `kube-system` Namespace: stable for the life of a cluster, new after
-    /// a rebuild.
-    pub kube_system_uid: String,
 }
 
 /// The verification of one volume's backup read from the backup target alone.
@@ -160,7 +185,8 @@ pub struct IncrementalCounts {
 /// The whole record of a drill, written as `run.json` locally and beside the backups in S3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
-    pub schema: u32,
+    /// [`RUN_RECORD_SCHEMA`] of the harness that wrote it.
+    pub schema_version: u32,
     /// UUID v4 of this drill; also labels every object the drill creates.
     pub run_id: String,
     pub harness_version: String,
@@ -210,17 +236,21 @@ pub struct RunRecord {
     pub retries: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<ClusterIdentity>,
-    /// Values steps hand to later steps (sentinel manifest digest, backup name, tick times …);
-    /// saved so that `--resume` can continue after the runner was lost.
+    /// Values steps hand to later steps (sentinel volume, backup name, tick times …); saved so
+    /// that `--resume` can continue after the runner was lost.
     #[serde(default)]
-    pub facts: BTreeMap<String, serde_json::Value>,
+    pub facts: DrillFacts,
+    /// This record stands in for one that could not be redacted: no report may be written from
+    /// it (the CLI writes none and exits 1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_withheld: bool,
 }
 
 impl RunRecord {
     /// A new, empty record for a drill that is about to start.
     pub fn new(run_id: String, scenario: &str, profile: &str, cluster: &str) -> Self {
         RunRecord {
-            schema: RUN_RECORD_SCHEMA,
+            schema_version: RUN_RECORD_SCHEMA,
             run_id,
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: scenario.to_string(),
@@ -242,7 +272,8 @@ impl RunRecord {
             shard: None,
             retries: BTreeMap::new(),
             identity: None,
-            facts: BTreeMap::new(),
+            facts: DrillFacts::default(),
+            report_withheld: false,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Runs a scenario's steps in order.
+//! Runs a scenario's steps in order, through a [`StepLibrary`] (the runner knows no step kinds).
 //!
 //! Each step gets the scenario's timeout (or its kind's default); the runner times it on the
 //! monotonic clock, emits events, folds the step's checks and evidence into the record, and saves
@@ -7,30 +7,31 @@
 //! that always run (cleanup). On cancellation (Ctrl-C) the running step is told through the
 //! cancellation token and given a grace period to stop its hooks, then marked interrupted.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
 use super::context::DrillContext;
 use super::events::{DrillEvent, EventKind, EventSink};
+use super::library::StepLibrary;
+use super::persist::save_state;
 use super::record::{Outcome, RunRecord, StepRecord, StepStatus};
 use crate::config::StepEntry;
+
+/// Where the run state is saved; defined in [`super::persist`], re-exported at its old path.
+pub use super::persist::StatePaths;
+/// Redaction of the record before it leaves the process; defined in [`super::redaction`].
+pub use super::redaction::{redacted, withheld_record, RedactionError};
 
 /// How long a cancelled step may take to stop its hooks before it is abandoned.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(90);
 
-/// Where the run state is saved.
-#[derive(Debug, Clone)]
-pub struct StatePaths {
-    /// `<out>/<run-id>/run.json`.
-    pub local: PathBuf,
-}
-
-/// Runs every step of `ctx.scenario` not already completed in `ctx.record` and returns the
-/// finished record (also left in `ctx.record`).
+/// Runs every step of `ctx.scenario` not already completed in `ctx.record`, each through
+/// `library`, and returns the finished record (also left in `ctx.record`); the redacted run
+/// state is saved after every step ([`save_state`]).
 pub async fn run_steps(
     ctx: &mut DrillContext,
+    library: &dyn StepLibrary,
     sink: &mut dyn EventSink,
     state: &StatePaths,
 ) -> RunRecord {
@@ -75,18 +76,10 @@ pub async fn run_steps(
             .record
             .steps
             .iter()
-            .any(|s| s.kind != "preflight" && s.status != StepStatus::Skipped);
-        let always = crate::steps::always_runs(&entry.spec) && created_something;
-        let not_run = |status: StepStatus, message: Option<String>| StepRecord {
-            name: entry.name.clone(),
-            kind: kind.to_string(),
-            status,
-            started_at: None,
-            seconds: 0.0,
-            checks: Vec::new(),
-            message,
-            diagnostics: Vec::new(),
-            output: None,
+            .any(|s| !library.creates_nothing(&s.kind) && s.status != StepStatus::Skipped);
+        let always = library.always_runs(&entry.spec) && created_something;
+        let not_run = |status: StepStatus, message: Option<String>| {
+            StepRecord::not_run(&entry.name, kind, status, message)
         };
         if ctx.cancel.is_cancelled() && !interrupted {
             // The signal came between two steps: this one is where a resume picks up.
@@ -141,7 +134,7 @@ pub async fn run_steps(
         let (status, failure) = {
             // Boxed: the step futures are large, and a drill is often driven from a thread
             // with a small stack (a test thread's 2 MiB).
-            let mut fut = Box::pin(scope.run(crate::steps::run(ctx, entry)));
+            let mut fut = Box::pin(scope.run(library.run(ctx, entry)));
             tokio::select! {
                 res = &mut fut => match res {
                     Ok(()) => (StepStatus::Passed, None),
@@ -163,7 +156,7 @@ pub async fn run_steps(
                 _ = cancel.cancelled() => {
                     // A hook step sees the token and stops its process group gracefully
                     // (SIGTERM, grace, SIGKILL): let it. Any other step is dropped at once.
-                    if crate::steps::runs_hooks(&entry.spec) {
+                    if library.runs_hooks(&entry.spec) {
                         let _ = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
                     }
                     (StepStatus::Interrupted, Some(super::failure::StepFailure::new(
@@ -185,6 +178,8 @@ pub async fn run_steps(
                 .output
                 .take()
                 .map(|o| ctx.redactor.redact(&o).into_owned()),
+            infrastructure: false,
+            usage: false,
         };
         for line in std::mem::take(&mut ctx.progress) {
             emit(
@@ -211,12 +206,8 @@ pub async fn run_steps(
                 .iter()
                 .map(|d| ctx.redactor.redact(d).into_owned())
                 .collect();
-            if f.infrastructure {
-                ctx.set_fact("infrastructure_failure", true);
-            }
-            if f.usage {
-                ctx.set_fact("usage_failure", true);
-            }
+            record.infrastructure = f.infrastructure;
+            record.usage = f.usage;
         }
         match status {
             StepStatus::Interrupted => interrupted = true,
@@ -228,8 +219,8 @@ pub async fn run_steps(
         emit(sink, EventKind::StepFinished { record });
         save_state(ctx, state).await;
     }
-    if let Some(ticker) = ctx.ticker.take() {
-        ticker.stop().await;
+    if let Some(task) = ctx.background.take() {
+        task.stop(&mut ctx.record.facts).await;
     }
     if let Some(lock) = ctx.lock.take() {
         lock.release().await;
@@ -323,108 +314,10 @@ fn apply_targets(run: &mut RunRecord) {
         )),
         diagnostics: Vec::new(),
         output: None,
+        infrastructure: false,
+        usage: false,
     });
     run.outcome = Outcome::Failed;
-}
-
-/// Fact set on a record that replaced one which could not be redacted: no report may be
-/// written from it (the CLI writes none and exits 1).
-pub const REPORT_WITHHELD: &str = "report_withheld";
-
-/// The record could not be redacted: it is not written anywhere.
-#[derive(Debug, thiserror::Error)]
-#[error("the run record could not be redacted ({0}); it was not written, so no secret can leak through it")]
-pub struct RedactionError(String);
-
-/// The record with every known secret replaced in every string (the API server URL, hook
-/// output, messages…): what leaves the process is always this copy.
-///
-/// The record is redacted as a parsed JSON value, string by string, so escaping cannot hide a
-/// secret. Masking can still make the record unreadable as a [`RunRecord`] (a secret equal to
-/// a status name such as `passed`).
-///
-/// # Errors
-/// [`RedactionError`] then: fail closed, the caller must not write the record.
-pub fn redacted(
-    record: &RunRecord,
-    redactor: &crate::redact::Redactor,
-) -> Result<RunRecord, RedactionError> {
-    let mut value = serde_json::to_value(record).map_err(|e| RedactionError(e.to_string()))?;
-    redactor.redact_json(&mut value);
-    // The serde message may quote a value: it was masked already, but say only where.
-    serde_json::from_value(value).map_err(|e| {
-        RedactionError(format!(
-            "a masked value no longer fits the record: {}",
-            redactor.redact(&e.to_string())
-        ))
-    })
-}
-
-/// The stand-in for a record that could not be redacted: failed, names only (redacted as
-/// text), one step saying why, and [`REPORT_WITHHELD`] set.
-pub fn withheld_record(
-    record: &RunRecord,
-    redactor: &crate::redact::Redactor,
-    error: &RedactionError,
-) -> RunRecord {
-    let text = |s: &str| redactor.redact(s).into_owned();
-    let mut out = RunRecord::new(
-        text(&record.run_id),
-        &text(&record.scenario),
-        &text(&record.profile),
-        &text(&record.cluster),
-    );
-    out.started_at = record.started_at;
-    out.finished_at = record.finished_at;
-    out.outcome = Outcome::Failed;
-    out.steps.push(StepRecord {
-        name: "redaction".into(),
-        kind: "redaction".into(),
-        status: StepStatus::Failed,
-        started_at: record.finished_at,
-        seconds: 0.0,
-        checks: Vec::new(),
-        message: Some(format!(
-            "{error}. Usually a registered secret equals a word the record needs (a status, a step kind): use a longer, random secret"
-        )),
-        diagnostics: Vec::new(),
-        output: None,
-    });
-    out.facts
-        .insert(REPORT_WITHHELD.into(), serde_json::Value::Bool(true));
-    out
-}
-
-/// Saves run.json locally (atomically) and, best effort, beside the backups in S3.
-async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
-    if let Some(dir) = state.local.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let record = match redacted(&ctx.record, &ctx.redactor) {
-        Ok(r) => r,
-        Err(e) => {
-            ctx.stats.count("run-state-withheld");
-            tracing::error!("the run state was not saved: {e}");
-            return;
-        }
-    };
-    if let Err(e) = crate::report::runjson::write_run_json(&state.local, &record) {
-        tracing::warn!(
-            "could not save the run state to {}: {e}",
-            state.local.display()
-        );
-    }
-    // A read-only run leaves nothing in the bucket (and may hold read-only keys).
-    let remote = ctx
-        .backup_target
-        .as_ref()
-        .filter(|_| !ctx.scenario.read_only);
-    if let Some(target) = remote {
-        if let Err(e) = target.save_run_state(&record).await {
-            ctx.stats.count("s3-state-save-failed");
-            tracing::warn!("could not save the run state to the backup target: {e}");
-        }
-    }
 }
 
 #[cfg(test)]
@@ -487,6 +380,8 @@ mod tests {
             message: None,
             diagnostics: Vec::new(),
             output: Some(output.into()),
+            infrastructure: false,
+            usage: false,
         });
         r
     }
@@ -512,10 +407,7 @@ mod tests {
         let err = redacted(&r, &redactor).expect_err("must fail closed");
         let withheld = withheld_record(&r, &redactor, &err);
         assert_eq!(withheld.outcome, Outcome::Failed);
-        assert_eq!(
-            withheld.facts.get(REPORT_WITHHELD),
-            Some(&serde_json::Value::Bool(true))
-        );
+        assert!(withheld.report_withheld);
         let text = serde_json::to_string(&withheld).unwrap();
         assert!(!text.contains("passed"), "{text}");
         assert!(text.contains("could not be redacted"), "{text}");

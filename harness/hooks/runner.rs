@@ -33,7 +33,7 @@ const DRAIN_WINDOW: Duration = Duration::from_secs(2);
 const POST_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How often a running hook reports its progress (the shared progress contract asks for at
-/// least every 10 s; see [`crate::report::progress`]).
+/// least every 10 s; see [`crate::progress`]).
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// The progress of one hook run, announced as `dr_harness::progress` events.
@@ -64,7 +64,7 @@ impl HookProgress {
     }
 
     fn emit(&self) {
-        crate::report::progress::waiting(
+        crate::progress::waiting(
             "",
             &self.gate,
             self.started.elapsed(),
@@ -89,7 +89,7 @@ impl HookProgress {
         if std::mem::replace(&mut self.closed, true) {
             return;
         }
-        crate::report::progress::waited(
+        crate::progress::waited(
             "",
             &self.gate,
             self.started.elapsed(),

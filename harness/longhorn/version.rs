@@ -1,7 +1,7 @@
 //! Which Longhorn release a cluster runs, and the rules that differ between releases.
 //!
 //! The harness reads the version once at preflight ([`detect`]), records it in the run record
-//! (fact [`crate::steps::facts::LONGHORN_VERSION`]) and asks this module, never a scattered
+//! (`DrillFacts::longhorn_version` in the engine) and asks this module, never a scattered
 //! comparison, what the release does. Each rule names the upstream source it follows.
 
 use std::fmt;

@@ -4,7 +4,7 @@
 //! `tracing` events — the shared contract: target [`TARGET`], level INFO, message `"waiting"`
 //! (or `"waited"` when the wait ends), fields `step` (drill step name or `""`), `gate` (what is
 //! awaited), `elapsed_s` and `timeout_s` (f64 seconds, timeout 0 = none) and `state` (the last
-//! observed state, short). [`waiting`] and [`waited`] emit them.
+//! observed state, short). [`crate::progress::waiting`] and [`crate::progress::waited`] emit them.
 //!
 //! [`ProgressLayer`] renders them: on a terminal, one indicatif spinner per open wait with its
 //! live elapsed time, the timeout and the last state; elsewhere (CI logs, files) it stays quiet,
@@ -25,38 +25,12 @@ use tracing_subscriber::layer::{Context, Layer};
 
 use super::html::human_seconds;
 
-/// Target of the progress events.
-pub const TARGET: &str = "dr_harness::progress";
+/// Target and emitters of the progress events live in [`crate::progress`] (below `hooks`);
+/// re-exported here, where they are rendered.
+pub use crate::progress::{waited, waiting, TARGET};
 
 /// Without a terminal, the least time between two lines about one wait.
 pub const PLAIN_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Emits a `"waiting"` progress event (see the module docs for the fields). `timeout` `None`
-/// is sent as `timeout_s = 0`.
-pub fn waiting(step: &str, gate: &str, elapsed: Duration, timeout: Option<Duration>, state: &str) {
-    tracing::info!(
-        target: TARGET,
-        step,
-        gate,
-        elapsed_s = elapsed.as_secs_f64(),
-        timeout_s = timeout.map_or(0.0, |t| t.as_secs_f64()),
-        state,
-        "waiting"
-    );
-}
-
-/// Emits the closing `"waited"` progress event of a wait.
-pub fn waited(step: &str, gate: &str, elapsed: Duration, timeout: Option<Duration>, state: &str) {
-    tracing::info!(
-        target: TARGET,
-        step,
-        gate,
-        elapsed_s = elapsed.as_secs_f64(),
-        timeout_s = timeout.map_or(0.0, |t| t.as_secs_f64()),
-        state,
-        "waited"
-    );
-}
 
 /// One progress event, read back from its fields.
 #[derive(Debug, Clone, PartialEq, Default)]

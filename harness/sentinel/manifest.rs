@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-/// One line of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One line of the manifest (serialized as `{sha256, name, size}` in the run record's facts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ManifestEntry {
     /// Lowercase hex SHA-256.
     pub sha256: String,

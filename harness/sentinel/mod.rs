@@ -3,6 +3,7 @@
 
 pub mod content;
 pub mod manifest;
+pub mod ticker;
 pub mod ticks;
 
 /// Directory inside the sentinel volume that holds everything the harness writes.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use kube::api::PostParams;
 use kube::Api;
 
-use super::{facts, LABEL_RUN_ID};
+use super::LABEL_RUN_ID;
 use crate::cluster::{retry, wait};
 use crate::config::scenario::BackupStep;
 use crate::engine::context::DrillContext;
@@ -35,7 +35,7 @@ pub fn snapshot_name(run_id: &str) -> String {
 }
 
 pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
-    let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| {
+    let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before backup")
     })?;
     let conn = ctx.conn().await?;
@@ -57,11 +57,11 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
         },
     );
     snap.metadata.labels = Some(labels.clone());
-    if ctx.fact::<i64>(facts::SNAPSHOT_AT_MS).is_none() {
-        ctx.set_fact(facts::SNAPSHOT_AT_MS, chrono::Utc::now().timestamp_millis());
+    if ctx.record.facts.snapshot_at_ms.is_none() {
+        ctx.record.facts.snapshot_at_ms = Some(chrono::Utc::now().timestamp_millis());
     }
     create_or_reuse(&ctx.stats, &snapshots, &snap_name, &snap).await?;
-    ctx.set_fact(facts::SNAPSHOT, &snap_name);
+    ctx.record.facts.snapshot = Some(snap_name.clone());
     wait::wait_for(
         snapshots.clone(),
         &snap_name,
@@ -95,7 +95,7 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
     let backup = backup_object(&name, &snap_name, &volume, &labels);
     note_compression(ctx, &conn.client, &ns, &volume, step).await;
     create_or_reuse(&ctx.stats, &backups, &name, &backup).await?;
-    ctx.set_fact(facts::BACKUP, &name);
+    ctx.record.facts.backup = Some(name.clone());
     let done = wait::wait_for(
         backups.clone(),
         &name,
@@ -143,7 +143,7 @@ pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
         format!("url {}", status.url),
     );
     ctx.record.backup_url = Some(status.url.clone());
-    ctx.set_fact("backup.url", &status.url);
+    ctx.record.facts.backup_url = Some(status.url.clone());
     prove_in_s3(ctx, &volume, &name).await
 }
 
@@ -210,7 +210,7 @@ async fn note_compression(
         ));
     }
     if let Some(m) = method {
-        ctx.set_fact("backup.compression", &m);
+        ctx.record.facts.backup_compression = Some(m.clone());
     }
 }
 

@@ -10,7 +10,7 @@
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::Api;
 
-use super::{facts, LABEL_RUN_ID};
+use super::LABEL_RUN_ID;
 use crate::cluster::retry;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
@@ -54,7 +54,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let mut deleted = Vec::new();
     let dp = DeleteParams::default();
 
-    let known: Option<String> = ctx.fact(facts::LONGHORN_VERSION);
+    let known: Option<String> = ctx.record.facts.longhorn_version.clone();
     let longhorn_version = match known.and_then(|v| v.parse::<LonghornVersion>().ok()) {
         Some(v) => Some(v),
         // A resumed drill whose preflight predates the version fact: read it now.

@@ -5,7 +5,7 @@
 //! Safety (issue #6): an object is the drill's own when it carries this run's
 //! `dr-harness.io/run-id` label, or — for the PV and the Longhorn Volume, which the CSI
 //! provisioner creates without the drill's labels — when it is the sentinel's well-known volume
-//! recorded by `deploy-sentinel` (`steps::facts::VOLUME`) and Longhorn/Kubernetes tie it to the
+//! recorded by `deploy-sentinel` (`DrillFacts::volume`) and Longhorn/Kubernetes tie it to the
 //! sentinel PVC and nothing else, while that PVC is itself the drill's own. The disaster refuses to start unless every object present is
 //! the drill's own (an adopted, GitOps-managed sentinel is not); the teardown skips what is not.
 //! Backup and BackupVolume objects are never touched here: deleting them can delete the backup's
@@ -19,16 +19,12 @@ use kube::api::DeleteParams;
 use kube::runtime::watcher;
 use kube::{Api, Resource};
 
-use super::{facts, LABEL_RUN_ID};
+use super::LABEL_RUN_ID;
 use crate::cluster::{retry, wait};
 use crate::config::scenario::DeleteSentinelStep;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::Volume;
-
-/// Fact: the StorageClass of the deleted sentinel PVC, so the PV of the restored volume gets
-/// the class the re-applied PVC asks for.
-pub const STORAGE_CLASS: &str = "sentinel.storage_class";
 
 /// How long each object may take to go away.
 const GONE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -41,7 +37,7 @@ struct Target {
 }
 
 pub async fn run(ctx: &mut DrillContext, step: &DeleteSentinelStep) -> StepResult {
-    let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| {
+    let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new(
             "no sentinel volume recorded; deploy-sentinel must run before delete-sentinel",
         )
@@ -125,14 +121,14 @@ pub async fn run(ctx: &mut DrillContext, step: &DeleteSentinelStep) -> StepResul
         .and_then(|p| p.spec.as_ref())
         .and_then(|sp| sp.storage_class_name.clone())
     {
-        ctx.set_fact(STORAGE_CLASS, class);
+        ctx.record.facts.storage_class = Some(class);
     }
 
     let started = Instant::now();
     if !step.teardown {
         // The RTO clock starts with the first deletion.
         ctx.mark("disaster");
-        ctx.set_fact(facts::DISASTER_AT, chrono::Utc::now().to_rfc3339());
+        ctx.record.facts.disaster_at = Some(chrono::Utc::now());
     }
     let may = |i: usize| targets[i].present && targets[i].ours.is_ok();
     let dp = DeleteParams::default();

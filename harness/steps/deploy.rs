@@ -14,7 +14,7 @@ use kube::api::{Patch, PatchParams};
 use kube::Api;
 use serde_json::Value;
 
-use super::{facts, FIELD_MANAGER, LABEL_RUN_ID};
+use super::{FIELD_MANAGER, LABEL_RUN_ID};
 use crate::cluster::{self, wait};
 use crate::config::scenario::DeploySentinelStep;
 use crate::engine::context::DrillContext;
@@ -33,7 +33,7 @@ pub async fn run(ctx: &mut DrillContext, step: &DeploySentinelStep) -> StepResul
             "adopting the existing sentinel deployment {}/{}",
             s.namespace, s.deployment
         ));
-        ctx.set_fact("sentinel.adopted", true);
+        ctx.record.facts.sentinel_adopted = Some(true);
     } else if step.adopt {
         return Err(StepFailure::new(format!(
             "expected GitOps to have deployed the sentinel deployment {}/{} (adopt = true) but it does not exist; check the GitOps source for the dr-exercise app",
@@ -41,7 +41,7 @@ pub async fn run(ctx: &mut DrillContext, step: &DeploySentinelStep) -> StepResul
         )));
     } else {
         apply_manifests(ctx, &conn).await?;
-        ctx.set_fact("sentinel.adopted", false);
+        ctx.record.facts.sentinel_adopted = Some(false);
     }
     let timeout = Duration::from_secs(600);
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(conn.client.clone(), &s.namespace);
@@ -63,7 +63,7 @@ pub async fn run(ctx: &mut DrillContext, step: &DeploySentinelStep) -> StepResul
         format!("PVC {} Bound", s.pvc),
         format!("bound to Longhorn volume {volume}"),
     );
-    ctx.set_fact(facts::VOLUME, &volume);
+    ctx.record.facts.volume = Some(volume.clone());
     wait_available(ctx, &deployments, &s.deployment, timeout).await?;
     Ok(())
 }

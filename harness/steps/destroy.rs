@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::{facts, hook, preflight, ticks};
+use super::{hook, preflight, ticks};
 use crate::cluster;
 use crate::cluster::gone::{self, Observation};
 use crate::cluster::progress::{self, Progress};
+use crate::cluster::ClusterIdentity;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::engine::record::ClusterIdentity;
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let recorded = ctx.record.identity.clone().ok_or_else(|| {
@@ -50,7 +50,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 
     ticks::stop(ctx).await;
     let started = ctx.mark("disaster");
-    ctx.set_fact(facts::DISASTER_AT, Utc::now().to_rfc3339());
+    ctx.record.facts.disaster_at = Some(Utc::now());
     let outcome = hook::run_hook(ctx, crate::hooks::HookAction::Destroy, &spec).await?;
     ctx.phase("destroy", started.elapsed());
     if let Some(msg) = hook::hook_failure("destroy", &outcome) {
@@ -87,7 +87,7 @@ async fn prove_gone(ctx: &mut DrillContext, recorded: &ClusterIdentity) -> StepR
         match seen {
             Observation::Gone(evidence) => {
                 progress.finish(&format!("gone: {evidence}"));
-                ctx.set_fact(facts::DESTROY_EVIDENCE, evidence.to_string());
+                ctx.record.facts.destroy_evidence = Some(evidence.to_string());
                 ctx.check(
                     "cluster-gone",
                     true,

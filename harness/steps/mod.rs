@@ -1,5 +1,6 @@
-//! The step library: one module per step kind. Each step reads what earlier steps stored in the
-//! record's facts, does one job against the cluster, the backup target or the infrastructure,
+//! The step library: one module per step kind, offered to the engine as [`Steps`] (its
+//! [`StepLibrary`]). Each step reads what earlier steps stored in the record's typed facts
+//! ([`crate::engine::facts::DrillFacts`]), does one job against the cluster, the backup target or the infrastructure,
 //! records its checks, and fails with a message that says what was expected, what was found and
 //! what to look at.
 
@@ -9,7 +10,6 @@ pub mod cleanup;
 pub mod delete_sentinel;
 pub mod deploy;
 pub mod destroy;
-pub mod facts;
 pub mod freshness;
 pub mod gates;
 pub mod health;
@@ -33,9 +33,12 @@ pub mod wait_ready;
 pub mod write;
 pub mod write_generation;
 
+use futures::future::LocalBoxFuture;
+
 use crate::config::{StepEntry, StepSpec};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::StepResult;
+use crate::engine::library::StepLibrary;
 
 /// Label set on every object a drill creates: deletion and revert act only on objects carrying
 /// the drill's own run id.
@@ -51,6 +54,32 @@ pub fn run_hex(run_id: &str, n: usize) -> String {
         .filter(|c| c.is_ascii_hexdigit())
         .take(n)
         .collect()
+}
+
+/// The step library the drill runs: every step kind of [`StepSpec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Steps;
+
+impl StepLibrary for Steps {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a mut DrillContext,
+        entry: &'a StepEntry,
+    ) -> LocalBoxFuture<'a, StepResult> {
+        Box::pin(run(ctx, entry))
+    }
+
+    fn runs_hooks(&self, spec: &StepSpec) -> bool {
+        runs_hooks(spec)
+    }
+
+    fn always_runs(&self, spec: &StepSpec) -> bool {
+        always_runs(spec)
+    }
+
+    fn creates_nothing(&self, kind: &str) -> bool {
+        kind == "preflight"
+    }
 }
 
 /// Runs one step.

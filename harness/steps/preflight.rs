@@ -275,7 +275,7 @@ pub async fn guard_destroy(ctx: &mut DrillContext, conn: &cluster::Connection) -
 fn record_version(ctx: &mut DrillContext, detected: &longhorn::version::Detected) {
     match detected.version {
         Some(v) => {
-            ctx.set_fact(super::facts::LONGHORN_VERSION, v.to_string());
+            ctx.record.facts.longhorn_version = Some(v.to_string());
             ctx.check(
                 "longhorn-version",
                 true,
@@ -291,7 +291,7 @@ fn record_version(ctx: &mut DrillContext, detected: &longhorn::version::Detected
             ));
         }
     }
-    ctx.set_fact(super::facts::LONGHORN_VERSION_SOURCE, &detected.source);
+    ctx.record.facts.longhorn_version_source = Some(detected.source.clone());
 }
 
 /// Whether the profile's target URL and Longhorn's `backupTargetURL` name the same backups:

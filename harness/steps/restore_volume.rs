@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use kube::Api;
 
-use super::delete_sentinel::STORAGE_CLASS;
-use super::{deploy, facts, LABEL_RUN_ID};
+use super::{deploy, LABEL_RUN_ID};
 use crate::cluster::{retry, wait};
 use crate::config::scenario::{DeploySentinelStep, RestoreVolumeStep};
 use crate::engine::context::DrillContext;
@@ -40,15 +39,15 @@ pub async fn run(
 ) -> StepResult {
     let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
-    let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| {
+    let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new(
             "no sentinel volume recorded; deploy-sentinel must run before restore-volume",
         )
     })?;
-    let backup_name: String = ctx.fact(facts::BACKUP).ok_or_else(|| {
+    let backup_name: String = ctx.record.facts.backup.clone().ok_or_else(|| {
         StepFailure::new("no backup recorded; the backup step must run before restore-volume")
     })?;
-    let url: String = ctx.fact("backup.url").ok_or_else(|| {
+    let url: String = ctx.record.facts.backup_url.clone().ok_or_else(|| {
         StepFailure::new(format!(
             "backup {backup_name} has no recorded URL; the backup step did not complete"
         ))
@@ -159,7 +158,10 @@ pub async fn run(
 
     let restore_started = Instant::now();
     let class: String = ctx
-        .fact(STORAGE_CLASS)
+        .record
+        .facts
+        .storage_class
+        .clone()
         .unwrap_or_else(|| "longhorn".to_string());
     let labels = BTreeMap::from([
         (LABEL_RUN_ID.to_string(), run_id.clone()),

@@ -27,7 +27,7 @@
 //! (`/api/v1/namespaces/<ns>/services/<svc>:<port>/proxy/...`) with the drill's own kubeconfig
 //! credentials.
 //!
-//! Only the sentinel's own volume (`steps::facts::VOLUME`) is reverted, and only to the snapshot
+//! Only the sentinel's own volume (`DrillFacts::volume`) is reverted, and only to the snapshot
 //! this drill took (issue #6). The step marks the disaster (RTO runs from the revert to the data
 //! verified).
 
@@ -37,8 +37,6 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use super::facts;
-use super::snapshot::REVERT_SNAPSHOT;
 use crate::cluster::{retry, wait};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
@@ -172,10 +170,10 @@ async fn pick_node(
 }
 
 pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
-    let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| {
+    let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before revert")
     })?;
-    let snapshot: String = ctx.fact(REVERT_SNAPSHOT).ok_or_else(|| {
+    let snapshot: String = ctx.record.facts.revert_snapshot.clone().ok_or_else(|| {
         StepFailure::new("no snapshot recorded; the snapshot step must run before revert")
     })?;
     let conn = ctx.conn().await?;
@@ -210,7 +208,7 @@ pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
 
     let started = Instant::now();
     ctx.mark("disaster");
-    ctx.set_fact(facts::DISASTER_AT, chrono::Utc::now().to_rfc3339());
+    ctx.record.facts.disaster_at = Some(chrono::Utc::now());
 
     // 1. maintenance-mode attach
     let what =

@@ -14,7 +14,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::Api;
 
-use super::{deploy, facts, LABEL_RUN_ID};
+use super::{deploy, LABEL_RUN_ID};
 use crate::cluster::{retry, wait};
 use crate::config::scenario::ScaleStep;
 use crate::engine::context::DrillContext;
@@ -78,7 +78,7 @@ pub async fn run(ctx: &mut DrillContext, step: &ScaleStep, timeout: Duration) ->
         |set| format!("{} pods left", set.len()),
     )
     .await?;
-    if let Some(volume) = ctx.fact::<String>(facts::VOLUME) {
+    if let Some(volume) = ctx.record.facts.volume.clone() {
         let volumes: Api<Volume> =
             Api::namespaced(conn.client.clone(), &ctx.profile.expect.longhorn_namespace);
         wait::wait_for(

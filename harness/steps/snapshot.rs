@@ -12,14 +12,11 @@ use std::time::Duration;
 use kube::api::PostParams;
 use kube::Api;
 
-use super::{facts, LABEL_RUN_ID};
+use super::LABEL_RUN_ID;
 use crate::cluster::{retry, wait};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::{Snapshot, SnapshotSpec};
-
-/// Fact: the name of the Snapshot `revert` reverts to.
-pub const REVERT_SNAPSHOT: &str = "revert.snapshot";
 
 /// The revert point's name: `dr-harness-rp-<8 hex of the run id>` (Longhorn snapshot names
 /// follow Kubernetes object-name rules).
@@ -29,7 +26,7 @@ pub fn revert_snapshot_name(run_id: &str) -> String {
 }
 
 pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
-    let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| {
+    let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before snapshot")
     })?;
     let conn = ctx.conn().await?;
@@ -63,7 +60,7 @@ pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
         }
         Err(e) => return Err(e.into()),
     }
-    ctx.set_fact(REVERT_SNAPSHOT, &name);
+    ctx.record.facts.revert_snapshot = Some(name.clone());
     let done = wait::wait_for(
         snapshots.clone(),
         &name,

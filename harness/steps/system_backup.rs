@@ -16,16 +16,11 @@ use kube::Api;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{facts, LABEL_RUN_ID};
+use super::LABEL_RUN_ID;
 use crate::cluster::{retry, wait};
 use crate::config::scenario::SystemBackupStep;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-
-/// Fact: name of the drill's SystemBackup.
-pub const FACT_NAME: &str = "system_backup.name";
-/// Fact: the Longhorn version the SystemBackup was taken with (`status.version`; part of its key).
-pub const FACT_VERSION: &str = "system_backup.version";
 
 /// The drill's SystemBackup name, derived from the run id so a resumed drill finds it again.
 pub fn system_backup_name(run_id: &str) -> String {
@@ -134,7 +129,7 @@ pub async fn run(ctx: &mut DrillContext, step: &SystemBackupStep, timeout: Durat
             step.volume_backup_policy.as_str()
         ));
     }
-    ctx.set_fact(FACT_NAME, &name);
+    ctx.record.facts.system_backup = Some(name.clone());
     let done = wait::wait_for(
         api,
         &name,
@@ -169,7 +164,7 @@ pub async fn run(ctx: &mut DrillContext, step: &SystemBackupStep, timeout: Durat
         format!("SystemBackup {name} Ready"),
         format!("Longhorn {version}"),
     );
-    ctx.set_fact(FACT_VERSION, &version);
+    ctx.record.facts.system_backup_version = Some(version.clone());
     prove_in_s3(ctx, &name, &version).await
 }
 
@@ -231,7 +226,7 @@ async fn prove_in_s3(ctx: &mut DrillContext, name: &str, version: &str) -> StepR
             "checksum mismatch: {zip_key} has SHA-256 {got}, but system-backup.cfg says Checksum {want}; the zip changed after Longhorn wrote it (corruption or tampering on the backup target), and a SystemRestore from it will fail"
         )));
     }
-    let volume: Option<String> = ctx.fact(facts::VOLUME);
+    let volume: Option<String> = ctx.record.facts.volume.clone();
     let names = zip_volume_names(&zip).map_err(StepFailure::new)?;
     if let Some(volume) = volume {
         if !ctx.check(

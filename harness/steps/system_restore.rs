@@ -15,7 +15,7 @@ use chrono::Utc;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use super::system_backup::{error_message, longhorn_api, state, FACT_NAME};
+use super::system_backup::{error_message, longhorn_api, state};
 use super::LABEL_RUN_ID;
 use crate::cluster::{retry, wait};
 use crate::engine::context::DrillContext;
@@ -25,7 +25,7 @@ use crate::longhorn::BackupTarget;
 pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
     let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
     let left = || deadline.saturating_duration_since(Instant::now());
-    let sb: String = ctx.fact(FACT_NAME).ok_or_else(|| {
+    let sb: String = ctx.record.facts.system_backup.clone().ok_or_else(|| {
         StepFailure::new(
             "no SystemBackup recorded; a system-backup step must run before system-restore",
         )

@@ -2,40 +2,39 @@
 //!
 //! Ticks written after the backup's snapshot are lost by design; the newest tick that survives
 //! the restore dates the restored data, and the RPO is the disaster time minus that tick. The
-//! ticker runs in the background across steps; the destroy step stops it and records the last
+//! ticker ([`Ticker`], beside the tick format in `sentinel/`) runs in the background across
+//! steps as the context's [`Background`] task; the destroy step stops it and records the last
 //! tick written. Failed tick writes are counted, not fatal (the cluster is about to go away).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use super::facts;
 use super::pod::{sentinel_target, sh_quote};
 use crate::cluster::exec::{self, ExecTarget};
 use crate::cluster::RetryStats;
 use crate::engine::context::DrillContext;
+use crate::engine::facts::DrillFacts;
 use crate::engine::failure::{StepFailure, StepResult};
+use crate::engine::library::Background;
+use crate::sentinel::ticker::Ticker;
 use crate::sentinel::ticks::{render, Tick};
 use crate::sentinel::{DIR_NAME, TICKS_FILE};
 
-/// The background tick writer.
-pub struct Ticker {
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-    last: Arc<Mutex<Option<Tick>>>,
-}
-
-impl Ticker {
-    /// Stops the writer and returns the newest tick known written.
-    pub async fn stop(self) -> Option<Tick> {
-        self.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        self.last.lock().ok().and_then(|l| *l)
+/// The running ticker, as the drill's background task: stopping it records the newest tick
+/// written (`last_tick_written_ms`, `last_tick_written_seq`).
+impl Background for Ticker {
+    fn stop<'a>(self: Box<Self>, facts: &'a mut DrillFacts) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(last) = Ticker::stop(*self).await {
+                facts.last_tick_written_ms = Some(last.unix_millis);
+                facts.last_tick_written_seq = Some(last.sequence);
+            }
+        })
     }
 }
 
@@ -70,11 +69,11 @@ impl TickWriter {
 }
 
 pub async fn start(ctx: &mut DrillContext) -> StepResult {
-    if let Some(old) = ctx.ticker.take() {
-        old.stop().await;
+    if let Some(old) = ctx.background.take() {
+        old.stop(&mut DrillFacts::default()).await;
     }
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(10)).await?;
-    let writer = TickWriter {
+    let writer = Arc::new(TickWriter {
         pods,
         target,
         path: format!(
@@ -84,7 +83,7 @@ pub async fn start(ctx: &mut DrillContext) -> StepResult {
             TICKS_FILE
         ),
         run_id: ctx.record.run_id.clone(),
-    };
+    });
     // The first tick is written synchronously so the measurement never starts empty.
     let first = writer.write(1).await.map_err(|e| {
         StepFailure::new(format!(
@@ -98,48 +97,25 @@ pub async fn start(ctx: &mut DrillContext) -> StepResult {
         "a tick appended to the sentinel volume",
         format!("tick 1 at {}", first.unix_millis),
     );
-    ctx.set_fact(facts::LAST_TICK_WRITTEN_MS, first.unix_millis);
-    ctx.set_fact(facts::FIRST_TICK_MS, first.unix_millis);
-    let last = Arc::new(Mutex::new(Some(first)));
-    let stop = CancellationToken::new();
-    let interval = ctx.scenario.sentinel.tick_interval;
+    ctx.record.facts.last_tick_written_ms = Some(first.unix_millis);
+    ctx.record.facts.first_tick_ms = Some(first.unix_millis);
     let stats: RetryStats = ctx.stats.clone();
-    let task = {
-        let last = last.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut sequence = 1;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(interval) => {}
-                }
-                sequence += 1;
-                let write = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    w = writer.write(sequence) => w,
-                };
-                match write {
-                    Ok(t) => {
-                        if let Ok(mut l) = last.lock() {
-                            *l = Some(t);
-                        }
-                    }
-                    Err(_) => stats.count("tick-write-failed"),
-                }
-            }
-        })
-    };
-    ctx.ticker = Some(Ticker { stop, task, last });
+    let ticker = Ticker::spawn(
+        first,
+        ctx.scenario.sentinel.tick_interval,
+        move |sequence| {
+            let writer = writer.clone();
+            async move { writer.write(sequence).await }
+        },
+        move |_| stats.count("tick-write-failed"),
+    );
+    ctx.background = Some(Box::new(ticker));
     Ok(())
 }
 
 /// Stops the ticker (if running) and records the newest tick written before the disaster.
 pub async fn stop(ctx: &mut DrillContext) {
-    if let Some(t) = ctx.ticker.take() {
-        if let Some(last) = t.stop().await {
-            ctx.set_fact(facts::LAST_TICK_WRITTEN_MS, last.unix_millis);
-            ctx.set_fact("ticks.last_written_seq", last.sequence);
-        }
+    if let Some(task) = ctx.background.take() {
+        task.stop(&mut ctx.record.facts).await;
     }
 }

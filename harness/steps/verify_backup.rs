@@ -16,7 +16,6 @@ use dr_backupstore::incremental::{incremental_verify, FullPassReason, Incrementa
 use dr_backupstore::ledger::{ledger_key, LedgerLocation};
 use futures::stream::{self, StreamExt};
 
-use super::facts;
 use super::shard::Shard;
 use crate::config::scenario::VerifyBackupStep;
 use crate::engine::context::DrillContext;
@@ -211,8 +210,8 @@ async fn targets(
         step.volumes.clone()
     } else {
         // The drill's own backup.
-        let volume: String = ctx.fact(facts::VOLUME).ok_or_else(|| StepFailure::new("no volumes given and no sentinel volume recorded (run it after backup, or set `volumes`)"))?;
-        let backup: String = ctx.fact(facts::BACKUP).ok_or_else(|| {
+        let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| StepFailure::new("no volumes given and no sentinel volume recorded (run it after backup, or set `volumes`)"))?;
+        let backup: String = ctx.record.facts.backup.clone().ok_or_else(|| {
             StepFailure::new("no volumes given and no backup recorded by this drill")
         })?;
         return Ok(vec![(volume, backup)]);

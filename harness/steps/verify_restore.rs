@@ -7,7 +7,6 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Api;
 
 use super::deploy::volume_of;
-use super::facts;
 use crate::cluster::retry;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
@@ -18,7 +17,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let conn = ctx.conn().await?;
     let s = ctx.scenario.sentinel.clone();
     let ns = ctx.profile.expect.longhorn_namespace.clone();
-    let expected_backup: String = ctx.fact(facts::BACKUP).ok_or_else(|| {
+    let expected_backup: String = ctx.record.facts.backup.clone().ok_or_else(|| {
         StepFailure::new("no backup recorded; the backup step must run before verify-restore")
     })?;
 

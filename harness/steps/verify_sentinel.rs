@@ -8,9 +8,8 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
-use super::facts;
 use super::pod::{sentinel_target, sh_quote};
 use super::write::manifest_of;
 use crate::cluster::exec::{self, ExecTarget};
@@ -140,13 +139,9 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
                 rebuilt.elapsed().saturating_sub(sum_after_rebuild(ctx)),
             );
         }
-    } else if let Some(at) = ctx
-        .fact::<String>(facts::DISASTER_AT)
-        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-    {
+    } else if let Some(at) = ctx.record.facts.disaster_at {
         // Resumed in another process: only the wall clock spans the gap.
-        ctx.record.rto_seconds =
-            Some((Utc::now() - at.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0);
+        ctx.record.rto_seconds = Some((Utc::now() - at).num_milliseconds() as f64 / 1000.0);
     }
 
     // RPO: disaster time minus the newest tick that survived.
@@ -163,10 +158,7 @@ async fn measure_rpo(
     dir: &str,
     run_id: &str,
 ) -> StepResult {
-    let disaster_ms = ctx
-        .fact::<String>(facts::DISASTER_AT)
-        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|d| d.timestamp_millis());
+    let disaster_ms = ctx.record.facts.disaster_at.map(|d| d.timestamp_millis());
     let Some(disaster_ms) = disaster_ms else {
         return Ok(()); // no disaster in this scenario: nothing to measure
     };
@@ -176,8 +168,8 @@ async fn measure_rpo(
     } else {
         String::new()
     };
-    let snapshot_ms: Option<i64> = ctx.fact(facts::SNAPSHOT_AT_MS);
-    let first_tick_ms: Option<i64> = ctx.fact(facts::FIRST_TICK_MS);
+    let snapshot_ms: Option<i64> = ctx.record.facts.snapshot_at_ms;
+    let first_tick_ms: Option<i64> = ctx.record.facts.first_tick_ms;
     match last_tick(&log, run_id) {
         Some(tick) => {
             let rpo = (disaster_ms - tick.unix_millis).max(0) as f64 / 1000.0;

@@ -16,7 +16,7 @@ use kube::runtime::watcher;
 use kube::Api;
 
 use super::deploy::wait_available;
-use super::{facts, restore_watch};
+use super::restore_watch;
 use crate::cluster::progress::Progress;
 use crate::cluster::{self, wait};
 use crate::engine::context::DrillContext;
@@ -69,7 +69,7 @@ pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     // From here on, a restore of the sentinel volume that Longhorn gave up on ends the wait at
     // once, whichever gate is being awaited: with the orchestrator's Job failed, its Flux
     // Kustomization's health check never passes either, and no later gate can.
-    let volume: Option<String> = ctx.fact(facts::VOLUME);
+    let volume: Option<String> = ctx.record.facts.volume.clone();
     let ns = ctx.profile.expect.longhorn_namespace.clone();
     let client = conn.client.clone();
     let job = ctx.profile.expect.orchestrator_job.clone();
@@ -191,7 +191,7 @@ async fn gates(ctx: &mut DrillContext, conn: cluster::Connection, deadline: Inst
     ctx.phase("longhorn-ready", gate.elapsed());
 
     // The sentinel's BackupVolume, discovered from the backup target.
-    let volume: Option<String> = ctx.fact(facts::VOLUME);
+    let volume: Option<String> = ctx.record.facts.volume.clone();
     if let Some(volume) = volume.clone() {
         let gate = Instant::now();
         let bvs: Api<BackupVolume> = Api::namespaced(conn.client.clone(), &ns);

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::facts;
 use super::pod::{sentinel_target, sh_quote};
 use crate::cluster::exec;
 use crate::engine::context::DrillContext;
@@ -110,14 +109,8 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         )));
     }
     let total: u64 = entries.iter().map(|e| e.size).sum();
-    ctx.set_fact(
-        facts::MANIFEST,
-        entries
-            .iter()
-            .map(|e| serde_json::json!({"sha256": e.sha256, "name": e.name, "size": e.size}))
-            .collect::<Vec<_>>(),
-    );
-    ctx.set_fact("sentinel.bytes", total);
+    ctx.record.facts.manifest = Some(entries.clone());
+    ctx.record.facts.sentinel_bytes = Some(total);
     // Outside the cluster: beside the backups (the local copy is written with the reports).
     if let Ok(bt) = ctx.backup_target() {
         let bt = bt.clone();
@@ -130,16 +123,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 
 /// The manifest stored by `write-sentinel`.
 pub fn manifest_of(ctx: &DrillContext) -> Option<Vec<ManifestEntry>> {
-    let raw: Vec<serde_json::Value> = ctx.fact(facts::MANIFEST)?;
-    raw.into_iter()
-        .map(|v| {
-            Some(ManifestEntry {
-                sha256: v["sha256"].as_str()?.to_string(),
-                name: v["name"].as_str()?.to_string(),
-                size: v["size"].as_u64()?,
-            })
-        })
-        .collect()
+    ctx.record.facts.manifest.clone()
 }
 
 /// Streams the deterministic content of `file` (seeded by `seed`) into `path` in the pod through

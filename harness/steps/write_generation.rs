@@ -20,11 +20,6 @@ use crate::sentinel::DIR_NAME;
 /// Size of the file only a later generation has, bytes.
 const EXTRA_FILE_BYTES: u64 = 64 * 1024;
 
-/// Fact key of generation `g`'s manifest (`[{sha256, name, size}]`).
-pub fn manifest_fact(generation: &str) -> String {
-    format!("sentinel.manifest.{generation}")
-}
-
 /// The files generation `g` writes: the sentinel's own files, overwritten, plus one of its own.
 pub fn generation_files(sizes: &[u64], generation: &str) -> Vec<SentinelFile> {
     let mut files = files_for_sizes(sizes);
@@ -95,31 +90,24 @@ pub async fn run(ctx: &mut DrillContext, step: &WriteGenerationStep) -> StepResu
         step.generation,
         entries.len()
     ));
-    ctx.set_fact(
-        &manifest_fact(&step.generation),
-        entries
-            .iter()
-            .map(|e| serde_json::json!({"sha256": e.sha256, "name": e.name, "size": e.size}))
-            .collect::<Vec<_>>(),
-    );
+    ctx.record
+        .facts
+        .generations
+        .insert(step.generation.clone(), entries.clone());
     Ok(())
 }
 
 /// `verify-revert`: none of generation `g`'s files may still hold `g`'s content.
 pub async fn verify_gone(ctx: &mut DrillContext, step: &VerifyRevertStep) -> StepResult {
-    let raw: Vec<serde_json::Value> = ctx.fact(&manifest_fact(&step.generation)).ok_or_else(|| {
-        StepFailure::new(format!("no manifest of generation {} recorded; write-generation must run before verify-revert", step.generation))
-    })?;
-    let entries: Vec<ManifestEntry> = raw
-        .into_iter()
-        .filter_map(|v| {
-            Some(ManifestEntry {
-                sha256: v["sha256"].as_str()?.to_string(),
-                name: v["name"].as_str()?.to_string(),
-                size: v["size"].as_u64()?,
-            })
-        })
-        .collect();
+    let entries: Vec<ManifestEntry> = ctx
+        .record
+        .facts
+        .generations
+        .get(&step.generation)
+        .cloned()
+        .ok_or_else(|| {
+            StepFailure::new(format!("no manifest of generation {} recorded; write-generation must run before verify-revert", step.generation))
+        })?;
     let (found, _) = digests(ctx, &entries).await?;
     let still = still_present(&entries, &found);
     ctx.check(

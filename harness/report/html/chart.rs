@@ -6,7 +6,6 @@ use maud::{html, Markup};
 
 use super::{human_seconds, judge, opt_secs, status_class, status_word};
 use crate::engine::record::{RunRecord, StepRecord};
-use crate::steps::facts;
 
 /// Width of the chart's drawing area in SVG user units (the SVG scales to the page width).
 const CHART_W: f64 = 900.0;
@@ -23,11 +22,7 @@ fn offset(r: &RunRecord, at: DateTime<Utc>) -> f64 {
 }
 
 fn disaster_offset(r: &RunRecord) -> Option<f64> {
-    r.facts
-        .get(facts::DISASTER_AT)
-        .and_then(|v| v.as_str())
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| offset(r, d.with_timezone(&Utc)))
+    r.facts.disaster_at.map(|d| offset(r, d))
 }
 
 /// One bar of the chart, seconds from the drill start.
@@ -199,27 +194,18 @@ fn axis_ticks(end: f64) -> Vec<f64> {
     v
 }
 
-fn fact_ms(r: &RunRecord, key: &str) -> Option<i64> {
-    r.facts.get(key).and_then(|v| v.as_i64())
-}
-
 /// The RPO as points on one wall-clock axis: first tick, snapshot, last tick written, newest
 /// surviving tick (disaster − RPO), disaster.
 pub(super) fn rpo_ticks(r: &RunRecord) -> Markup {
-    let disaster_ms = r
-        .facts
-        .get(facts::DISASTER_AT)
-        .and_then(|v| v.as_str())
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.timestamp_millis());
+    let disaster_ms = r.facts.disaster_at.map(|d| d.timestamp_millis());
     let mut points: Vec<(&str, i64, &str)> = Vec::new();
-    if let Some(t) = fact_ms(r, facts::FIRST_TICK_MS) {
+    if let Some(t) = r.facts.first_tick_ms {
         points.push(("first tick", t, "tick"));
     }
-    if let Some(t) = fact_ms(r, facts::SNAPSHOT_AT_MS) {
+    if let Some(t) = r.facts.snapshot_at_ms {
         points.push(("snapshot", t, "snap"));
     }
-    if let Some(t) = fact_ms(r, facts::LAST_TICK_WRITTEN_MS) {
+    if let Some(t) = r.facts.last_tick_written_ms {
         points.push(("last tick written", t, "tick"));
     }
     if let (Some(d), Some(rpo)) = (disaster_ms, r.rpo_seconds) {
