@@ -546,3 +546,60 @@ fn containerfile_runs_the_release_build_and_lints_clean() {
         assert!(out.status.success(), "hadolint: {}", text(&out));
     }
 }
+
+/// The build without the `sandbox` feature (the image's) links none of the sandbox's server
+/// code: cargo's own dependency graph of the dr-harness package has no path to the sandbox
+/// crate, its API server (axum) or its S3 server (s3s, s3s-fs). Guards against a dependency
+/// that pulls the sandbox back in unconditionally.
+#[test]
+fn the_build_without_the_sandbox_feature_has_no_sandbox_code() {
+    for package in ["dr-sandbox", "axum", "s3s", "s3s-fs"] {
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--locked",
+                "--offline",
+                "--no-default-features",
+                "-e",
+                "normal",
+                "-p",
+                "dr-harness",
+                "-i",
+                package,
+            ])
+            .current_dir(repo())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo tree -i {package}: {}",
+            text(&out)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "",
+            "the build without the sandbox depends on {package}"
+        );
+    }
+    // and the default build does carry it: the check above looks at the right graph
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-e",
+            "normal",
+            "-p",
+            "dr-harness",
+            "-i",
+            "axum",
+        ])
+        .current_dir(repo())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("dr-sandbox"),
+        "{}",
+        text(&out)
+    );
+}

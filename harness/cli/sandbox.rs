@@ -129,8 +129,8 @@ impl Drop for EmbeddedSandbox {
 }
 
 /// Waits until a sandbox's bootstrap has finished, looking as a user would: through the
-/// Kubernetes API on `<state>/kubeconfig` and through S3, never into the sandbox's process.
-/// See [`wait_ready`]; the S3 keys are the sandbox's.
+/// Kubernetes API and S3 with the files in its state folder, never into the sandbox's process
+/// (see [`wait_ready`]).
 ///
 /// # Errors
 /// As [`wait_ready`].
@@ -138,29 +138,23 @@ pub async fn wait_bootstrapped(
     sandbox: &Sandbox,
     timeout: std::time::Duration,
 ) -> Result<(), String> {
-    let s3 = sandbox.s3();
-    let keys = StaticKeys {
-        access_key: s3.access_key().to_string(),
-        secret_key: s3.secret_key().to_string(),
-    };
-    wait_ready(sandbox.state_dir(), &keys, timeout).await
+    wait_ready(sandbox.state_dir(), timeout).await
 }
 
 /// Waits until the sandbox whose state lives in `state_dir` is ready for a drill: the Flux
 /// Kustomization of the sentinel workload is Ready (the bootstrap's last gate: nodes, Longhorn
 /// and the backup target's first sync come before it), Longhorn's BackupTarget is available,
-/// and the backup bucket answers a HeadBucket with `keys`. A drill starts on a running
-/// cluster, as it would on a real one. Names come from [`dr_sandbox::names`]; the kubeconfig
-/// is read anew, so a rebuilt sandbox with rotated credentials is waited for as well.
+/// and the backup bucket answers a HeadBucket. It reads only the state folder's files, as a
+/// user would: `<state>/kubeconfig`, the S3 endpoint and bucket from `<state>/sandbox.json` and
+/// the keys from `<state>/s3.env`, so it works for a sandbox of another process
+/// (`dr-harness sandbox up`) too. A drill starts on a running cluster, as it would on a real
+/// one. Names come from [`dr_sandbox::names`]; the kubeconfig is read anew, so a rebuilt
+/// sandbox with rotated credentials is waited for as well.
 ///
 /// # Errors
 /// A message naming what was awaited and what was last seen when `timeout` passes, or why the
-/// kubeconfig or `<state>/sandbox.json` cannot be used.
-pub async fn wait_ready(
-    state_dir: &Path,
-    keys: &StaticKeys,
-    timeout: std::time::Duration,
-) -> Result<(), String> {
+/// kubeconfig, `sandbox.json` or `s3.env` cannot be used.
+pub async fn wait_ready(state_dir: &Path, timeout: std::time::Duration) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
     let source = KubeconfigSource::File {
@@ -210,7 +204,8 @@ pub async fn wait_ready(
     .await
     .map_err(not_ready)?;
 
-    let targets: Api<BackupTarget> = Api::namespaced(conn.client.clone(), names::LONGHORN_NAMESPACE);
+    let targets: Api<BackupTarget> =
+        Api::namespaced(conn.client.clone(), names::LONGHORN_NAMESPACE);
     wait::wait_for(
         targets,
         names::BACKUP_TARGET,
@@ -232,7 +227,7 @@ pub async fn wait_ready(
     .await
     .map_err(not_ready)?;
 
-    bucket_reachable(state_dir, keys, deadline).await
+    bucket_reachable(state_dir, deadline).await
 }
 
 /// The fields of `<state>/sandbox.json` the S3 check needs.
@@ -243,18 +238,50 @@ struct StateS3 {
     region: String,
 }
 
+/// The S3 keys in `<state>/s3.env` (`export AWS_ACCESS_KEY_ID=…` lines, shell-quoted).
+///
+/// # Errors
+/// A message naming the file when it cannot be read or lacks a key.
+pub fn s3_env_keys(state_dir: &Path) -> Result<StaticKeys, String> {
+    let path = state_dir.join(names::S3_ENV_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("sandbox S3 file {}: {e}", path.display()))?;
+    let vars: std::collections::HashMap<String, String> = text
+        .lines()
+        .filter_map(shlex::split)
+        .filter_map(|words| {
+            let assignment = match words.as_slice() {
+                [export, a] if export == "export" => a,
+                [a] => a,
+                _ => return None,
+            };
+            let (k, v) = assignment.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect();
+    let var = |name: &str| {
+        vars.get(name).cloned().ok_or_else(|| {
+            format!(
+                "sandbox S3 file {}: no {name}; restart the sandbox to rewrite it",
+                path.display()
+            )
+        })
+    };
+    Ok(StaticKeys {
+        access_key: var("AWS_ACCESS_KEY_ID")?,
+        secret_key: var("AWS_SECRET_ACCESS_KEY")?,
+    })
+}
+
 /// Asks the sandbox's S3 endpoint (from `<state>/sandbox.json`) for its bucket until it
 /// answers or `deadline` passes.
-async fn bucket_reachable(
-    state_dir: &Path,
-    keys: &StaticKeys,
-    deadline: tokio::time::Instant,
-) -> Result<(), String> {
+async fn bucket_reachable(state_dir: &Path, deadline: tokio::time::Instant) -> Result<(), String> {
     let path = state_dir.join(names::STATE_FILE);
     let state: StateS3 = std::fs::read_to_string(&path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|e| format!("sandbox state file {}: {e}", path.display()))?;
+    let keys = s3_env_keys(state_dir)?;
     let client = dr_backupstore::s3_client(
         Some(&state.s3_endpoint),
         &state.region,
