@@ -10,7 +10,7 @@ DRILL_ARGS ?=
 # sandbox and the tests need; `make test SETUP=true` skips it.
 SETUP ?= bash scripts/setup.sh
 
-.PHONY: dr-exercise test build lint release setup bench
+.PHONY: dr-exercise test build lint release release-image setup bench
 
 dr-exercise:
 	@$(SETUP) --for drill
@@ -22,6 +22,7 @@ dr-exercise:
 # nextest does not run. Without cargo-nextest, plain cargo test runs the same tests.
 test:
 	@$(SETUP) --for test
+	$(CARGO) build --no-default-features --bin dr-harness
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast --run-ignored all && \
 		$(CARGO) test --workspace --doc; \
@@ -36,9 +37,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The release build the Containerfile runs and `cargo install --path .` does.
+# The release build `cargo install --path .` does.
 release:
 	$(CARGO) build --release --locked --bin dr-harness
+
+# The release build the Containerfile runs: without the built-in sandbox (feature `sandbox`).
+release-image:
+	$(CARGO) build --release --locked --no-default-features --bin dr-harness
 
 setup:
 	$(SETUP) --for test

@@ -505,17 +505,18 @@ fn metric_name_extraction_skips_labels_functions_and_keywords() {
     );
 }
 
-/// The image runs the documented release build; hadolint finds nothing.
+/// The image runs the documented release build without the built-in sandbox (every use of the
+/// image passes --profile); hadolint finds nothing.
 #[test]
 fn containerfile_runs_the_release_build_and_lints_clean() {
     let cf = std::fs::read_to_string(repo().join("Containerfile")).expect("Containerfile");
     let make = std::fs::read_to_string(repo().join("Makefile")).expect("Makefile");
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
-    let release = "cargo build --release --locked --bin dr-harness";
+    let release = "cargo build --release --locked --no-default-features --bin dr-harness";
     assert!(cf.contains(&format!("RUN {release}\n")), "Containerfile");
     assert!(
         make.contains(&release.replacen("cargo", "$(CARGO)", 1)),
-        "make release"
+        "make release-image"
     );
     assert!(
         readme.contains(release),
@@ -544,4 +545,61 @@ fn containerfile_runs_the_release_build_and_lints_clean() {
     ) {
         assert!(out.status.success(), "hadolint: {}", text(&out));
     }
+}
+
+/// The build without the `sandbox` feature (the image's) links none of the sandbox's server
+/// code: cargo's own dependency graph of the dr-harness package has no path to the sandbox
+/// crate, its API server (axum) or its S3 server (s3s, s3s-fs). Guards against a dependency
+/// that pulls the sandbox back in unconditionally.
+#[test]
+fn the_build_without_the_sandbox_feature_has_no_sandbox_code() {
+    for package in ["dr-sandbox", "axum", "s3s", "s3s-fs"] {
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--locked",
+                "--offline",
+                "--no-default-features",
+                "-e",
+                "normal",
+                "-p",
+                "dr-harness",
+                "-i",
+                package,
+            ])
+            .current_dir(repo())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo tree -i {package}: {}",
+            text(&out)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "",
+            "the build without the sandbox depends on {package}"
+        );
+    }
+    // and the default build does carry it: the check above looks at the right graph
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-e",
+            "normal",
+            "-p",
+            "dr-harness",
+            "-i",
+            "axum",
+        ])
+        .current_dir(repo())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("dr-sandbox"),
+        "{}",
+        text(&out)
+    );
 }

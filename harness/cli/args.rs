@@ -13,8 +13,14 @@ use clap::{Args, Parser, Subcommand};
 /// backup, verifies the data byte for byte, and reports RTO and RPO as JUnit XML and Prometheus
 /// metrics.
 ///
-/// With no --profile, drills run against the built-in sandbox: a local Kubernetes API with
-/// simulated Longhorn and a real S3 server. Try: `dr-harness run`.
+#[cfg_attr(
+    feature = "sandbox",
+    doc = "With no --profile, drills run against the built-in sandbox: a local Kubernetes API with\nsimulated Longhorn and a real S3 server. Try: `dr-harness run`."
+)]
+#[cfg_attr(
+    not(feature = "sandbox"),
+    doc = "This build has no built-in sandbox (built without the `sandbox` feature): pass\n--profile FILE for your cluster (`dr-harness init` writes one)."
+)]
 #[derive(Debug, Parser)]
 #[command(
     name = "dr-harness",
@@ -41,6 +47,7 @@ pub enum Command {
     /// List the scenarios (built-in and under ./scenarios) and the fixture profiles.
     List(ListArgs),
     /// The built-in sandbox cluster: start it, destroy and rebuild it (as hooks), inject faults.
+    #[cfg(feature = "sandbox")]
     #[command(subcommand)]
     Sandbox(SandboxCommand),
     /// Prove backups restorable from the backup target alone, without a cluster: structural
@@ -100,21 +107,32 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Cluster profile (TOML); default: the built-in sandbox, started for the drill.
+    #[cfg_attr(
+        feature = "sandbox",
+        doc = "Cluster profile (TOML); default: the built-in sandbox, started for the drill."
+    )]
+    #[cfg_attr(
+        not(feature = "sandbox"),
+        doc = "Cluster profile (TOML); required: this build has no built-in sandbox."
+    )]
     #[arg(long, short = 'p', value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// Sandbox only: speed of the simulated cluster.
+    #[cfg(feature = "sandbox")]
     #[arg(long, default_value = "fast", value_parser = ["fast", "realistic"])]
     pub timing: String,
     /// Sandbox only: keep the sandbox's state here instead of a temporary folder.
+    #[cfg(feature = "sandbox")]
     #[arg(long, value_name = "DIR")]
     pub sandbox_state: Option<PathBuf>,
     /// Sandbox only: the Longhorn release the sandbox imitates (1.7.1, 1.7.3, 1.8.2, 1.9.1,
     /// 1.10.1; default the newest). On a real cluster the version is read from the cluster.
+    #[cfg(feature = "sandbox")]
     #[arg(long, value_name = "VERSION")]
     pub longhorn_version: Option<dr_sandbox::LonghornVersion>,
     /// Sandbox only: a Longhorn manifest (e.g. longhorn.yaml) whose longhorn.io CRDs the
     /// sandbox API server serves and validates Longhorn objects by.
+    #[cfg(feature = "sandbox")]
     #[arg(long, value_name = "FILE")]
     pub longhorn_crds: Option<PathBuf>,
 }
@@ -137,6 +155,7 @@ pub struct ListArgs {
     pub validate: bool,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Start a sandbox in the foreground until Ctrl-C or `sandbox down`; writes
@@ -359,7 +378,7 @@ pub struct OrchestratorArgs {
     pub timeout: Duration,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sandbox"))]
 mod tests {
     use super::*;
     use dr_sandbox::LonghornVersion;

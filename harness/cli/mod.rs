@@ -7,6 +7,7 @@ mod args;
 mod init;
 mod orchestrator;
 mod run;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scenarios;
 
@@ -64,6 +65,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Run(a) => run::run(a).await,
         Command::Check(a) => run::check(a).await,
         Command::List(a) => run::list(a),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(a) => sandbox::sandbox(a).await,
         Command::RestoreOrchestrator(a) => orchestrator::run(a).await,
         Command::VerifyBackup(a) => run::verify_backup(a).await,

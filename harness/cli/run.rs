@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{CheckArgs, ListArgs, RunArgs, TargetArgs, VerifyBackupArgs};
+#[cfg(feature = "sandbox")]
 use super::sandbox::EmbeddedSandbox;
 use super::scenarios;
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
@@ -21,12 +22,23 @@ use crate::report;
 struct Target {
     profile: Profile,
     keys: Option<StaticKeys>,
+    #[cfg(feature = "sandbox")]
     _sandbox: Option<EmbeddedSandbox>,
 }
 
+/// What `run`, `check` and `verify-backup` say without `--profile` in a build without the
+/// `sandbox` feature (exit 2): there is no built-in cluster to fall back to.
+#[cfg_attr(feature = "sandbox", allow(dead_code))]
+fn no_builtin_sandbox_message() -> String {
+    "this build of dr-harness has no built-in sandbox (built without the `sandbox` feature): pass --profile FILE for your cluster (`dr-harness init` writes one), or use a build with the default features to drill against the sandbox".to_string()
+}
+
 async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
+    #[cfg(not(feature = "sandbox"))]
+    let _ = redactor;
     match &args.profile {
         Some(path) => match Profile::load(path) {
+            #[cfg(feature = "sandbox")]
             Ok(profile) if args.longhorn_version.is_some() => {
                 // a real cluster's version is read from the cluster, never assumed
                 eprintln!("error: --longhorn-version is for the built-in sandbox only; drop it or --profile");
@@ -36,6 +48,7 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
             Ok(profile) => Ok(Target {
                 profile,
                 keys: None,
+                #[cfg(feature = "sandbox")]
                 _sandbox: None,
             }),
             Err(e) => {
@@ -43,6 +56,12 @@ async fn target(args: &TargetArgs, redactor: &Redactor) -> Result<Target, i32> {
                 Err(EXIT_USAGE)
             }
         },
+        #[cfg(not(feature = "sandbox"))]
+        None => {
+            eprintln!("error: {}", no_builtin_sandbox_message());
+            Err(EXIT_USAGE)
+        }
+        #[cfg(feature = "sandbox")]
         None => {
             // A missing local tool is a setup error (exit 2), not an unreachable cluster.
             if let Err(msg) = super::sandbox::busybox_present() {
@@ -693,4 +712,19 @@ pub async fn verify_backup(a: VerifyBackupArgs) -> i32 {
         &redactor,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A build without the sandbox must tell a user without --profile what is missing and
+    /// what to pass instead (the CI's `--no-default-features` build step runs this path).
+    #[test]
+    fn no_builtin_sandbox_message_names_the_build_and_the_fix() {
+        let m = no_builtin_sandbox_message();
+        assert!(m.contains("no built-in sandbox"), "{m}");
+        assert!(m.contains("--profile"), "{m}");
+        assert!(m.contains("`sandbox` feature"), "{m}");
+    }
 }

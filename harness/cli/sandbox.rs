@@ -6,11 +6,15 @@
 
 use std::path::{Path, PathBuf};
 
-use dr_sandbox::{control, Sandbox, SandboxOptions, Timing};
+use dr_sandbox::{control, names, Sandbox, SandboxOptions, Timing};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::Api;
 
 use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::cluster::{wait, KubeconfigSource, RetryStats};
 use crate::engine::s3::StaticKeys;
+use crate::longhorn::BackupTarget;
 
 /// Checks that the host busybox the sandbox runs pods with exists: a missing local tool is a
 /// setup error (exit 2), said before anything starts.
@@ -124,40 +128,182 @@ impl Drop for EmbeddedSandbox {
     }
 }
 
-/// Waits until a sandbox's bootstrap has finished: the GitOps Kustomization of the sentinel
-/// workload is Ready (everything before it in the bootstrap order is then up). A drill starts on
-/// a running cluster, as it would on a real one.
+/// Waits until a sandbox's bootstrap has finished, looking as a user would: through the
+/// Kubernetes API and S3 with the files in its state folder, never into the sandbox's process
+/// (see [`wait_ready`]).
 ///
 /// # Errors
-/// A message naming what was last seen when `timeout` passes.
+/// As [`wait_ready`].
 pub async fn wait_bootstrapped(
     sandbox: &Sandbox,
     timeout: std::time::Duration,
 ) -> Result<(), String> {
-    use dr_sandbox::api::resources::FLUX_KUSTOMIZATIONS;
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let k = sandbox
-            .store()
-            .get(&FLUX_KUSTOMIZATIONS, Some("flux-system"), "dr-exercise");
-        let ready = k
-            .as_ref()
-            .and_then(|k| k["status"]["conditions"].as_array().cloned())
+    wait_ready(sandbox.state_dir(), timeout).await
+}
+
+/// Waits until the sandbox whose state lives in `state_dir` is ready for a drill: the Flux
+/// Kustomization of the sentinel workload is Ready (the bootstrap's last gate: nodes, Longhorn
+/// and the backup target's first sync come before it), Longhorn's BackupTarget is available,
+/// and the backup bucket answers a HeadBucket. It reads only the state folder's files, as a
+/// user would: `<state>/kubeconfig`, the S3 endpoint and bucket from `<state>/sandbox.json` and
+/// the keys from `<state>/s3.env`, so it works for a sandbox of another process
+/// (`dr-harness sandbox up`) too. A drill starts on a running cluster, as it would on a real
+/// one. Names come from [`dr_sandbox::names`]; the kubeconfig is read anew, so a rebuilt
+/// sandbox with rotated credentials is waited for as well.
+///
+/// # Errors
+/// A message naming what was awaited and what was last seen when `timeout` passes, or why the
+/// kubeconfig, `sandbox.json` or `s3.env` cannot be used.
+pub async fn wait_ready(state_dir: &Path, timeout: std::time::Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+    let source = KubeconfigSource::File {
+        path: state_dir.join(names::KUBECONFIG_FILE),
+        context: None,
+    };
+    let conn = crate::cluster::connect(&source, left())
+        .await
+        .map_err(|e| format!("the sandbox is not reachable: {e}"))?;
+    let stats = RetryStats::default();
+    let not_ready = |e: crate::cluster::ClusterError| {
+        format!(
+            "the sandbox did not finish bootstrapping within {}s: {e}",
+            timeout.as_secs()
+        )
+    };
+
+    let gvk = GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization");
+    let kustomizations: Api<DynamicObject> = Api::namespaced_with(
+        conn.client.clone(),
+        names::FLUX_NAMESPACE,
+        &ApiResource::from_gvk(&gvk),
+    );
+    let ready = |k: Option<&DynamicObject>| {
+        k.and_then(|k| k.data["status"]["conditions"].as_array())
             .is_some_and(|cs| {
                 cs.iter()
                     .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            });
-        if ready {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
+            })
+    };
+    wait::wait_for(
+        kustomizations,
+        names::SENTINEL_KUSTOMIZATION,
+        &format!(
+            "sandbox Kustomization {}/{} Ready",
+            names::FLUX_NAMESPACE,
+            names::SENTINEL_KUSTOMIZATION
+        ),
+        left(),
+        &stats,
+        ready,
+        |k| match k {
+            None => "absent".into(),
+            Some(k) => k.data["status"].to_string(),
+        },
+    )
+    .await
+    .map_err(not_ready)?;
+
+    let targets: Api<BackupTarget> =
+        Api::namespaced(conn.client.clone(), names::LONGHORN_NAMESPACE);
+    wait::wait_for(
+        targets,
+        names::BACKUP_TARGET,
+        &format!("sandbox BackupTarget `{}` available", names::BACKUP_TARGET),
+        left(),
+        &stats,
+        |t: Option<&BackupTarget>| {
+            t.and_then(|t| t.status.as_ref())
+                .is_some_and(|s| s.available)
+        },
+        |t| match t {
+            None => "absent".into(),
+            Some(t) => format!(
+                "available={}",
+                t.status.as_ref().is_some_and(|s| s.available)
+            ),
+        },
+    )
+    .await
+    .map_err(not_ready)?;
+
+    bucket_reachable(state_dir, deadline).await
+}
+
+/// The fields of `<state>/sandbox.json` the S3 check needs.
+#[derive(serde::Deserialize)]
+struct StateS3 {
+    s3_endpoint: String,
+    bucket: String,
+    region: String,
+}
+
+/// The S3 keys in `<state>/s3.env` (`export AWS_ACCESS_KEY_ID=…` lines, shell-quoted).
+///
+/// # Errors
+/// A message naming the file when it cannot be read or lacks a key.
+pub fn s3_env_keys(state_dir: &Path) -> Result<StaticKeys, String> {
+    let path = state_dir.join(names::S3_ENV_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("sandbox S3 file {}: {e}", path.display()))?;
+    let vars: std::collections::HashMap<String, String> = text
+        .lines()
+        .filter_map(shlex::split)
+        .filter_map(|words| {
+            let assignment = match words.as_slice() {
+                [export, a] if export == "export" => a,
+                [a] => a,
+                _ => return None,
+            };
+            let (k, v) = assignment.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect();
+    let var = |name: &str| {
+        vars.get(name).cloned().ok_or_else(|| {
+            format!(
+                "sandbox S3 file {}: no {name}; restart the sandbox to rewrite it",
+                path.display()
+            )
+        })
+    };
+    Ok(StaticKeys {
+        access_key: var("AWS_ACCESS_KEY_ID")?,
+        secret_key: var("AWS_SECRET_ACCESS_KEY")?,
+    })
+}
+
+/// Asks the sandbox's S3 endpoint (from `<state>/sandbox.json`) for its bucket until it
+/// answers or `deadline` passes.
+async fn bucket_reachable(state_dir: &Path, deadline: tokio::time::Instant) -> Result<(), String> {
+    let path = state_dir.join(names::STATE_FILE);
+    let state: StateS3 = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        .map_err(|e| format!("sandbox state file {}: {e}", path.display()))?;
+    let keys = s3_env_keys(state_dir)?;
+    let client = dr_backupstore::s3_client(
+        Some(&state.s3_endpoint),
+        &state.region,
+        true,
+        Some((&keys.access_key, &keys.secret_key)),
+    )
+    .await;
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        let answer = client.head_bucket().bucket(&state.bucket).send().await;
+        let err = match answer {
+            Ok(_) => return Ok(()),
+            Err(e) => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+        };
+        if tokio::time::Instant::now() + pause > deadline {
             return Err(format!(
-                "the sandbox did not finish bootstrapping within {}s (Kustomization flux-system/dr-exercise: {})",
-                timeout.as_secs(),
-                k.map(|k| k["status"].to_string()).unwrap_or_else(|| "absent".into())
+                "the sandbox's bucket {} at {} did not answer: {err}",
+                state.bucket, state.s3_endpoint
             ));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(500));
     }
 }
 
@@ -247,10 +393,13 @@ async fn up(
         state.display()
     );
     println!("{crds_note}");
-    println!("  export KUBECONFIG={}", state.join("kubeconfig").display());
+    println!(
+        "  export KUBECONFIG={}",
+        state.join(names::KUBECONFIG_FILE).display()
+    );
     println!(
         "  source {}   # S3 endpoint and keys",
-        state.join("s3.env").display()
+        state.join(names::S3_ENV_FILE).display()
     );
     println!(
         "stop with Ctrl-C or `dr-harness sandbox down --state {}`",

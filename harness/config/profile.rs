@@ -548,7 +548,11 @@ impl Profile {
     /// (resolved later by [`BackupTargetSource::resolve`]), hooks running this executable's
     /// `sandbox destroy|apply --state <state>`, destroy allowed, and the sandbox's shape as
     /// expectations (3 nodes, coredns, the three Flux Kustomizations, the orchestrator Job).
+    /// Every name comes from [`dr_sandbox::names`], which the sandbox builds its cluster by.
+    /// Only in builds with the `sandbox` feature (the default).
+    #[cfg(feature = "sandbox")]
     pub fn builtin_sandbox(state_dir: &Path) -> Profile {
+        use dr_sandbox::names;
         // If the executable path is unknown, fall back to finding it on PATH.
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -564,14 +568,14 @@ impl Profile {
             ])
         };
         Profile {
-            name: "sandbox".to_string(),
+            name: names::CLUSTER_NAME.to_string(),
             description: Some("built-in local stand-in cluster".to_string()),
             kubeconfig: Kubeconfig {
-                path: Some(state_dir.join("kubeconfig")),
+                path: Some(state_dir.join(names::KUBECONFIG_FILE)),
                 context: None,
                 command: None,
             },
-            backup_target: BackupTargetSource::SandboxState(state_dir.join("sandbox.json")),
+            backup_target: BackupTargetSource::SandboxState(state_dir.join(names::STATE_FILE)),
             safety: Safety {
                 allow_destroy: true,
                 marker: Marker::default(),
@@ -581,16 +585,16 @@ impl Profile {
                 rebuild: Some(hook("apply")),
             },
             expect: Expectations {
-                nodes: Some(3),
-                system_pods: default_system_pods(),
-                kustomizations: vec![
-                    "longhorn".to_string(),
-                    "longhorn-restore-orchestrator".to_string(),
-                    "dr-exercise".to_string(),
-                ],
+                nodes: Some(names::NODE_NAMES.len() as u32),
+                system_pods: vec![names::DNS_DEPLOYMENT.to_string()],
+                kustomizations: names::KUSTOMIZATIONS.map(str::to_string).to_vec(),
                 health_urls: Vec::new(),
-                longhorn_namespace: default_longhorn_namespace(),
-                orchestrator_job: Some("longhorn-system/longhorn-restore-orchestrator".to_string()),
+                longhorn_namespace: names::LONGHORN_NAMESPACE.to_string(),
+                orchestrator_job: Some(format!(
+                    "{}/{}",
+                    names::ORCHESTRATOR_JOB.0,
+                    names::ORCHESTRATOR_JOB.1
+                )),
             },
         }
     }

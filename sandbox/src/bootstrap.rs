@@ -24,13 +24,16 @@ use crate::controllers::events::{record, EventKind};
 use crate::controllers::nodes::{is_ready, node_manifest, NODE_NAMES};
 use crate::controllers::object::{condition, str_at};
 use crate::controllers::workloads::{daemonset_ready, deployment_available};
-use crate::controllers::{Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
+use crate::controllers::Ctx;
 use crate::faults::Fault;
+use crate::names::{
+    BACKUP_TARGET as DEFAULT_BACKUP_TARGET, CLUSTER_NAME, DNS_DEPLOYMENT, FLUX_NAMESPACE,
+    LONGHORN_KUSTOMIZATION, LONGHORN_NAMESPACE, ORCHESTRATOR_KUSTOMIZATION, SENTINEL_KUSTOMIZATION,
+    STORAGE_CLASS,
+};
 
-/// Namespace, name and data key of the drill-target marker ConfigMap.
-pub const DRILL_TARGET_MARKER: (&str, &str) = ("kube-system", "dr-harness-drill-target");
-/// The Longhorn backup credential Secret (longhorn-facts.md §5).
-pub const CREDENTIAL_SECRET: &str = "longhorn-backup-credentials";
+// Kept at their old paths for callers (tests); spelled once in `crate::names`.
+pub use crate::names::{CREDENTIAL_SECRET, DRILL_TARGET_MARKER};
 /// The Kustomization path under which the Longhorn "HelmRelease" lives (no manifests: the
 /// bootstrap installs Longhorn itself; the Kustomization only reports its health).
 pub const LONGHORN_PATH: &str = "./infrastructure/longhorn";
@@ -66,7 +69,7 @@ pub async fn run(ctx: Arc<Ctx>, opts: BootstrapOptions) -> Result<(), ApiError> 
         "kube-public",
         "kube-node-lease",
         LONGHORN_NAMESPACE,
-        "flux-system",
+        FLUX_NAMESPACE,
     ] {
         store.ensure_namespace(ns)?;
     }
@@ -91,7 +94,7 @@ pub async fn run(ctx: Arc<Ctx>, opts: BootstrapOptions) -> Result<(), ApiError> 
                 "apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": DRILL_TARGET_MARKER.1, "namespace": DRILL_TARGET_MARKER.0,
                              "labels": {"app.kubernetes.io/part-of": "dr-harness"}},
-                "data": {"cluster": "sandbox"},
+                "data": {"cluster": CLUSTER_NAME},
             }),
         )?;
     }
@@ -100,7 +103,7 @@ pub async fn run(ctx: Arc<Ctx>, opts: BootstrapOptions) -> Result<(), ApiError> 
         &CONFIGMAPS,
         json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "cluster-config", "namespace": "flux-system"},
+            "metadata": {"name": "cluster-config", "namespace": FLUX_NAMESPACE},
             "data": {"skip_backup_restore": "false"},
         }),
     )?;
@@ -214,13 +217,21 @@ pub async fn run(ctx: Arc<Ctx>, opts: BootstrapOptions) -> Result<(), ApiError> 
     }
     let sentinel_ready = wait(&ctx, || {
         store
-            .get(&FLUX_KUSTOMIZATIONS, Some("flux-system"), "dr-exercise")
+            .get(
+                &FLUX_KUSTOMIZATIONS,
+                Some(FLUX_NAMESPACE),
+                SENTINEL_KUSTOMIZATION,
+            )
             .is_some_and(|k| condition(&k, "Ready") == Some(true))
     })
     .await;
     if sentinel_ready {
         let ks = store
-            .get(&FLUX_KUSTOMIZATIONS, Some("flux-system"), "dr-exercise")
+            .get(
+                &FLUX_KUSTOMIZATIONS,
+                Some(FLUX_NAMESPACE),
+                SENTINEL_KUSTOMIZATION,
+            )
             .unwrap_or(Value::Null);
         record(
             &store,
@@ -263,7 +274,7 @@ fn create(store: &Store, rt: &'static ResourceType, obj: Value) -> Result<(), Ap
 fn coredns() -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+        "metadata": {"name": DNS_DEPLOYMENT, "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
         "spec": {
             "replicas": 2,
             "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
@@ -284,7 +295,7 @@ fn install_longhorn(ctx: &Ctx, opts: &BootstrapOptions) -> Result<(), ApiError> 
         &STORAGECLASSES,
         json!({
             "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": "longhorn", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}, "labels": labels},
+            "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}, "labels": labels},
             "provisioner": "driver.longhorn.io",
             "allowVolumeExpansion": true,
             "reclaimPolicy": "Delete",
@@ -410,7 +421,7 @@ fn kustomizations() -> Vec<Value> {
     let ks = |name: &str, path: &str, depends: Option<&str>, extra: Value| {
         let mut obj = json!({
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": {"name": name, "namespace": "flux-system"},
+            "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
             "spec": {
                 "interval": "10m",
                 "path": path,
@@ -432,7 +443,7 @@ fn kustomizations() -> Vec<Value> {
     };
     vec![
         ks(
-            "longhorn",
+            LONGHORN_KUSTOMIZATION,
             LONGHORN_PATH,
             None,
             json!({"healthChecks": [
@@ -442,15 +453,15 @@ fn kustomizations() -> Vec<Value> {
             ]}),
         ),
         ks(
-            "longhorn-restore-orchestrator",
+            ORCHESTRATOR_KUSTOMIZATION,
             ORCHESTRATOR_PATH,
-            Some("longhorn"),
+            Some(LONGHORN_KUSTOMIZATION),
             json!({}),
         ),
         ks(
-            "dr-exercise",
+            SENTINEL_KUSTOMIZATION,
             SENTINEL_PATH,
-            Some("longhorn-restore-orchestrator"),
+            Some(ORCHESTRATOR_KUSTOMIZATION),
             json!({}),
         ),
     ]
@@ -494,15 +505,9 @@ mod tests {
     fn kustomizations_chain_longhorn_orchestrator_sentinel() {
         let ks = kustomizations();
         let names: Vec<&str> = ks.iter().map(crate::controllers::object::name).collect();
-        assert_eq!(
-            names,
-            ["longhorn", "longhorn-restore-orchestrator", "dr-exercise"]
-        );
-        assert_eq!(ks[1]["spec"]["dependsOn"][0]["name"], "longhorn");
-        assert_eq!(
-            ks[2]["spec"]["dependsOn"][0]["name"],
-            "longhorn-restore-orchestrator"
-        );
+        assert_eq!(names, crate::names::KUSTOMIZATIONS);
+        assert_eq!(ks[1]["spec"]["dependsOn"][0]["name"], names[0]);
+        assert_eq!(ks[2]["spec"]["dependsOn"][0]["name"], names[1]);
         assert!(ks[0]["spec"]["healthChecks"]
             .as_array()
             .is_some_and(|h| h.len() == 3));

@@ -239,7 +239,7 @@ async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// # Errors
 /// [`ControlError`] when no sandbox runs there, it cannot be reached, or it reports a failure.
 pub async fn request(state_dir: &Path, cmd: ControlCommand) -> Result<Value, ControlError> {
-    let path = state_dir.join("control.json");
+    let path = state_dir.join(crate::names::CONTROL_FILE);
     let text = tokio::fs::read_to_string(&path)
         .await
         .map_err(|e| ControlError::NotRunning {

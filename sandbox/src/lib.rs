@@ -15,6 +15,7 @@ pub mod dataplane;
 pub mod faults;
 pub mod gitops;
 pub mod lifecycle;
+pub mod names;
 pub mod s3;
 pub mod timing;
 

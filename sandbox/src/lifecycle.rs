@@ -34,10 +34,9 @@ use crate::faults::{Fault, Faults};
 use crate::s3::S3Server;
 use crate::timing::Timing;
 
-/// The bucket the sandbox's backup target uses.
-pub const SANDBOX_BUCKET: &str = "dr-sandbox-backups";
-/// The kubeconfig context and cluster name.
-pub const CLUSTER_NAME: &str = "sandbox";
+// Spelled once in `crate::names` (the harness's built-in profile expects the same names).
+pub use crate::names::{BUCKET as SANDBOX_BUCKET, CLUSTER_NAME};
+use crate::names::{CONTROL_FILE, KUBECONFIG_FILE, S3_ENV_FILE, STATE_FILE};
 
 /// Errors of the sandbox lifecycle.
 #[derive(Debug, thiserror::Error)]
@@ -291,7 +290,7 @@ impl Sandbox {
         rt_opts.harness_bin = opts.harness_bin.clone();
         rt_opts.in_cluster_env = vec![(
             "KUBECONFIG".to_string(),
-            state.join("kubeconfig").display().to_string(),
+            state.join(KUBECONFIG_FILE).display().to_string(),
         )];
         let resolver = Arc::new(StoreResolver::new(&store, &data));
         let runtime = tokio::task::spawn_blocking(move || BusyboxRuntime::new(rt_opts, resolver))
@@ -303,7 +302,7 @@ impl Sandbox {
             s3.faults_handle(),
             data.faults().clone(),
         ));
-        write_file(&state.join("s3.env"), &s3.env_file_contents())?;
+        write_file(&state.join(S3_ENV_FILE), &s3.env_file_contents())?;
         let (down, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             lock: std::sync::Mutex::new(Some(lock)),
@@ -324,7 +323,7 @@ impl Sandbox {
             .await
             .map_err(SandboxError::Control)?;
         write_file(
-            &state.join("control.json"),
+            &state.join(CONTROL_FILE),
             &serde_json::to_string_pretty(&control.info()).unwrap_or_default(),
         )?;
         *sandbox
@@ -338,7 +337,7 @@ impl Sandbox {
 
     /// The kubeconfig file (rewritten by `apply`).
     pub fn kubeconfig_path(&self) -> PathBuf {
-        self.inner.opts.state_dir.join("kubeconfig")
+        self.inner.opts.state_dir.join(KUBECONFIG_FILE)
     }
 
     /// The state directory.
@@ -536,7 +535,7 @@ impl Sandbox {
             "pid": std::process::id(),
         });
         write_file(
-            &self.inner.opts.state_dir.join("sandbox.json"),
+            &self.inner.opts.state_dir.join(STATE_FILE),
             &serde_json::to_string_pretty(&info).unwrap_or_default(),
         )
     }

@@ -42,10 +42,8 @@ use crate::faults::Faults;
 use crate::timing::Timing;
 use version::LonghornVersion;
 
-/// The namespace Longhorn lives in.
-pub const LONGHORN_NAMESPACE: &str = "longhorn-system";
-/// The BackupTarget every sandbox uses (Longhorn creates `default`).
-pub const DEFAULT_BACKUP_TARGET: &str = "default";
+// Spelled once in `crate::names` (the harness's built-in profile expects the same names).
+pub use crate::names::{BACKUP_TARGET as DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 
 /// Where the simulated Longhorn finds its backup target (the sandbox's S3 server).
 #[derive(Clone)]

@@ -17,7 +17,7 @@ use crate::api::resources::NODES;
 use crate::api::ResourceType;
 
 /// Names of the sandbox's nodes.
-pub const NODE_NAMES: [&str; 3] = ["node-1", "node-2", "node-3"];
+pub use crate::names::NODE_NAMES;
 
 /// A new, not yet Ready, Node object as the kubelet registers it (labels as RKE2/k3s set them).
 pub fn node_manifest(node: &str, index: usize) -> serde_json::Value {
