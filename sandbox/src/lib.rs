@@ -17,6 +17,7 @@ pub mod gitops;
 pub mod lifecycle;
 pub mod s3;
 pub mod timing;
+pub mod transitions;
 
 pub use controllers::version::{BackupVolumeNaming, LonghornVersion, UnknownLonghornVersion};
 pub use faults::{Fault, Faults};
