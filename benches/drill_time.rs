@@ -30,13 +30,9 @@ async fn run() {
     let wall = started.elapsed().as_secs_f64();
     sb.sandbox.shutdown().await;
     if record.outcome != Outcome::Passed {
-        let failing = record.failing_step().map(|s| {
-            format!(
-                "{}: {}",
-                s.name,
-                s.message.clone().unwrap_or_default()
-            )
-        });
+        let failing = record
+            .failing_step()
+            .map(|s| format!("{}: {}", s.name, s.message.clone().unwrap_or_default()));
         println!(
             "| full-rebuild drill did not pass ({:?}) | {} |",
             record.outcome,
@@ -62,6 +58,9 @@ async fn run() {
     }
     // The wall time also holds what comes before the disaster (deploy, write, backup, verify).
     for s in &record.steps {
-        println!("| step `{}` ({:?}) | {:.2} | – |", s.name, s.status, s.seconds);
+        println!(
+            "| step `{}` ({:?}) | {:.2} | – |",
+            s.name, s.status, s.seconds
+        );
     }
 }

@@ -72,7 +72,9 @@ async fn run(pairs: usize) {
     sb.sandbox.shutdown().await;
 
     let lags = match_lags(&observed, &recorded);
-    println!("| Gate (sandbox change → harness `wait_for` returns) | gates | p50 ms | p99 ms | max ms |");
+    println!(
+        "| Gate (sandbox change → harness `wait_for` returns) | gates | p50 ms | p99 ms | max ms |"
+    );
     println!("|---|---|---|---|---|");
     let mut all = Vec::new();
     for (kind, label) in [
@@ -100,10 +102,11 @@ async fn gate_pair(client: &kube::Client, i: usize) -> Vec<(&'static str, String
     let stats = RetryStats::default();
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NAMESPACE);
     let name = format!("lag-{i}");
+    let what = format!("PVC {name} to be Bound");
     let bound = wait::wait_for(
         pvcs.clone(),
         &name,
-        &format!("PVC {name} to be Bound"),
+        &what,
         WAIT,
         &stats,
         |p: Option<&PersistentVolumeClaim>| phase(p) == "Bound",
@@ -125,10 +128,11 @@ async fn gate_pair(client: &kube::Client, i: usize) -> Vec<(&'static str, String
         .expect("a bound PVC names its volume");
 
     let volumes: Api<Volume> = Api::namespaced(client.clone(), "longhorn-system");
+    let what = format!("Volume {volume} to be attached");
     let attached = wait::wait_for(
         volumes,
         &volume,
-        &format!("Volume {volume} to be attached"),
+        &what,
         WAIT,
         &stats,
         |v: Option<&Volume>| state(v) == "attached",

@@ -86,11 +86,17 @@ async fn run(mib: u64) {
         .await
         .expect("sha256sum through exec");
     let verify = t.elapsed();
-    assert_eq!(digest_of(&out.stdout), expected, "the pod hashes the same bytes");
+    assert_eq!(
+        digest_of(&out.stdout),
+        expected,
+        "the pod hashes the same bytes"
+    );
 
     // An empty command through exec: the fixed cost of one exec round trip.
     let t = Instant::now();
-    exec::run(&pods, &target, &["true"]).await.expect("true through exec");
+    exec::run(&pods, &target, &["true"])
+        .await
+        .expect("true through exec");
     let round_trip = t.elapsed();
 
     let host_file = sb.sandbox.data_plane().volume_dir(&volume).join(FILE);
@@ -104,10 +110,19 @@ async fn run(mib: u64) {
     println!("| Sentinel, {mib} MiB file | seconds | MiB/s | × host `sha256sum` |");
     println!("|---|---|---|---|");
     let rows = [
-        ("harness write through exec (`stream_file`: generate, hash, stream into `cat`)", write),
-        ("harness verify through exec (`sha256sum` in the pod, busybox)", verify),
+        (
+            "harness write through exec (`stream_file`: generate, hash, stream into `cat`)",
+            write,
+        ),
+        (
+            "harness verify through exec (`sha256sum` in the pod, busybox)",
+            verify,
+        ),
         ("host coreutils `sha256sum` on the same file", coreutils),
-        ("data plane's busybox `sha256sum` on the same file, no exec", busybox_direct),
+        (
+            "data plane's busybox `sha256sum` on the same file, no exec",
+            busybox_direct,
+        ),
         ("harness generator + SHA-256 alone, no I/O", generate),
     ];
     for (label, d) in rows {

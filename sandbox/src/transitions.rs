@@ -66,9 +66,7 @@ pub fn recorded() -> Vec<Transition> {
 /// The time to stamp a change with, taken before the commit; None while not recording (then
 /// nothing is allocated or locked).
 pub(crate) fn stamp() -> Option<Instant> {
-    RECORDING
-        .load(Ordering::Relaxed)
-        .then(Instant::now)
+    RECORDING.load(Ordering::Relaxed).then(Instant::now)
 }
 
 /// Records `change` of an object, stamped `at` (from [`stamp`]); does nothing for `None`.
