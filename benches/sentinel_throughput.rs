@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use dr_harness::cluster::exec::{self, ExecTarget};
 use dr_harness::cluster::{wait, KubeconfigSource, RetryStats};
 use dr_harness::sentinel::content::{expected_sha256, SentinelFile};
+use dr_harness::steps::verify_sentinel::hash_in_pod;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -64,79 +65,126 @@ async fn run(mib: u64) {
     let seed = "bench-run";
 
     // The harness's own share of a write: generating the content and hashing it.
-    let t = Instant::now();
-    let expected = expected_sha256(seed, &file);
-    let generate = t.elapsed();
+    let mut expected = String::new();
+    let generate = measure(|| expected = expected_sha256(seed, &file));
 
-    let t = Instant::now();
-    let written = dr_harness::steps::write::stream_file(
+    let path = format!("/data/{FILE}");
+    let (write, written) = measure_async(dr_harness::steps::write::stream_file(
+        &pods, &target, &path, seed, &file,
+    ))
+    .await;
+    assert_eq!(written.expect("sentinel written through exec"), expected);
+    let manifest = format!("{expected}  {FILE}\n");
+    let put = exec::exec(
         &pods,
         &target,
-        &format!("/data/{FILE}"),
-        seed,
-        &file,
+        &["sh", "-c", "cat > /data/MANIFEST.sha256"],
+        Some(std::iter::once(manifest.into_bytes())),
+        None,
     )
     .await
-    .expect("sentinel written through exec");
-    let write = t.elapsed();
-    assert_eq!(written, expected, "the written digest is the expected one");
+    .expect("manifest written");
+    assert_eq!(put.exit_code, 0);
 
-    let t = Instant::now();
-    let out = exec::run(&pods, &target, &["sha256sum", &format!("/data/{FILE}")])
-        .await
-        .expect("sha256sum through exec");
-    let verify = t.elapsed();
-    assert_eq!(
-        digest_of(&out.stdout),
-        expected,
-        "the pod hashes the same bytes"
-    );
-
+    // verify-sentinel's in-pod work, as the step runs it.
+    let names = vec![FILE.to_string()];
+    let (verify, in_pod) = measure_async(hash_in_pod(&pods, &target, "/data", &names)).await;
+    let in_pod = in_pod.expect("hash_in_pod");
+    assert_eq!(in_pod.digests, vec![(expected.clone(), FILE.to_string())]);
+    assert!(in_pod.in_volume.ok, "{:?}", in_pod.in_volume);
+    // What the step did before: the same, plus `sha256sum -c` re-reading every byte in the pod.
+    let (second_pass, check) = measure_async(exec::run(
+        &pods,
+        &target,
+        &["sh", "-c", "cd /data && sha256sum -c MANIFEST.sha256"],
+    ))
+    .await;
+    assert_eq!(check.expect("sha256sum -c through exec").exit_code, 0);
+    let before = Sample {
+        wall: verify.wall + second_pass.wall,
+        cpu: verify.cpu + second_pass.cpu,
+    };
     // An empty command through exec: the fixed cost of one exec round trip.
-    let t = Instant::now();
-    exec::run(&pods, &target, &["true"])
-        .await
-        .expect("true through exec");
-    let round_trip = t.elapsed();
+    let (round_trip, _) = measure_async(exec::run(&pods, &target, &["true"])).await;
 
     let host_file = sb.sandbox.data_plane().volume_dir(&volume).join(FILE);
     let busybox = dr_sandbox::dataplane::rootfs::busybox_path();
-    let coreutils = host_hash(Path::new("sha256sum"), &[], &host_file, &expected);
-    let busybox_direct = host_hash(&busybox, &["sha256sum"], &host_file, &expected);
+    let coreutils = measure(|| host_hash(Path::new("sha256sum"), &[], &host_file, &expected));
+    let busybox_direct = measure(|| host_hash(&busybox, &["sha256sum"], &host_file, &expected));
     sb.sandbox.shutdown().await;
 
-    let rate = |d: Duration| mib as f64 / d.as_secs_f64();
-    let reference = rate(coreutils);
-    println!("| Sentinel, {mib} MiB file | seconds | MiB/s | × host `sha256sum` |");
-    println!("|---|---|---|---|");
+    let mib = mib as f64;
+    println!(
+        "| Sentinel, {mib} MiB file | wall s | MiB/s | CPU s | MiB per CPU s | × host `sha256sum` (wall) | × (CPU) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let rows = [
-        (
-            "harness write through exec (`stream_file`: generate, hash, stream into `cat`)",
-            write,
-        ),
-        (
-            "harness verify through exec (`sha256sum` in the pod, busybox)",
-            verify,
-        ),
+        ("harness write through exec (`steps::write::stream_file`: generate, hash, stream into `cat`)", write),
+        ("harness verify through exec (`verify_sentinel::hash_in_pod`: busybox `sha256sum` in the pod, manifest checked against its digests)", verify),
+        ("the same before this change (+ `sha256sum -c` in the pod: a second pass)", before),
         ("host coreutils `sha256sum` on the same file", coreutils),
-        (
-            "data plane's busybox `sha256sum` on the same file, no exec",
-            busybox_direct,
-        ),
+        ("data plane's busybox `sha256sum` on the same file, no exec", busybox_direct),
         ("harness generator + SHA-256 alone, no I/O", generate),
     ];
     for (label, d) in rows {
         println!(
-            "| {label} | {:.2} | {:.0} | {:.2} |",
-            d.as_secs_f64(),
-            rate(d),
-            rate(d) / reference
+            "| {label} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            d.wall.as_secs_f64(),
+            mib / d.wall.as_secs_f64(),
+            d.cpu.as_secs_f64(),
+            mib / d.cpu.as_secs_f64().max(0.01),
+            coreutils.wall.as_secs_f64() / d.wall.as_secs_f64(),
+            coreutils.cpu.as_secs_f64() / d.cpu.as_secs_f64().max(0.01),
         );
     }
     println!(
-        "| one empty exec round trip (`true`) | {:.3} | – | – |",
-        round_trip.as_secs_f64()
+        "| one empty exec round trip (`true`) | {:.3} | – | {:.2} | – | – | – |",
+        round_trip.wall.as_secs_f64(),
+        round_trip.cpu.as_secs_f64()
     );
+}
+
+/// Wall time and CPU time (this process — harness and sandbox — and its finished children,
+/// i.e. the pod's commands) of one measured piece.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// CPU time of this process and its waited-for children, from `/proc/self/stat` (utime, stime,
+/// cutime, cstime; clock ticks of 10 ms). On a shared machine wall time depends on the load;
+/// CPU time much less so.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the `(comm)`, which may hold spaces: state is field 3, utime field 14.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    Duration::from_millis(fields.iter().sum::<u64>() * 10)
+}
+
+fn measure(f: impl FnOnce()) -> Sample {
+    let (wall, cpu) = (Instant::now(), cpu_time());
+    f();
+    Sample {
+        wall: wall.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
+    }
+}
+
+async fn measure_async<T>(f: impl std::future::Future<Output = T>) -> (Sample, T) {
+    let (wall, cpu) = (Instant::now(), cpu_time());
+    let out = f.await;
+    let sample = Sample {
+        wall: wall.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
+    };
+    (sample, out)
 }
 
 /// Creates a PVC and a Pod mounting it at /data, waits until the Pod runs; returns the volume.
@@ -201,18 +249,15 @@ async fn start_pod(client: &kube::Client) -> String {
         .expect("the PVC is bound to a volume")
 }
 
-/// Runs `program args.. file` on this host and checks its digest; returns its wall time.
-fn host_hash(program: &Path, args: &[&str], file: &Path, expected: &str) -> Duration {
-    let t = Instant::now();
+/// Runs `program args.. file` on this host and checks its digest.
+fn host_hash(program: &Path, args: &[&str], file: &Path, expected: &str) {
     let out = std::process::Command::new(program)
         .args(args)
         .arg(file)
         .output()
         .unwrap_or_else(|e| panic!("{} could not run: {e}", program.display()));
-    let took = t.elapsed();
     assert!(out.status.success(), "{} failed", program.display());
     assert_eq!(digest_of(&out.stdout), expected, "{}", program.display());
-    took
 }
 
 /// The digest in the first line of `sha256sum` output.
