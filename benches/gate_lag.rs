@@ -8,6 +8,11 @@
 //! (`dr_sandbox::transitions`); the harness side is stamped when `wait_for` returns. Both run in
 //! this process, so one monotonic clock serves both. Nothing is asserted: benches measure.
 //!
+//! The two kinds differ in what they include: a PVC binds within a controller tick of its
+//! creation, often while the wait's watch is still being opened (list, then watch), so its lag
+//! includes that set-up, as a step's first wait does; a Volume attaches only after the Pod's start
+//! delay, when the watch is long open, so its lag is the steady-state delivery of one change.
+//!
 //! `DR_BENCH_GATES` (default 50) sets the number of PVC/Pod pairs, so twice as many gates.
 
 #[path = "../tests/common/mod.rs"]
