@@ -48,7 +48,8 @@ release-image:
 setup:
 	$(SETUP) --for test
 # One run of the benchmarks (release build); their tables land in BENCHMARKS.md with the date,
-# the machine and its load. Benchmarks are not tests: nothing asserts a timing.
+# the machine and its load. Benchmarks are not tests: nothing asserts a timing. The harness's
+# benches (benches/*.rs) start their own sandbox, so they need root and busybox as the tests do.
 bench:
 	@set -e; out=BENCHMARKS.md.tmp; { \
 	  echo "# Benchmarks"; echo; \
@@ -60,5 +61,11 @@ bench:
 	  DR_BENCH_MIB=4096 $(CARGO) bench -q -p dr-backupstore --bench deep_verify | tail -n 1; \
 	  echo; echo "## Incremental deep verification (1 GiB)"; echo; \
 	  $(CARGO) bench -q -p dr-backupstore --bench incremental; \
+	  echo; echo "## The full-rebuild drill on the built-in sandbox (fast timing)"; echo; \
+	  $(CARGO) bench -q -p dr-harness --bench drill_time; \
+	  echo; echo "## Gate detection lag (the sandbox's change → the harness's wait returns)"; echo; \
+	  $(CARGO) bench -q -p dr-harness --bench gate_lag; \
+	  echo; echo "## Sentinel write/verify through exec vs \`sha256sum\` on the same bytes"; echo; \
+	  $(CARGO) bench -q -p dr-harness --bench sentinel_throughput; \
 	  echo; echo "Load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)."; \
 	} > $$out; mv $$out BENCHMARKS.md; cat BENCHMARKS.md

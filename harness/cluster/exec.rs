@@ -67,7 +67,13 @@ where
         .stdin(stdin.is_some())
         .stdout(true)
         .stderr(true)
-        .max_stdin_buf_size(1024 * 1024);
+        // kube-client 5 gives each stream a 1 KiB in-memory pipe unless told otherwise
+        // (kube-client-5.0.0 src/api/remote_command.rs `MAX_BUF_SIZE`): stdout read back
+        // (`cat` of a file) then moves 1 KiB per wake-up. Its stdin frames stay 4 KiB whatever
+        // this says (the `ReaderStream` there uses its default capacity): a limit of the client
+        // library, measured by benches/sentinel_throughput.rs.
+        .max_stdin_buf_size(1024 * 1024)
+        .max_stdout_buf_size(1024 * 1024);
     let work = async {
         let mut proc = pods
             .exec(

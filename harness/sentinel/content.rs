@@ -48,34 +48,72 @@ pub fn parse_record_header(bytes: &[u8]) -> Option<(String, String, u64)> {
 }
 
 /// Fills `out` (whose first byte is at `offset` of the file) with the file's content.
+///
+/// Whole records are generated in place, straight into `out`; only a record cut by the start or
+/// end of `out` goes through a scratch buffer. (The first version built every record in a fresh
+/// `Vec` and copied it: the generator was then a large share of `write-sentinel`'s time.)
 fn fill(run_id: &str, file: &str, offset: u64, out: &mut [u8]) {
+    const RECORD: usize = RECORD_BYTES as usize;
+    let mut scratch = [0u8; RECORD];
     let mut pos = 0usize;
     while pos < out.len() {
         let abs = offset + pos as u64;
         let record_start = abs - abs % RECORD_BYTES;
-        let mut record = record_bytes(run_id, file, record_start);
         let within = (abs - record_start) as usize;
-        let n = (record.len() - within).min(out.len() - pos);
-        out[pos..pos + n].copy_from_slice(&record[within..within + n]);
-        record.clear();
+        let n = (RECORD - within).min(out.len() - pos);
+        let header = record_header(run_id, file, record_start);
+        if header.len() >= RECORD {
+            // Absurdly long names: the record is the header alone, as it always was.
+            let record = record_bytes(run_id, file, record_start);
+            let n = (record.len() - within).min(out.len() - pos);
+            out[pos..pos + n].copy_from_slice(&record[within..within + n]);
+            pos += n;
+            continue;
+        }
+        if n == RECORD {
+            write_record(&header, &mut out[pos..pos + n]);
+        } else {
+            write_record(&header, &mut scratch);
+            out[pos..pos + n].copy_from_slice(&scratch[within..within + n]);
+        }
         pos += n;
     }
 }
 
-fn record_bytes(run_id: &str, file: &str, record_start: u64) -> Vec<u8> {
-    let mut record = Vec::with_capacity(RECORD_BYTES as usize);
-    record.extend_from_slice(record_header(run_id, file, record_start).as_bytes());
-    // SplitMix64 seeded from the header: cheap, deterministic, incompressible enough.
-    let seed = Sha256::digest(&record);
+/// Writes one whole record (`record.len() == RECORD_BYTES`, `header` shorter) into `record`.
+fn write_record(header: &str, record: &mut [u8]) {
+    let (head, filler) = record.split_at_mut(header.len());
+    head.copy_from_slice(header.as_bytes());
+    let mut next = splitmix(header.as_bytes());
+    for word in filler.chunks_mut(8) {
+        let len = word.len();
+        word.copy_from_slice(&next().to_le_bytes()[..len]);
+    }
+}
+
+/// SplitMix64 seeded from the SHA-256 of the record's header: cheap, deterministic,
+/// incompressible enough.
+fn splitmix(header: &[u8]) -> impl FnMut() -> u64 {
+    let seed = Sha256::digest(header);
     let mut state = u64::from_le_bytes(seed[..8].try_into().unwrap_or([0; 8]));
-    while record.len() < RECORD_BYTES as usize {
+    move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+        z ^ (z >> 31)
+    }
+}
+
+/// One record built the simple way (header, then filler up to [`RECORD_BYTES`]); only for
+/// headers that fill a record on their own.
+fn record_bytes(run_id: &str, file: &str, record_start: u64) -> Vec<u8> {
+    let mut record = Vec::with_capacity(RECORD_BYTES as usize);
+    record.extend_from_slice(record_header(run_id, file, record_start).as_bytes());
+    let mut next = splitmix(&record);
+    while record.len() < RECORD_BYTES as usize {
         let take = (RECORD_BYTES as usize - record.len()).min(8);
-        record.extend_from_slice(&z.to_le_bytes()[..take]);
+        record.extend_from_slice(&next().to_le_bytes()[..take]);
     }
     record
 }
@@ -201,6 +239,38 @@ mod tests {
             expected_sha256("r", &f),
             hex::encode(Sha256::digest(&direct))
         );
+    }
+
+    /// The content is a contract with every backup already taken: a drill resumed or verified
+    /// later re-derives it from the run id, so its bytes must never change. Pinned digests were
+    /// computed by the first implementation (one record at a time through a `Vec`).
+    #[test]
+    fn content_bytes_are_pinned() {
+        let pinned = [
+            (
+                1u64,
+                "18ac3e7343f016890c510e93f935261169d9e3f565436429830faf0934f4f8e4",
+            ),
+            (
+                RECORD_BYTES + 7,
+                "7a360e772962c7517483555892343b5ac1592ff42cbd1c741bb26eee82c9f469",
+            ),
+            (
+                CHUNK_BYTES * 3 + 12_345,
+                "9e64ba9d0e82bfbbc2a03cba85d44b82fb4b505e0e5d6b1df0b11e8002caa171",
+            ),
+        ];
+        for (size, digest) in pinned {
+            let f = SentinelFile {
+                name: "sentinel-2.bin".into(),
+                size,
+            };
+            assert_eq!(
+                expected_sha256("run-20260101-abcdef", &f),
+                digest,
+                "size {size}"
+            );
+        }
     }
 
     #[test]

@@ -56,17 +56,10 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 
     // Digests computed in the pod, compared with the manifest kept outside the cluster.
     let names: Vec<String> = expected.iter().map(|e| e.name.clone()).collect();
-    let script = format!(
-        "cd {} && sha256sum {}",
-        sh_quote(&dir),
-        names
-            .iter()
-            .map(|n| sh_quote(n))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let out = exec::run(&pods, &target, &["sh", "-c", &script]).await?;
-    let (actual, _) = manifest::parse(&String::from_utf8_lossy(&out.stdout));
+    let InPod {
+        digests: actual,
+        in_volume,
+    } = hash_in_pod(&pods, &target, &dir, &names).await?;
     let mut problems = Vec::new();
     let mut verified = 0u64;
     for e in &expected {
@@ -97,28 +90,19 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
             }
         }
     }
-    // The in-volume manifest must agree as well (a second, independent check by sha256sum -c).
-    let c = exec::run(
-        &pods,
-        &target,
-        &[
-            "sh",
-            "-c",
-            &format!("cd {} && sha256sum -c {MANIFEST_FILE}", sh_quote(&dir)),
-        ],
-    )
-    .await?;
+    // The in-volume manifest must agree as well (a second, independent check, as `sha256sum -c`
+    // would make; see [`hash_in_pod`]).
     ctx.check(
         "sha256sum-c",
-        c.exit_code == 0,
-        "sha256sum -c MANIFEST.sha256 passes in the pod",
-        String::from_utf8_lossy(&c.stdout).trim().to_string(),
+        in_volume.ok,
+        "the in-volume MANIFEST.sha256 agrees with the files' digests (sha256sum -c)",
+        in_volume.lines.join("\n"),
     );
-    if c.exit_code != 0 && problems.is_empty() {
+    if !in_volume.ok && problems.is_empty() {
         // The files match the manifest kept outside the cluster, so the copy inside is what broke.
         problems.push(format!(
             "the files match the manifest kept outside the cluster, but {dir}/{MANIFEST_FILE} inside the volume does not (sha256sum -c: {}): the restored manifest file itself is corrupted",
-            String::from_utf8_lossy(&c.stdout).trim().replace('\n', "; ")
+            in_volume.lines.join("; ")
         ));
     }
     ctx.record.verified_bytes = verified;
@@ -146,6 +130,56 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 
     // RPO: disaster time minus the newest tick that survived.
     measure_rpo(ctx, &pods, &target, &dir, &run_id).await
+}
+
+/// What the pod said about the sentinel files: see [`hash_in_pod`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InPod {
+    /// `(sha256, name)` of each file `sha256sum` could read (missing files are absent).
+    pub digests: Vec<(String, String)>,
+    /// The in-volume `MANIFEST.sha256` checked against those digests.
+    pub in_volume: manifest::CheckOutcome,
+}
+
+/// The pod-side work of `verify-sentinel`: one `sha256sum` of `names` in `dir` through exec (one
+/// pass over the data, in the pod, so no byte crosses the network), then the in-volume manifest
+/// read (`cat`) and checked against those digests by [`manifest::check`]. The step used to run
+/// `sha256sum -c` in the pod as well, which read every byte a second time and halved the step's
+/// hashing throughput (issue 10, item 4; `benches/sentinel_throughput.rs` measures both).
+///
+/// # Errors
+/// [`ClusterError`](crate::cluster::ClusterError) when an exec cannot run; a command that runs
+/// but fails is an answer (missing digests, a failed manifest check), not an error.
+pub async fn hash_in_pod(
+    pods: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    target: &ExecTarget,
+    dir: &str,
+    names: &[String],
+) -> Result<InPod, crate::cluster::ClusterError> {
+    let script = format!(
+        "cd {} && sha256sum {}",
+        sh_quote(dir),
+        names
+            .iter()
+            .map(|n| sh_quote(n))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = exec::run(pods, target, &["sh", "-c", &script]).await?;
+    let (digests, _) = manifest::parse(&String::from_utf8_lossy(&out.stdout));
+    let m = exec::run(pods, target, &["cat", &format!("{dir}/{MANIFEST_FILE}")]).await?;
+    let in_volume = if m.exit_code == 0 {
+        manifest::check(&String::from_utf8_lossy(&m.stdout), &digests)
+    } else {
+        manifest::CheckOutcome {
+            lines: vec![format!(
+                "{MANIFEST_FILE}: not readable ({})",
+                m.stderr.trim()
+            )],
+            ok: false,
+        }
+    };
+    Ok(InPod { digests, in_volume })
 }
 
 /// RPO = disaster time − the newest surviving tick. Without ticks in the restored data, the

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod s3;
 pub mod timing;
+pub mod transitions;
 
 pub use controllers::version::{BackupVolumeNaming, LonghornVersion, UnknownLonghornVersion};
 pub use faults::{Fault, Faults};

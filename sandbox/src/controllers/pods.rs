@@ -133,6 +133,11 @@ pub fn attach_volumes(store: &Store, volumes: &[String], node: &str, pod: &Value
         "workloadType": owner.get("kind").cloned().unwrap_or(json!("")),
     }]);
     for vol in volumes {
+        let at = crate::transitions::stamp();
+        let was_attached = at.is_some()
+            && store
+                .get(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), vol)
+                .is_some_and(|v| str_at(&v, "/status/state") == Some("attached"));
         let res = store.modify(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), vol, |v| {
             let st = super::object::obj_mut(v, "status");
             st.insert("state".into(), json!("attached"));
@@ -142,8 +147,16 @@ pub fn attach_volumes(store: &Store, volumes: &[String], node: &str, pod: &Value
             ks["lastPodRefAt"] = json!("");
             ks["namespace"] = json!(namespace(pod));
         });
-        if let Err(e) = res {
-            tracing::debug!(volume = %vol, error = %e, "volume not attached");
+        match res {
+            Err(e) => tracing::debug!(volume = %vol, error = %e, "volume not attached"),
+            Ok(_) if !was_attached => crate::transitions::note(
+                at,
+                "Volume",
+                Some(LONGHORN_NAMESPACE),
+                vol,
+                crate::transitions::change::VOLUME_ATTACHED,
+            ),
+            Ok(_) => {}
         }
     }
 }

@@ -236,6 +236,7 @@ fn bind(store: &Store, pvc: &Value, pv: &Value) -> Result<(), ApiError> {
         .pointer("/spec/accessModes")
         .cloned()
         .unwrap_or_else(|| json!(["ReadWriteOnce"]));
+    let bound_at = crate::transitions::stamp();
     store.modify(&PVCS, Some(&ns), &pvc_name, |c| {
         c["spec"]["volumeName"] = json!(pv_name);
         let meta = super::object::obj_mut(c, "metadata");
@@ -244,6 +245,13 @@ fn bind(store: &Store, pvc: &Value, pv: &Value) -> Result<(), ApiError> {
         ann["volume.kubernetes.io/storage-provisioner"] = json!(super::pvc::LONGHORN_CSI_DRIVER);
         c["status"] = json!({"phase": "Bound", "accessModes": modes, "capacity": capacity});
     })?;
+    crate::transitions::note(
+        bound_at,
+        "PersistentVolumeClaim",
+        Some(&ns),
+        &pvc_name,
+        crate::transitions::change::PVC_BOUND,
+    );
     if let Some(handle) = str_at(pv, "/spec/csi/volumeHandle") {
         let _ = store.modify(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), handle, |v| {
             let st = super::object::obj_mut(v, "status");

@@ -280,7 +280,8 @@ async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
     let store = &ctx.store;
     match result {
         Ok(backup) => {
-            let _ = store.modify(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol, |o| {
+            let at = crate::transitions::stamp();
+            let restored = store.modify(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol, |o| {
                 let st = super::object::obj_mut(o, "status");
                 st.insert("restoreRequired".into(), json!(false));
                 st.insert("state".into(), json!("detached"));
@@ -289,6 +290,15 @@ async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
                 st.insert("lastBackup".into(), json!(backup));
                 set_condition(o, "Restore", false, "", "");
             });
+            if restored.is_ok() {
+                crate::transitions::note(
+                    at,
+                    "Volume",
+                    Some(LONGHORN_NAMESPACE),
+                    &vol,
+                    crate::transitions::change::VOLUME_RESTORED,
+                );
+            }
             if let Some(v) = store.get(&LH_VOLUMES, Some(LONGHORN_NAMESPACE), &vol) {
                 super::events::record(
                     store,

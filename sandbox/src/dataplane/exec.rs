@@ -651,9 +651,20 @@ fn exit_code(status: ExitStatus) -> i32 {
         .unwrap_or(-1)
 }
 
-async fn pump_stdin(mut rx: mpsc::Receiver<Bytes>, mut pipe: tokio::process::ChildStdin) {
+/// Buffer of the stdin pump: clients send stdin in small frames (kube-client 5: 4 KiB,
+/// kube-client-5.0.0 src/api/remote_command.rs), so queued frames are gathered into one pipe
+/// write of up to this many bytes instead of one write per frame.
+const STDIN_BUFFER: usize = 256 * 1024;
+
+async fn pump_stdin(mut rx: mpsc::Receiver<Bytes>, pipe: tokio::process::ChildStdin) {
+    let mut pipe = tokio::io::BufWriter::with_capacity(STDIN_BUFFER, pipe);
     while let Some(chunk) = rx.recv().await {
-        if pipe.write_all(&chunk).await.is_err() {
+        // Flushed whenever nothing more is queued, so interactive input is not held back.
+        let written = match pipe.write_all(&chunk).await {
+            Ok(()) if rx.is_empty() => pipe.flush().await,
+            other => other,
+        };
+        if written.is_err() {
             // The command closed its stdin (exited or stopped reading): nothing left to feed.
             return;
         }
