@@ -31,6 +31,7 @@ pub mod error;
 mod exec;
 pub mod faults;
 mod handlers;
+mod http;
 pub mod managed;
 pub mod object;
 pub mod openapi;
