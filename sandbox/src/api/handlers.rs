@@ -65,9 +65,10 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
                     "unable to upgrade connection: only WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) exec is supported",
                 ));
             }
-            ("scale", _) if std::ptr::eq(t.rt, &resources::DEPLOYMENTS) => {
+            ("scale", _) if resources::has_scale(t.rt) => {
                 return serve_scale(
                     &store,
+                    t.rt,
                     ns.unwrap_or(""),
                     name,
                     method,
@@ -180,9 +181,11 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
     }
 }
 
-/// `GET`/`PUT`/`PATCH` of `deployments/{name}/scale` (see [`scale`]).
+/// `GET`/`PUT`/`PATCH` of `{deployments,statefulsets}/{name}/scale` (see [`scale`]).
+#[allow(clippy::too_many_arguments)] // one request's parts, passed once
 async fn serve_scale(
     store: &Store,
+    rt: &'static ResourceType,
     ns: &str,
     name: &str,
     method: Method,
@@ -194,8 +197,8 @@ async fn serve_scale(
     let out = match method {
         Method::GET => {
             let d = store
-                .get(&resources::DEPLOYMENTS, Some(ns), name)
-                .ok_or_else(|| ApiError::not_found(&resources::DEPLOYMENTS, name))?;
+                .get(rt, Some(ns), name)
+                .ok_or_else(|| ApiError::not_found(rt, name))?;
             scale::scale_of(&d)
         }
         Method::PUT => {
@@ -203,6 +206,7 @@ async fn serve_scale(
             let obj = parse_object(&body)?;
             scale::write(
                 store,
+                rt,
                 ns,
                 name,
                 scale::ScaleWrite::Replace(&obj),
@@ -214,6 +218,7 @@ async fn serve_scale(
             let doc = patch::parse_body(kind, &body)?;
             scale::write(
                 store,
+                rt,
                 ns,
                 name,
                 scale::ScaleWrite::Patch(kind, &doc),

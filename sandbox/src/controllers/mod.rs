@@ -23,6 +23,7 @@ pub mod protection;
 pub mod pvc;
 pub mod resolver;
 pub mod snapshot;
+pub mod statefulsets;
 pub mod system_backup;
 pub mod version;
 pub mod volume;
@@ -43,6 +44,7 @@ pub fn start_all(ctx: &Arc<Ctx>) -> Vec<JoinHandle<()>> {
         Box::new(nodes::NodeController::default()),
         Box::new(workloads::DeploymentController),
         Box::new(workloads::DaemonSetController),
+        Box::new(statefulsets::StatefulSetController),
         Box::new(pods::PodController::default()),
         Box::new(jobs::JobController::default()),
         Box::new(pvc::PvcController::default()),
