@@ -224,7 +224,7 @@ pub(crate) fn parse_target(segs: &[&str]) -> Result<Target, ApiError> {
 }
 
 /// A header as text, `""` when absent or not ASCII.
-pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+pub(crate) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

@@ -207,7 +207,9 @@ mod tests {
                 if name_of(obj) == "denied" {
                     return Err(ApiError::forbidden("denied by webhook"));
                 }
-                obj["seen"].as_array_mut().map(|s| s.push(json!("second")));
+                if let Some(seen) = obj["seen"].as_array_mut() {
+                    seen.push(json!("second"));
+                }
                 Ok(())
             },
         ));
