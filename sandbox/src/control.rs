@@ -8,6 +8,10 @@
 //! `/status`. Answers are JSON; failures carry `{"error": "..."}` with status 409 (cluster
 //! exists), 500 (rebuild failed), 400 (bad fault) or 401 (token).
 //!
+//! The endpoint serves any [`ControlTarget`] (the [`crate::Sandbox`] implements it): this module
+//! knows nothing of the sandbox's lifecycle, which starts the endpoint, so the two do not
+//! import each other.
+//!
 //! The client speaks plain HTTP/1.1 over a `TcpStream` (one request per connection) to avoid
 //! pulling an HTTP client stack into the sandbox crate for four verbs.
 
@@ -25,8 +29,31 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
-use crate::faults::Fault;
-use crate::lifecycle::{Sandbox, SandboxError};
+use crate::faults::{Fault, Faults};
+
+/// Why a control command failed, as the endpoint reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlFailure {
+    /// The command conflicts with the current state (409: `apply` while a cluster exists);
+    /// otherwise the failure is a 500.
+    pub conflict: bool,
+    /// The error text for the `{"error": ...}` body.
+    pub message: String,
+}
+
+/// What the control endpoint drives: the running sandbox.
+pub trait ControlTarget: Clone + Send + Sync + 'static {
+    /// Destroys the cluster (idempotent).
+    fn destroy(&self) -> impl std::future::Future<Output = Result<(), ControlFailure>> + Send;
+    /// Rebuilds the cluster; returns the new API URL.
+    fn apply(&self) -> impl std::future::Future<Output = Result<String, ControlFailure>> + Send;
+    /// Asks the sandbox process to stop.
+    fn request_down(&self);
+    /// The fault switches.
+    fn faults(&self) -> &Faults;
+    /// The status document (cluster up or destroyed, URLs, active faults).
+    fn status(&self) -> impl std::future::Future<Output = Value> + Send;
+}
 
 /// One command for a running sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +123,8 @@ pub struct ControlServer {
 }
 
 #[derive(Clone)]
-struct AppState {
-    sandbox: Sandbox,
+struct AppState<T> {
+    sandbox: T,
     token: String,
 }
 
@@ -111,7 +138,7 @@ impl ControlServer {
     ///
     /// # Errors
     /// Binding the listener.
-    pub async fn start(sandbox: Sandbox) -> std::io::Result<ControlServer> {
+    pub async fn start<T: ControlTarget>(sandbox: T) -> std::io::Result<ControlServer> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let token = crate::controllers::naming::hex_suffix(32);
@@ -120,11 +147,11 @@ impl ControlServer {
             token: token.clone(),
         };
         let app = Router::new()
-            .route("/destroy", post(destroy))
-            .route("/apply", post(apply))
-            .route("/down", post(down))
-            .route("/faults", post(faults))
-            .route("/status", get(status))
+            .route("/destroy", post(destroy::<T>))
+            .route("/apply", post(apply::<T>))
+            .route("/down", post(down::<T>))
+            .route("/faults", post(faults::<T>))
+            .route("/status", get(status::<T>))
             .with_state(state);
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -154,7 +181,7 @@ impl ControlServer {
 }
 
 /// `Some(401 response)` unless the request carries the control token.
-fn rejection(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+fn rejection<T>(state: &AppState<T>, headers: &HeaderMap) -> Option<Response> {
     let want = format!("Bearer {}", state.token);
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
         Some(got) if got == want => None,
@@ -168,15 +195,19 @@ fn rejection(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
-fn error_response(e: &SandboxError) -> Response {
-    let status = match e {
-        SandboxError::ClusterExists => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+fn error_response(e: &ControlFailure) -> Response {
+    let status = if e.conflict {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
     };
-    (status, Json(json!({"error": e.to_string()}))).into_response()
+    (status, Json(json!({"error": e.message}))).into_response()
 }
 
-async fn destroy(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn destroy<T: ControlTarget>(
+    State(state): State<AppState<T>>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(r) = rejection(&state, &headers) {
         return r;
     }
@@ -186,18 +217,19 @@ async fn destroy(State(state): State<AppState>, headers: HeaderMap) -> Response 
     }
 }
 
-async fn apply(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn apply<T: ControlTarget>(State(state): State<AppState<T>>, headers: HeaderMap) -> Response {
     if let Some(r) = rejection(&state, &headers) {
         return r;
     }
     match state.sandbox.apply().await {
-        Ok(()) => Json(json!({"ok": true, "cluster": "up", "api_url": state.sandbox.api_url()}))
-            .into_response(),
+        Ok(api_url) => {
+            Json(json!({"ok": true, "cluster": "up", "api_url": api_url})).into_response()
+        }
         Err(e) => error_response(&e),
     }
 }
 
-async fn down(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn down<T: ControlTarget>(State(state): State<AppState<T>>, headers: HeaderMap) -> Response {
     if let Some(r) = rejection(&state, &headers) {
         return r;
     }
@@ -205,7 +237,11 @@ async fn down(State(state): State<AppState>, headers: HeaderMap) -> Response {
     Json(json!({"ok": true})).into_response()
 }
 
-async fn faults(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
+async fn faults<T: ControlTarget>(
+    State(state): State<AppState<T>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     if let Some(r) = rejection(&state, &headers) {
         return r;
     }
@@ -226,7 +262,10 @@ async fn faults(State(state): State<AppState>, headers: HeaderMap, body: String)
     Json(json!({"ok": true, "faults": state.sandbox.faults().active()})).into_response()
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn status<T: ControlTarget>(
+    State(state): State<AppState<T>>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(r) = rejection(&state, &headers) {
         return r;
     }
@@ -367,5 +406,62 @@ mod tests {
             Some((409, b"{\"a\":1}".to_vec()))
         );
         assert!(parse_response(b"garbage").is_err());
+    }
+
+    /// A target that is always up: `apply` conflicts, `destroy` succeeds.
+    #[derive(Clone)]
+    struct AlwaysUp(std::sync::Arc<Faults>);
+
+    impl ControlTarget for AlwaysUp {
+        async fn destroy(&self) -> Result<(), ControlFailure> {
+            Ok(())
+        }
+        async fn apply(&self) -> Result<String, ControlFailure> {
+            Err(ControlFailure {
+                conflict: true,
+                message: "cluster exists: destroy it before apply".into(),
+            })
+        }
+        fn request_down(&self) {}
+        fn faults(&self) -> &Faults {
+            &self.0
+        }
+        async fn status(&self) -> Value {
+            json!({"cluster": "up"})
+        }
+    }
+
+    /// The endpoint and its client against a fake target, no sandbox: a conflict is 409 with
+    /// the target's message, a fault set through the endpoint reaches the target's switches.
+    #[tokio::test]
+    async fn endpoint_serves_any_target() {
+        use std::sync::Arc;
+        let faults = Arc::new(Faults::new(
+            crate::api::ApiFaults::new(),
+            Arc::new(Default::default()),
+            Arc::new(Default::default()),
+        ));
+        let server = ControlServer::start(AlwaysUp(faults.clone())).await;
+        assert!(server.is_ok(), "control endpoint did not start");
+        let Ok(server) = server else { return };
+        let dir = std::env::temp_dir().join(format!("dr-control-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let info = serde_json::to_string(&server.info()).unwrap_or_default();
+        std::fs::write(dir.join("control.json"), info).ok();
+        let applied = request(&dir, ControlCommand::Apply).await;
+        let failure = match &applied {
+            Err(ControlError::Failed {
+                status, message, ..
+            }) => Some((*status, message.contains("cluster exists"))),
+            _ => None,
+        };
+        assert_eq!(failure, Some((409, true)), "{applied:?}");
+        let status = request(&dir, ControlCommand::Status).await.ok();
+        assert_eq!(status, Some(json!({"cluster": "up"})));
+        let set = request(&dir, ControlCommand::SetFault(Fault::RebuildFails)).await;
+        assert!(set.is_ok(), "{set:?}");
+        assert!(faults.is_set(Fault::RebuildFails.name()));
+        server.shutdown();
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

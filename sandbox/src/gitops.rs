@@ -26,10 +26,10 @@ use crate::api::resources::{
 };
 use crate::api::store::UpdateScope;
 use crate::api::{ApiError, ResourceType, Store, WriteOptions};
+use crate::controllers::context::{Controller, Ctx};
 use crate::controllers::object::{
     condition, name, namespace, set_condition, set_condition_str, str_at, uid,
 };
-use crate::controllers::{Controller, Ctx};
 
 /// Errors of parsing or applying GitOps manifests.
 #[derive(Debug, Clone, thiserror::Error)]

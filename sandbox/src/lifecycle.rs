@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiFaults, ApiServer, ApiServerOptions, RequestRecord, Store};
 use crate::bootstrap::{self, BootstrapOptions, LONGHORN_PATH, ORCHESTRATOR_PATH, SENTINEL_PATH};
+use crate::control::{ControlFailure, ControlServer, ControlTarget};
 use crate::controllers::naming::{backup_target_url, hex_suffix};
 use crate::controllers::resolver::StoreResolver;
 use crate::controllers::version::LonghornVersion;
@@ -180,7 +181,7 @@ pub(crate) struct Inner {
     endpoint: StdMutex<(SocketAddr, String)>,
     past_requests: StdMutex<Vec<RequestRecord>>,
     down: watch::Sender<bool>,
-    control: StdMutex<Option<crate::control::ControlServer>>,
+    control: StdMutex<Option<ControlServer>>,
 }
 
 /// A running sandbox. Cheap to clone (shared state).
@@ -319,7 +320,7 @@ impl Sandbox {
             control: StdMutex::new(None),
         });
         let sandbox = Sandbox { inner };
-        let control = crate::control::ControlServer::start(sandbox.clone())
+        let control = ControlServer::start(sandbox.clone())
             .await
             .map_err(SandboxError::Control)?;
         write_file(
@@ -631,4 +632,37 @@ async fn start_api(
         bind,
         source: last.unwrap_or_else(|| std::io::Error::other("unknown")),
     })
+}
+
+impl From<SandboxError> for ControlFailure {
+    fn from(e: SandboxError) -> Self {
+        ControlFailure {
+            conflict: matches!(e, SandboxError::ClusterExists),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The control endpoint drives the sandbox through its public methods.
+impl ControlTarget for Sandbox {
+    async fn destroy(&self) -> Result<(), ControlFailure> {
+        Ok(Sandbox::destroy(self).await?)
+    }
+
+    async fn apply(&self) -> Result<String, ControlFailure> {
+        Sandbox::apply(self).await?;
+        Ok(self.api_url())
+    }
+
+    fn request_down(&self) {
+        Sandbox::request_down(self);
+    }
+
+    fn faults(&self) -> &Faults {
+        Sandbox::faults(self)
+    }
+
+    async fn status(&self) -> serde_json::Value {
+        Sandbox::status(self).await
+    }
 }

@@ -1,7 +1,7 @@
 //! The real `kubectl` against the sandbox API server for what users type by hand (issue 11
 //! item 7): kube-apiserver's table columns for the built-in kinds, Longhorn CRDs listed and
 //! printed without `--longhorn-crds`, `explain` from /openapi/v3, `get --raw` through the
-//! kubeconfig's `-basic` context, `scale`, `auth can-i`, `auth whoami`, and
+//! kubeconfig's `-basic` context, `scale` of Deployments and StatefulSets, `auth can-i`, `auth whoami`, and
 //! `apply --dry-run=server` of the kinds an ops-cluster deployment uses.
 //! A missing kubectl fails under `CI=true` and is skipped (loudly) elsewhere.
 
@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dr_sandbox::api::resources::{
-    CONFIGMAPS, CRONJOBS, DEPLOYMENTS, EVENTS, JOBS, NODES, PODS, PVCS, PVS, ROLES, SERVICEACCOUNTS,
+    CONFIGMAPS, CRONJOBS, DEPLOYMENTS, EVENTS, JOBS, NODES, PODS, PVCS, PVS, ROLES,
+    SERVICEACCOUNTS, STATEFULSETS,
 };
 use serde_json::json;
 use support::Env;
@@ -331,6 +332,33 @@ async fn kubectl_scale_and_auth() {
         .run(&["-n", "app", "scale", "deploy", "nope", "--replicas=1"])
         .await;
     assert!(!ok && err.contains("not found"), "{err}");
+
+    // StatefulSets have the scale subresource too (kube-apiserver's statefulset ScaleREST).
+    env.store
+        .create(&STATEFULSETS, Some("app"), json!({
+            "metadata": {"name": "db"},
+            "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+            "status": {"replicas": 1, "readyReplicas": 1}
+        }))
+        .expect("statefulset");
+    let out = k
+        .ok(&["-n", "app", "scale", "statefulset", "db", "--replicas=3"])
+        .await;
+    assert!(out.contains("statefulset.apps/db scaled"), "{out}");
+    let sts = env.store.get(&STATEFULSETS, Some("app"), "db");
+    assert_eq!(sts.map(|s| s["spec"]["replicas"].clone()), Some(json!(3)));
+    let (ok, _, err) = k
+        .run(&["-n", "app", "scale", "sts", "db", "--replicas=-1"])
+        .await;
+    assert!(!ok && err.contains("replicas"), "{err}");
+    let get = k.ok(&["-n", "app", "get", "sts"]).await;
+    assert_eq!(header(&get), "NAME READY AGE", "{get}");
+    assert_eq!(
+        row(&get, "db").get(1).map(String::as_str),
+        Some("1/3"),
+        "{get}"
+    );
 
     let can = k.ok(&["auth", "can-i", "*", "*"]).await;
     assert_eq!(can.trim(), "yes");

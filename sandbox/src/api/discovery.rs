@@ -147,7 +147,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 &["get", "patch", "update"],
             ));
         }
-        if std::ptr::eq(*rt, &resources::DEPLOYMENTS) {
+        if resources::has_scale(rt) {
             // The scale subresource names its own kind (autoscaling/v1 Scale); client-go's
             // scale client finds it here (k8s.io/client-go `scale/util.go`).
             let mut e = sub_entry(rt, "scale", "Scale", &["get", "patch", "update"]);

@@ -20,10 +20,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::error::ApiError;
-use super::handlers::Params;
+use super::http::{Ctx, Params};
 use super::resources::PODS;
 use super::runtime::ExecRequest;
-use super::server::Ctx;
 
 const V5: &str = "v5.channel.k8s.io";
 const V4: &str = "v4.channel.k8s.io";

@@ -11,113 +11,16 @@ use serde_json::{json, Value};
 
 use super::crd::{self, FieldValidation};
 use super::error::ApiError;
+use super::http::{
+    error_response, header_str, json_response, not_found_path, parse_object, parse_target,
+    read_body, reject_protobuf, Ctx, Params, Target,
+};
 use super::object::now_rfc3339;
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceType};
 use super::selectors::{FieldSelector, LabelSelector};
-use super::server::{error_response, json_response, read_body, Ctx};
 use super::store::{name_of, namespace_of, Store, UpdateScope, WriteOptions};
 use super::{exec, managed, scale, table, watch};
-
-/// Query parameters in order, repeated keys kept (`command=a&command=b`).
-pub(crate) struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn parse(uri: &axum::http::Uri) -> Result<Self, ApiError> {
-        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
-            .map(|q| Params(q.0))
-            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))
-    }
-
-    /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of `name`, in order.
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// Whether `name` is `true`/`1`.
-    pub fn flag(&self, name: &str) -> bool {
-        matches!(self.get(name), Some("true" | "1"))
-    }
-
-    fn dry_run(&self) -> bool {
-        self.get("dryRun") == Some("All")
-    }
-}
-
-/// What a resource path names.
-pub(crate) struct Target {
-    pub rt: &'static ResourceType,
-    pub ns: Option<String>,
-    pub name: Option<String>,
-    pub sub: Option<String>,
-}
-
-fn not_found_path() -> ApiError {
-    ApiError::new(
-        404,
-        "NotFound",
-        "the server could not find the requested resource",
-    )
-}
-
-fn parse_target(segs: &[&str]) -> Result<Target, ApiError> {
-    let (group, version, rest) = match segs {
-        ["api", v, rest @ ..] => ("", *v, rest),
-        ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return Err(not_found_path()),
-    };
-    let lookup = |plural: &str| resources::lookup(group, version, plural);
-    let target = match rest {
-        ["namespaces", ns, plural, tail @ ..] if lookup(plural).is_some_and(|rt| rt.namespaced) => {
-            let rt = lookup(plural).ok_or_else(not_found_path)?;
-            let (name, sub) = match tail {
-                [] => (None, None),
-                [name] => (Some(name.to_string()), None),
-                [name, sub] => (Some(name.to_string()), Some(sub.to_string())),
-                _ => return Err(not_found_path()),
-            };
-            Target {
-                rt,
-                ns: Some(ns.to_string()),
-                name,
-                sub,
-            }
-        }
-        [plural, tail @ ..] => {
-            let rt = lookup(plural).ok_or_else(not_found_path)?;
-            let (name, sub) = match tail {
-                [] => (None, None),
-                [name] => (Some(name.to_string()), None),
-                [name, sub] => (Some(name.to_string()), Some(sub.to_string())),
-                _ => return Err(not_found_path()),
-            };
-            // Namespaced objects are only addressable below /namespaces/{ns}/.
-            if rt.namespaced && name.is_some() {
-                return Err(not_found_path());
-            }
-            Target {
-                rt,
-                ns: None,
-                name,
-                sub,
-            }
-        }
-        [] => return Err(not_found_path()),
-    };
-    Ok(target)
-}
 
 /// Serves one resource request (everything below `/api/v1` and `/apis/{g}/{v}`).
 pub(crate) async fn resource(ctx: Arc<Ctx>, req: Request) -> Response {
@@ -133,18 +36,11 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
     let t = parse_target(&segs)?;
     let params = Params::parse(req.uri())?;
     let method = req.method().clone();
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
+    let accept = header_str(req.headers(), header::ACCEPT).to_string();
+    let content_type = match header_str(req.headers(), header::CONTENT_TYPE) {
+        "" => "application/json".to_string(),
+        ct => ct.to_string(),
+    };
     let store = ctx.store.clone();
     let ns = t.ns.as_deref();
 
@@ -169,9 +65,10 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
                     "unable to upgrade connection: only WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) exec is supported",
                 ));
             }
-            ("scale", _) if std::ptr::eq(t.rt, &resources::DEPLOYMENTS) => {
+            ("scale", _) if resources::has_scale(t.rt) => {
                 return serve_scale(
                     &store,
+                    t.rt,
                     ns.unwrap_or(""),
                     name,
                     method,
@@ -284,9 +181,11 @@ async fn resource_inner(ctx: Arc<Ctx>, req: Request) -> Result<Response, ApiErro
     }
 }
 
-/// `GET`/`PUT`/`PATCH` of `deployments/{name}/scale` (see [`scale`]).
+/// `GET`/`PUT`/`PATCH` of `{deployments,statefulsets}/{name}/scale` (see [`scale`]).
+#[allow(clippy::too_many_arguments)] // one request's parts, passed once
 async fn serve_scale(
     store: &Store,
+    rt: &'static ResourceType,
     ns: &str,
     name: &str,
     method: Method,
@@ -298,8 +197,8 @@ async fn serve_scale(
     let out = match method {
         Method::GET => {
             let d = store
-                .get(&resources::DEPLOYMENTS, Some(ns), name)
-                .ok_or_else(|| ApiError::not_found(&resources::DEPLOYMENTS, name))?;
+                .get(rt, Some(ns), name)
+                .ok_or_else(|| ApiError::not_found(rt, name))?;
             scale::scale_of(&d)
         }
         Method::PUT => {
@@ -307,6 +206,7 @@ async fn serve_scale(
             let obj = parse_object(&body)?;
             scale::write(
                 store,
+                rt,
                 ns,
                 name,
                 scale::ScaleWrite::Replace(&obj),
@@ -318,6 +218,7 @@ async fn serve_scale(
             let doc = patch::parse_body(kind, &body)?;
             scale::write(
                 store,
+                rt,
                 ns,
                 name,
                 scale::ScaleWrite::Patch(kind, &doc),
@@ -331,34 +232,6 @@ async fn serve_scale(
         }
     };
     Ok(json_response(200, &out))
-}
-
-/// kubectl's typed generators (`create configmap`, `create namespace`, `run`) send protobuf,
-/// which the sandbox cannot decode without the Kubernetes schemas: answer 415 with a hint.
-/// (`kubectl apply`, `patch`, `label`, `delete` and kube-rs send JSON.)
-fn reject_protobuf(content_type: &str) -> Result<(), ApiError> {
-    if content_type.contains("protobuf") {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            "the sandbox API server accepts JSON and YAML bodies only, not protobuf; use `kubectl apply -f` instead of typed `kubectl create` generators",
-        ));
-    }
-    Ok(())
-}
-
-fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(je) => serde_yaml::from_slice(body)
-            .map_err(|_| ApiError::bad_request(format!("error decoding request body: {je}")))?,
-    };
-    if !v.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        ));
-    }
-    Ok(v)
 }
 
 /// `propagationPolicy=Orphan` in the query or in a DeleteOptions body (or the legacy
@@ -567,30 +440,6 @@ fn list(store: &Store, t: &Target, params: &Params, accept: &str) -> Result<Resp
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_resolve_to_targets() {
-        let t = parse_target(&["api", "v1", "namespaces", "d", "pods", "p", "exec"]).ok();
-        let t = t.map(|t| (t.rt.kind, t.ns, t.name, t.sub));
-        assert_eq!(
-            t,
-            Some((
-                "Pod",
-                Some("d".into()),
-                Some("p".into()),
-                Some("exec".into())
-            ))
-        );
-        let ns = parse_target(&["api", "v1", "namespaces", "d", "status"]).ok();
-        assert_eq!(
-            ns.map(|t| (t.rt.kind, t.name, t.sub)),
-            Some(("Namespace", Some("d".into()), Some("status".into())))
-        );
-        let lh = parse_target(&["apis", "longhorn.io", "v1beta2", "volumes"]).ok();
-        assert_eq!(lh.map(|t| (t.rt.kind, t.ns)), Some(("Volume", None)));
-        assert!(parse_target(&["api", "v1", "pods", "p"]).is_err());
-        assert!(parse_target(&["api", "v1", "bogus"]).is_err());
-    }
 
     #[test]
     fn continue_token_round_trips() {

@@ -1,22 +1,28 @@
 //! The sandbox's Kubernetes API server: an in-memory object [`store`] that controllers use
 //! in-process, and an HTTP front end ([`server`]) that `kube` clients and a real `kubectl` talk
 //! to (discovery, CRUD with selectors and pagination, patches, watches, `pods/log`,
-//! `pods/exec` over WebSocket), with injectable [`faults`].
+//! `pods/exec` over WebSocket, `scale`), with injectable [`faults`].
+//!
+//! Layout: `server` routes; `handlers` (resources), `watch` and `exec` (logs, exec) serve;
+//! what they share — handler state, replies, request parsing, authentication — is the private
+//! `http` module, which imports none of them. The store is split by job (see [`store`]).
 //!
 //! With Longhorn's real CRDs loaded (`--longhorn-crds`, [`crd`]) Longhorn objects written by
 //! clients are pruned and validated by their schemas as kube-apiserver v1.32 does, and printed
 //! with the CRDs' columns; without them only the built-in rules of [`validate`] apply.
 //!
 //! Known limits, chosen on purpose (each module says more):
-//! - Plain HTTP on loopback. kubectl never sends a bearer token over plain HTTP, so the
+//! - Plain HTTP on loopback. kubectl never sends a kubeconfig credential over plain HTTP
+//!   (client-go reads them only for `https` servers, `tools/clientcmd/client_config.go`), so the
 //!   generated kubeconfig carries the token as a `/sandbox-auth/<token>` server path prefix too,
 //!   and in a second context as URL user info (Basic auth) for `kubectl get --raw` (see
 //!   [`server`]); the token must be URL-path and user-info safe.
 //! - Bodies are JSON or YAML. kubectl's typed generators (`kubectl create configmap|namespace`,
 //!   `kubectl run`) send protobuf and get 415 with a hint; `kubectl apply/patch/label/delete`
 //!   and kube-rs work.
-//! - Deletion is immediate: finalizers, `deletionTimestamp` and the Namespace `Terminating`
-//!   phase are not emulated; ownerReference garbage collection runs synchronously
+//! - Deletion: an object with finalizers is marked (`deletionTimestamp`) and goes when the
+//!   last finalizer is removed; anything else goes at once. The Namespace `Terminating` phase
+//!   is not emulated; ownerReference garbage collection runs synchronously
 //!   (`propagationPolicy=Orphan` keeps dependents).
 //! - Server-side apply records the manager's `Apply` entry in `metadata.managedFields`
 //!   ([`managed`]) but merges without using ownership (fields dropped from an applied
@@ -31,6 +37,7 @@ pub mod error;
 mod exec;
 pub mod faults;
 mod handlers;
+mod http;
 pub mod managed;
 pub mod object;
 pub mod openapi;

@@ -1,14 +1,46 @@
 //! The rules that shape an object as the API server stores it: defaults filled on create,
 //! server-owned metadata kept on update, status subresource semantics, `metadata.generation`.
 //! Pure functions over `serde_json::Value`; the [`super::store::Store`] applies them under its
-//! lock.
+//! lock. The options of a write ([`WriteOptions`], [`UpdateScope`]) live here, beside the rules
+//! they select, so that this module imports nothing of the store (the store re-exports them).
 
 use rand::Rng;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::resources::{ResourceType, NAMESPACES, PODS};
-use super::store::{UpdateScope, WriteOptions};
+
+/// Options of one write.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// The write comes from an API client: run admission hooks, drop `.status` on create of
+    /// types with a status subresource. Controllers leave it `false`.
+    pub client: bool,
+    /// `dryRun=All`: validate and return the result without persisting or emitting events.
+    pub dry_run: bool,
+}
+
+impl WriteOptions {
+    /// Options for a write from an HTTP client.
+    pub fn client(dry_run: bool) -> Self {
+        Self {
+            client: true,
+            dry_run,
+        }
+    }
+}
+
+/// Which part of an object an update may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateScope {
+    /// The main resource: `.status` is kept from the stored object when the type has a status
+    /// subresource.
+    Main,
+    /// The `/status` subresource: only `.status` is taken from the new object.
+    Status,
+    /// Everything (controllers).
+    Whole,
+}
 
 /// RFC 3339 UTC timestamp with seconds precision, as Kubernetes writes `creationTimestamp`.
 pub fn now_rfc3339() -> String {

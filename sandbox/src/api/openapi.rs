@@ -71,6 +71,10 @@ static BUILT_IN: LazyLock<BuiltIn> = LazyLock::new(|| {
         add::<apps::v1::Deployment>(&mut g),
     );
     root(
+        ("apps", "v1", "StatefulSet"),
+        add::<apps::v1::StatefulSet>(&mut g),
+    );
+    root(
         ("apps", "v1", "DaemonSet"),
         add::<apps::v1::DaemonSet>(&mut g),
     );

@@ -145,6 +145,13 @@ const DEPLOYMENT_COLS: &[ColDef] = &[
     TEMPLATE_WIDE[2],
 ];
 
+const STATEFULSET_COLS: &[ColDef] = &[
+    ("Ready", "string", 0, "Number of the pod with ready state"),
+    AGE,
+    TEMPLATE_WIDE[0],
+    TEMPLATE_WIDE[1],
+];
+
 const DAEMONSET_COLS: &[ColDef] = &[
     ("Desired", "integer", 0, "The total number of nodes that should be running the daemon pod."),
     ("Current", "integer", 0, "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod."),
@@ -245,6 +252,8 @@ fn printer(rt: &ResourceType) -> Option<Printer> {
         (PVC_COLS, pvc_cells)
     } else if is(&resources::DEPLOYMENTS) {
         (DEPLOYMENT_COLS, deployment_cells)
+    } else if is(&resources::STATEFULSETS) {
+        (STATEFULSET_COLS, statefulset_cells)
     } else if is(&resources::DAEMONSETS) {
         (DAEMONSET_COLS, daemonset_cells)
     } else if is(&resources::JOBS) {
@@ -688,6 +697,22 @@ fn deployment_cells(d: &Value, now: DateTime<Utc>) -> Vec<Value> {
         "/spec/selector",
     ));
     out
+}
+
+/// `printStatefulSet`: READY `ready/desired`, AGE; wide: CONTAINERS, IMAGES (no selector).
+fn statefulset_cells(s: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let desired = s
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let [names, images, _selector] =
+        template_wide(s, "/spec/template/spec/containers", "/spec/selector");
+    vec![
+        json!(format!("{}/{desired}", n(s, "/status/readyReplicas"))),
+        json!(age(s, now)),
+        names,
+        images,
+    ]
 }
 
 fn daemonset_cells(d: &Value, now: DateTime<Utc>) -> Vec<Value> {

@@ -106,6 +106,9 @@ resource!(/// Core `v1` Service.
 resource!(/// `apps/v1` Deployment.
     DEPLOYMENTS, "apps", "v1", "Deployment", "deployments", "deployment", ["deploy"],
     namespaced = true, status = true, categories = ["all"]);
+resource!(/// `apps/v1` StatefulSet.
+    STATEFULSETS, "apps", "v1", "StatefulSet", "statefulsets", "statefulset", ["sts"],
+    namespaced = true, status = true, categories = ["all"]);
 resource!(/// `apps/v1` DaemonSet.
     DAEMONSETS, "apps", "v1", "DaemonSet", "daemonsets", "daemonset", ["ds"],
     namespaced = true, status = true, categories = ["all"]);
@@ -172,7 +175,7 @@ resource!(/// Flux `Kustomization` (`kustomize.toolkit.fluxcd.io/v1`, short name
     FLUX_KUSTOMIZATIONS, "kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations",
     "kustomization", ["ks"], namespaced = true, status = true, categories = []);
 
-static ALL: [&ResourceType; 32] = [
+static ALL: [&ResourceType; 33] = [
     &NAMESPACES,
     &NODES,
     &PODS,
@@ -184,6 +187,7 @@ static ALL: [&ResourceType; 32] = [
     &SERVICEACCOUNTS,
     &SERVICES,
     &DEPLOYMENTS,
+    &STATEFULSETS,
     &DAEMONSETS,
     &JOBS,
     &CRONJOBS,
@@ -210,6 +214,13 @@ static ALL: [&ResourceType; 32] = [
 /// Every resource type the sandbox serves, in discovery order (core first).
 pub fn all() -> &'static [&'static ResourceType] {
     &ALL
+}
+
+/// Whether the type serves the `scale` subresource (`autoscaling/v1 Scale`): Deployments and
+/// StatefulSets, as kube-apiserver (kubernetes@v1.32: `pkg/registry/apps/deployment/storage`
+/// and `pkg/registry/apps/statefulset/storage`, `ScaleREST`). ReplicaSets are not served.
+pub fn has_scale(rt: &ResourceType) -> bool {
+    std::ptr::eq(rt, &DEPLOYMENTS) || std::ptr::eq(rt, &STATEFULSETS)
 }
 
 /// The type served at `/api[s]/{group}/{version}/{plural}`; `None` if unknown (→ 404).

@@ -1,19 +1,19 @@
-//! The `scale` subresource of Deployments (`kubectl scale deploy x --replicas=N`), as
-//! kube-apiserver serves it (kubernetes@v1.32 `pkg/registry/apps/deployment/storage/storage.go`
-//! `ScaleREST`): `GET` answers an `autoscaling/v1 Scale` (`spec.replicas` from the
-//! Deployment's spec, `status.replicas` from its status, `status.selector` the label selector
-//! as a string); `PUT` and `PATCH` (merge, JSON, strategic — the Scale has no lists, so
-//! strategic is a merge) change only the Deployment's `spec.replicas`. A Scale whose
-//! `metadata.resourceVersion` differs from the Deployment's is a 409 conflict (the Scale's
-//! resourceVersion is the Deployment's). Negative replicas are 422 `Invalid`.
-//!
-//! StatefulSets are not served by the sandbox, so they have no `scale` either.
+//! The `scale` subresource of Deployments and StatefulSets (`kubectl scale deploy|sts x
+//! --replicas=N`), as kube-apiserver serves it (kubernetes@v1.32
+//! `pkg/registry/apps/deployment/storage/storage.go` and
+//! `pkg/registry/apps/statefulset/storage/storage.go`, `ScaleREST`; which types have it:
+//! [`super::resources::has_scale`]): `GET` answers an `autoscaling/v1 Scale` (`spec.replicas`
+//! from the workload's spec, `status.replicas` from its status, `status.selector` the label
+//! selector as a string); `PUT` and `PATCH` (merge, JSON, strategic — the Scale has no lists,
+//! so strategic is a merge) change only the workload's `spec.replicas`. A Scale whose
+//! `metadata.resourceVersion` differs from the workload's is a 409 conflict (the Scale's
+//! resourceVersion is the workload's). Negative replicas are 422 `Invalid`.
 
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::patch::{self, PatchKind};
-use super::resources::DEPLOYMENTS;
+use super::resources::ResourceType;
 use super::store::{Store, UpdateScope, WriteOptions};
 
 /// `metav1.FormatLabelSelector` of `matchLabels` (the Scale's `status.selector`).
@@ -30,7 +30,7 @@ fn selector_string(deploy: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// The `autoscaling/v1 Scale` of a Deployment object.
+/// The `autoscaling/v1 Scale` of a Deployment or StatefulSet object.
 pub fn scale_of(deploy: &Value) -> Value {
     let meta = |k: &str| deploy.pointer(&format!("/metadata/{k}")).cloned();
     json!({
@@ -59,20 +59,22 @@ pub enum ScaleWrite<'a> {
     Patch(PatchKind, &'a Value),
 }
 
-/// Applies a scale write to Deployment `ns/name` and returns the new Scale.
+/// Applies a scale write to the workload `ns/name` of type `rt` (one with
+/// [`super::resources::has_scale`]) and returns the new Scale.
 ///
 /// # Errors
-/// 404 when the Deployment is missing; 409 on a stale `metadata.resourceVersion`; 422 when
+/// 404 when the workload is missing; 409 on a stale `metadata.resourceVersion`; 422 when
 /// `spec.replicas` is missing, not an integer or negative; patch errors as 400.
 pub fn write(
     store: &Store,
+    rt: &'static ResourceType,
     ns: &str,
     name: &str,
     write: ScaleWrite<'_>,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
     let updated = store.update_with(
-        &DEPLOYMENTS,
+        rt,
         Some(ns),
         name,
         UpdateScope::Main,
@@ -102,7 +104,7 @@ pub fn write(
                 return Err(ApiError::new(
                     409,
                     "Conflict",
-                    format!("Operation cannot be fulfilled on deployments.apps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"),
+                    format!("Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", rt.plural, rt.group),
                 ));
             }
             let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64);

@@ -1,39 +1,39 @@
-//! The HTTP front end: binds 127.0.0.1, checks the bearer token, applies injected faults,
+//! The HTTP front end: binds 127.0.0.1, checks the credentials, applies injected faults,
 //! records every request, and hands each request to the discovery, resource, watch, log and
-//! exec handlers.
+//! exec handlers. What those share (state, replies, request parsing, authentication) is in
+//! [`super::http`].
 //!
-//! Authentication: a request is authenticated by `Authorization: Bearer <token>` or by the path
-//! prefix `/sandbox-auth/<token>` (stripped before routing). The prefix exists because kubectl
-//! (client-go) never sends a kubeconfig's bearer token over plain HTTP (kubernetes/kubectl#744)
-//! and the sandbox serves plain HTTP on loopback; [`ApiServer::kubeconfig_yaml`] therefore puts
-//! the prefix into the cluster's `server` URL (kube-rs and client-go keep a server URL's path)
-//! and the token into the user entry.
+//! Authentication (see [`super::http`] for why): `Authorization: Bearer <token>` (kube-rs), the
+//! path prefix `/sandbox-auth/<token>` (stripped before routing), which
+//! [`ApiServer::kubeconfig_yaml`] puts into the cluster's `server` URL (kube-rs and client-go
+//! keep a server URL's path) because kubectl sends no credentials over plain HTTP, or
+//! `Authorization: Basic` with the token as password.
 //!
 //! `kubectl get --raw PATH` replaces the server URL's path (client-go `Request.RequestURI`),
-//! prefix included, so it cannot authenticate that way. A request is therefore also accepted
-//! with `Authorization: Basic base64(<any user>:<token>)`, which Go's HTTP client derives by
-//! itself from user info in the server URL, over plain HTTP too (net/http `Client.send`); the
-//! kubeconfig's `<context>-basic` context uses it (see [`ApiServer::kubeconfig_yaml`]).
+//! prefix included, so it cannot authenticate that way; the kubeconfig's `<context>-basic`
+//! context puts the token into the URL's user info instead, which Go's HTTP client sends as
+//! Basic auth (see [`ApiServer::kubeconfig_yaml`]).
 //!
-//! Choice for [`ApiServer::mutating_requests`]: it counts POST, PUT, PATCH and DELETE, and also
-//! `pods/exec` and `pods/attach` requests whatever their method (kubectl and kube open exec as
-//! a WebSocket GET), because a command run in a pod can change its data.
+//! Choice for [`ApiServer::mutating_requests`]: see [`RequestRecord::is_mutating`].
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 pub use super::faults::ApiFaults;
+pub use super::http::RequestRecord;
+use super::http::{
+    authorized, error_response, header_str, is_public, json_response, not_found_path, opt_json,
+    read_body, strip_auth_prefix, text_response, Ctx, AUTH_PREFIX,
+};
 use super::runtime::PodRuntime;
 use super::store::Store;
 use super::{discovery, handlers};
@@ -53,48 +53,6 @@ pub struct ApiServerOptions {
     pub cluster_name: String,
 }
 
-/// One served request, for "the harness made no mutating request" checks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestRecord {
-    /// HTTP method, e.g. `"PATCH"`.
-    pub method: String,
-    /// Path and query, e.g. `"/api/v1/namespaces/default/pods?limit=500"`.
-    pub path_and_query: String,
-    /// HTTP status code of the response (101 for exec upgrades).
-    pub status: u16,
-    /// When the request arrived.
-    pub at: SystemTime,
-    /// The `User-Agent` header, `""` when absent.
-    pub user_agent: String,
-}
-
-impl RequestRecord {
-    /// Whether the request could change cluster state (see the module docs for exec).
-    pub fn is_mutating(&self) -> bool {
-        let path = self.path_and_query.split('?').next().unwrap_or("");
-        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
-            || path.ends_with("/exec")
-            || path.ends_with("/attach")
-    }
-}
-
-/// State shared by every handler.
-pub(crate) struct Ctx {
-    pub store: Arc<Store>,
-    pub token: String,
-    pub runtime: Arc<dyn PodRuntime>,
-    pub faults: Arc<ApiFaults>,
-    pub shutdown: CancellationToken,
-    pub log: Mutex<Vec<RequestRecord>>,
-    pub addr: SocketAddr,
-    /// Service-proxy backends by (namespace, service name): port and backend.
-    pub services: Mutex<ServiceBackends>,
-}
-
-/// Backends of the service proxy, by (namespace, Service name).
-pub(crate) type ServiceBackends =
-    std::collections::HashMap<(String, String), (u16, Arc<dyn super::proxy::ServiceBackend>)>;
-
 /// A running sandbox API server.
 pub struct ApiServer {
     ctx: Arc<Ctx>,
@@ -102,107 +60,11 @@ pub struct ApiServer {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// A JSON response with `Content-Type: application/json`.
-pub(crate) fn json_response(code: u16, body: &Value) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// The error as a Status response with its HTTP code.
-pub(crate) fn error_response(e: &ApiError) -> Response {
-    json_response(e.code, &e.to_status())
-}
-
-fn text_response(code: u16, text: String) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    let mut resp = (status, text).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-fn is_public(path: &str) -> bool {
-    matches!(
-        path,
-        "/readyz" | "/livez" | "/healthz" | "/version" | "/readyz/" | "/livez/" | "/healthz/"
-    )
-}
-
-/// Whether the `Authorization` header carries the token: `Bearer <token>` (kube-rs), or
-/// `Basic base64(<any user>:<token>)`, which Go's HTTP client sends by itself for a server URL
-/// with user info (`http://sandbox:<token>@127.0.0.1:PORT`), even over plain HTTP where
-/// client-go drops every kubeconfig credential (see the module docs).
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    if let Some(t) = value.strip_prefix("Bearer ") {
-        return t.trim() == token;
-    }
-    if let Some(b64) = value.strip_prefix("Basic ") {
-        use base64::Engine as _;
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
-            return false;
-        };
-        let Ok(text) = String::from_utf8(raw) else {
-            return false;
-        };
-        return text.split_once(':').is_some_and(|(_, pw)| pw == token);
-    }
-    false
-}
-
 /// How many request records [`ApiServer::request_log`] keeps (oldest dropped first).
 pub const REQUEST_LOG_CAPACITY: usize = 100_000;
 
 /// The user name of the server URL's user info (any name is accepted; the token is the password).
 const BASIC_USER: &str = "sandbox";
-
-/// Path prefix that authenticates a request like a bearer token (see the module docs).
-const AUTH_PREFIX: &str = "/sandbox-auth/";
-
-/// Strips `/sandbox-auth/<token>` from the URI; `true` when the prefix carried the right token.
-fn strip_auth_prefix(req: &mut Request, token: &str) -> bool {
-    let Some(pq) = req.uri().path_and_query().map(|p| p.as_str().to_string()) else {
-        return false;
-    };
-    let Some(rest) = pq.strip_prefix(AUTH_PREFIX) else {
-        return false;
-    };
-    let Some(after) = rest.strip_prefix(token) else {
-        return false;
-    };
-    if !(after.is_empty() || after.starts_with('/') || after.starts_with('?')) {
-        return false;
-    }
-    let new_pq = if after.starts_with('/') {
-        after.to_string()
-    } else {
-        format!("/{after}")
-    };
-    let mut parts = req.uri().clone().into_parts();
-    match new_pq.parse() {
-        Ok(p) => parts.path_and_query = Some(p),
-        Err(_) => return false,
-    }
-    match axum::http::Uri::from_parts(parts) {
-        Ok(uri) => {
-            *req.uri_mut() = uri;
-            true
-        }
-        Err(_) => false,
-    }
-}
 
 /// Faults, authentication, `Audit-Id` and the request log, around every request.
 async fn gate(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Response {
@@ -270,11 +132,7 @@ async fn dispatch(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         ["apis", g, v] if get => opt_json(discovery::resource_list(g, v)),
         ["openapi", "v3"] if get => json_response(200, &discovery::openapi_v3_index()),
         ["openapi", "v2"] if get => {
-            let accept = req
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let accept = header_str(req.headers(), header::ACCEPT);
             if accept.is_empty() || accept.contains("json") || accept.contains("*/*") {
                 json_response(200, &super::openapi::v2_document())
             } else {
@@ -311,19 +169,11 @@ async fn dispatch(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
             match super::reviews::answer(&g, &v, &plural, &body) {
                 Some(Ok(review)) => json_response(201, &review),
                 Some(Err(e)) => error_response(&e),
-                None => error_response(&ApiError::new(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                )),
+                None => error_response(&not_found_path()),
             }
         }
         ["api", "v1", ..] | ["apis", _, _, ..] => handlers::resource(ctx.clone(), req).await,
-        _ => error_response(&ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )),
+        _ => error_response(&not_found_path()),
     }
 }
 
@@ -382,17 +232,6 @@ async fn serve_proxy(ctx: &Ctx, ns: &str, seg: &str, prefix: &str, req: Request)
         })
         .await;
     json_response(answer.status, &answer.body)
-}
-
-fn opt_json(v: Option<Value>) -> Response {
-    match v {
-        Some(v) => json_response(200, &v),
-        None => error_response(&ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )),
-    }
 }
 
 impl ApiServer {
@@ -515,14 +354,4 @@ impl ApiServer {
             task.abort();
         }
     }
-}
-
-/// Reads a request body up to 64 MiB.
-///
-/// # Errors
-/// 400 BadRequest when the body cannot be read or is larger.
-pub(crate) async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, 64 << 20)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))
 }

@@ -6,7 +6,9 @@
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::resources::{ResourceType, DEPLOYMENTS, JOBS, LH_VOLUMES, NAMESPACES, PODS, PVCS};
+use super::resources::{
+    ResourceType, DEPLOYMENTS, JOBS, LH_VOLUMES, NAMESPACES, PODS, PVCS, STATEFULSETS,
+};
 
 /// Looks up a nested field by dotted path (`"spec.resources.requests.storage"`).
 pub fn field<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
@@ -102,7 +104,7 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     } else if std::ptr::eq(rt, &PVCS) {
         required(rt, name, obj, "spec.accessModes")?;
         required(rt, name, obj, "spec.resources.requests.storage")?;
-    } else if std::ptr::eq(rt, &DEPLOYMENTS) {
+    } else if std::ptr::eq(rt, &DEPLOYMENTS) || std::ptr::eq(rt, &STATEFULSETS) {
         required(rt, name, obj, "spec.selector")?;
         required(rt, name, obj, "spec.template")?;
     } else if std::ptr::eq(rt, &JOBS) {

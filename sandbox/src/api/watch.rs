@@ -23,10 +23,9 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use super::error::ApiError;
-use super::handlers::{Params, Target};
+use super::http::{Ctx, Params, Target};
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
-use super::server::Ctx;
 use super::store::{name_of, namespace_of, EventType, WatchEvent};
 use super::table::{to_partial, to_table};
 

@@ -22,10 +22,10 @@ use std::sync::{Arc, Weak};
 
 use serde_json::{json, Value};
 
+use super::context::{longhorn_setting, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use super::naming::parse_backup_url;
 use super::object::{label, name, set_label, str_at};
 use super::version::LonghornVersion;
-use super::{longhorn_setting, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_BACKUPS, LH_BACKUPVOLUMES, LH_SNAPSHOTS, LH_VOLUMES};
 use crate::api::{Admission, ApiError, Operation, ResourceType, Store};
 

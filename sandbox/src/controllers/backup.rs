@@ -30,10 +30,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::context::{
+    longhorn_setting, Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE,
+};
 use super::naming::backup_url;
 use super::object::{label, name, now_rfc3339, set_label, str_at, uid};
 use super::version::LonghornVersion;
-use super::{longhorn_setting, Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_BACKUPS, LH_SNAPSHOTS, LH_VOLUMES};
 use crate::api::{EventType, ResourceType, WatchEvent};
 use crate::faults::Fault;

@@ -36,9 +36,9 @@ use serde_json::{json, Value};
 
 use super::admission::find_backup_volume;
 use super::backup::keeps_remote_data;
+use super::context::{Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use super::naming::{backup_url, backup_volume_name};
 use super::object::{label, name, now_rfc3339, parse_time, set_condition, str_at};
-use super::{Controller, Ctx, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_BACKUPS, LH_BACKUPTARGETS, LH_BACKUPVOLUMES};
 use crate::api::{EventType, ResourceType, WatchEvent};
 use crate::faults::Fault;

@@ -17,13 +17,13 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::context::{Controller, Ctx};
 use super::naming::job_pod_name;
 use super::object::{condition, name, namespace, now_rfc3339, set_condition, str_at, uid};
 use super::pods::{
     attach_volumes, claim_volumes, container_statuses, ensure_scheduled, is_job_pod, running_status,
 };
 use super::workloads::{owned_pods, pod_from_template};
-use super::{Controller, Ctx};
 use crate::api::resources::{JOBS, LH_VOLUMES, NODES, PODS, PVCS};
 use crate::api::ResourceType;
 use crate::faults::Fault;

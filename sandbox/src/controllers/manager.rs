@@ -36,10 +36,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
+use super::context::{Ctx, LONGHORN_NAMESPACE};
 use super::nodes::ready_nodes;
 use super::object::{obj_mut, str_at};
 use super::pods::volume_users_running;
-use super::{Ctx, LONGHORN_NAMESPACE};
 use crate::api::proxy::{ProxyRequest, ProxyResponse, ServiceBackend};
 use crate::api::resources::{LH_SNAPSHOTS, LH_VOLUMES, NODES};
 use crate::faults::Fault;

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::context::{Controller, Ctx};
 use super::object::{name, now_rfc3339};
-use super::{Controller, Ctx};
 use crate::api::resources::NODES;
 use crate::api::ResourceType;
 

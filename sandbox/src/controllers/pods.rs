@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::context::{Controller, Ctx, LONGHORN_NAMESPACE};
 use super::naming::hex_suffix;
 use super::nodes::ready_nodes;
 use super::object::{name, namespace, now_rfc3339, set_condition, str_at, uid};
-use super::{Controller, Ctx, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_VOLUMES, NODES, PODS, PVCS, PVS};
 use crate::api::{ResourceType, Store};
 

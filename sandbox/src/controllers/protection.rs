@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::context::{Controller, Ctx};
 use super::object::{name, namespace, str_at};
-use super::{Controller, Ctx};
 use crate::api::resources::{PODS, PVCS, PVS};
 use crate::api::store::{is_terminating, PVC_PROTECTION_FINALIZER, PV_PROTECTION_FINALIZER};
 use crate::api::ResourceType;

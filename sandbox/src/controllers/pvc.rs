@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::context::{Controller, Ctx, LONGHORN_NAMESPACE};
 use super::object::{name, namespace, now_rfc3339, parse_quantity, str_at, uid};
-use super::{Controller, Ctx, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_VOLUMES, PVCS, PVS};
 use crate::api::{ApiError, ResourceType, Store};
 

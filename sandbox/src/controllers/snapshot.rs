@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::context::{Controller, Ctx, LONGHORN_NAMESPACE};
 use super::object::{name, str_at, uid};
-use super::{Controller, Ctx, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_SNAPSHOTS, LH_VOLUMES};
 use crate::api::ResourceType;
 

@@ -31,9 +31,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::context::{Controller, Ctx, LONGHORN_NAMESPACE};
 use super::naming::{backup_url, hex_suffix, new_backup_name};
 use super::object::{name, now_rfc3339, obj_mut, str_at, uid};
-use super::{Controller, Ctx, LONGHORN_NAMESPACE};
 use crate::api::resources::{
     LH_BACKUPS, LH_BACKUPTARGETS, LH_RECURRINGJOBS, LH_SETTINGS, LH_SNAPSHOTS, LH_SYSTEMBACKUPS,
     LH_SYSTEMRESTORES, LH_VOLUMES, NAMESPACES, PVCS, PVS, STORAGECLASSES,

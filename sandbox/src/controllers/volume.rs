@@ -22,10 +22,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::context::{Controller, Ctx, LONGHORN_NAMESPACE};
 use super::naming::parse_backup_url;
 use super::object::{name, now_rfc3339, set_condition, str_at, uid};
 use super::pods::volumes_in_use;
-use super::{Controller, Ctx, LONGHORN_NAMESPACE};
 use crate::api::resources::{LH_VOLUMES, PODS};
 use crate::api::{EventType, ResourceType, WatchEvent};
 

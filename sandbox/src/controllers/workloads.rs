@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::context::{Controller, Ctx};
 use super::naming::{deployment_pod_name, k8s_suffix, pod_template_hash};
 use super::object::{is_owned_by, name, namespace, owner_reference, set_condition, str_at};
 use super::pods::{is_pod_ready, pick_node};
-use super::{Controller, Ctx};
 use crate::api::resources::{DAEMONSETS, DEPLOYMENTS, NODES, PODS};
 use crate::api::{ResourceType, Store};
 
