@@ -25,3 +25,4 @@ pub mod redact;
 pub mod report;
 pub mod sentinel;
 pub mod steps;
+pub mod target;

@@ -210,7 +210,7 @@ fn an_empty_pushgateway_is_a_usage_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_success_is_read_from_the_run_states_in_s3() {
-    use dr_harness::engine::s3::BackupTarget;
+    use dr_harness::target::BackupTarget;
     let sb = common::TestSandbox::start().await;
     let cfg = sb.profile().backup_target.resolve().expect("target");
     let bt = BackupTarget::connect(&cfg, Some(sb.keys()), &dr_harness::redact::Redactor::new())

@@ -12,9 +12,9 @@ use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_U
 use crate::config::{Profile, Scenario};
 use crate::drill::{run_drill, state_path, DrillRequest};
 use crate::engine::record::{Outcome, RunRecord};
-use crate::engine::s3::StaticKeys;
 use crate::redact::Redactor;
 use crate::report;
+use crate::target::StaticKeys;
 
 /// The cluster a command runs against: a profile, or the embedded sandbox it started.
 struct Target {
@@ -340,7 +340,7 @@ async fn s3_history(
         .resolve()
         .map_err(|e| e.to_string())?;
     let read = async {
-        let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
+        let bt = crate::target::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
             .await
             .map_err(|e| e.to_string())?;
         bt.last_success(&record.cluster, &record.scenario, S3_HISTORY_RUNS)
@@ -477,7 +477,7 @@ async fn load_resume_state(
         .backup_target
         .resolve()
         .map_err(|e| e.to_string())?;
-    let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
+    let bt = crate::target::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
         .await
         .map_err(|e| e.to_string())?;
     let bytes = bt

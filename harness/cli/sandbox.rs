@@ -10,7 +10,7 @@ use dr_sandbox::{control, Sandbox, SandboxOptions, Timing};
 
 use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
-use crate::engine::s3::StaticKeys;
+use crate::target::StaticKeys;
 
 /// Checks that the host busybox the sandbox runs pods with exists: a missing local tool is a
 /// setup error (exit 2), said before anything starts.

@@ -3,7 +3,5 @@
 pub mod context;
 pub mod events;
 pub mod failure;
-pub mod lock;
 pub mod record;
 pub mod runner;
-pub mod s3;

@@ -10,6 +10,8 @@ use crate::config::profile::{BackupTarget as TargetConfig, Credentials as Creden
 use crate::engine::record::RunRecord;
 use crate::redact::Redactor;
 
+pub mod lock;
+
 /// Errors talking to the backup target.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
