@@ -233,7 +233,7 @@ async fn the_last_success_is_read_from_the_run_states_in_s3() {
         state("run-c", "health", "dev", Outcome::Passed, 1),
         state("run-d", "full-rebuild", "prod", Outcome::Passed, 1),
     ] {
-        bt.save_run_state(&r).await.expect("saved");
+        bt.save_run_state(&r.run_id, &r).await.expect("saved");
         // Distinct modification times (whole seconds in listings).
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
