@@ -155,10 +155,29 @@ pub async fn build_client(opts: ClientOptions) -> Client {
     if !opts.region.is_empty() {
         loader = loader.region(Region::new(opts.region.clone()));
     }
-    if let Some(creds) = opts.credentials {
+    if let Some(creds) = opts.credentials.clone() {
         loader = loader.credentials_provider(creds);
     }
     let shared = loader.load().await;
+    Client::from_conf(apply(aws_sdk_s3::config::Builder::from(&shared), opts).build())
+}
+
+/// The SDK configuration `opts` describes, without reading the environment: for callers that
+/// know region and credentials (the sandbox's own S3 server) and cannot await. An empty region
+/// or missing credentials are left unset, so requests then fail to sign.
+pub fn sdk_config(opts: ClientOptions) -> aws_sdk_s3::Config {
+    let mut builder = aws_sdk_s3::Config::builder().behavior_version(BehaviorVersion::latest());
+    if !opts.region.is_empty() {
+        builder = builder.region(Region::new(opts.region.clone()));
+    }
+    if let Some(creds) = opts.credentials.clone() {
+        builder = builder.credentials_provider(creds);
+    }
+    apply(builder, opts).build()
+}
+
+/// Everything but region and credentials, on top of `builder`.
+fn apply(builder: aws_sdk_s3::config::Builder, opts: ClientOptions) -> aws_sdk_s3::config::Builder {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(opts.connect_timeout)
         .operation_attempt_timeout(opts.attempt_timeout)
@@ -176,7 +195,7 @@ pub async fn build_client(opts: ClientOptions) -> Client {
             ResponseChecksumValidation::WhenSupported,
         ),
     };
-    let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+    let mut builder = builder
         .force_path_style(opts.path_style)
         .request_checksum_calculation(request)
         .response_checksum_validation(response)
@@ -189,7 +208,7 @@ pub async fn build_client(opts: ClientOptions) -> Client {
     if let Some(i) = opts.interceptor {
         builder.push_interceptor(i);
     }
-    Client::from_conf(builder.build())
+    builder
 }
 
 /// The client most callers want: [`ClientOptions::new`] with optional static keys

@@ -31,7 +31,7 @@ pub mod verify;
 pub mod writer;
 
 pub use cfg::{BackupCfg, BlockMapping, CfgError, VolumeCfg, BLOCK_SIZE_16MI, BLOCK_SIZE_2MI};
-pub use client::{build_client, s3_client, ChecksumMode, ClientOptions};
+pub use client::{build_client, s3_client, sdk_config, ChecksumMode, ClientOptions};
 pub use compress::{compress, decompress, CompressError, CompressionMethod};
 pub use deep::{
     deep_verify_files, deep_verify_files_with, BlockFault, BlockPass, BlockProblem,
@@ -48,6 +48,8 @@ pub use ledger::{ledger_key, Ledger, LedgerLocation};
 pub use remote::RemoteImage;
 pub use restore::{restore_image, restore_image_with, RestoreError, RestoreSummary};
 pub use store::{BackupStore, ListedBlock, ListedObject, StoreError};
-pub use target::{BackupTargetUrl, BackupUrl, TargetError};
+pub use target::{
+    decode_backup_url, encode_backup_url, BackupNames, BackupTargetUrl, BackupUrl, TargetError,
+};
 pub use verify::{deep_verify, verify_structure, DeepReport, StructuralReport, VerifyError};
 pub use writer::{upload_image, UploadError, UploadOptions};

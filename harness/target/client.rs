@@ -144,4 +144,26 @@ mod tests {
         assert_eq!(k.map(|k| k.access_key).as_deref(), Some("AKIDGIVEN"));
         assert!(!r.redact("x given-secret y").contains("given-secret"));
     }
+
+    #[tokio::test]
+    async fn the_built_client_carries_the_timeouts() {
+        // What the harness's requests really run with, not only the options.
+        let c = cfg("url = \"s3://b@us-east-1/\"\nendpoint = \"http://127.0.0.1:9\"\n");
+        let keys = StaticKeys {
+            access_key: "AKIDTEST".into(),
+            secret_key: "test-secret".into(),
+        };
+        let client = build(&c, Some(keys), &Redactor::new(), RetryStats::default())
+            .await
+            .expect("client");
+        let t = client.config().timeout_config().expect("timeouts");
+        assert_eq!(
+            t.operation_attempt_timeout(),
+            Some(dr_backupstore::client::ATTEMPT_TIMEOUT)
+        );
+        assert_eq!(
+            t.connect_timeout(),
+            Some(dr_backupstore::client::CONNECT_TIMEOUT)
+        );
+    }
 }

@@ -22,7 +22,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::naming::parse_backup_url;
+use dr_backupstore::decode_backup_url;
+
 use super::object::{name, now_rfc3339, set_condition, str_at, uid};
 use super::pods::volumes_in_use;
 use super::{Controller, Ctx, LONGHORN_NAMESPACE};
@@ -241,8 +242,8 @@ async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
     if !ctx.sleep(ctx.timing.restore_step).await {
         return;
     }
-    let result = match parse_backup_url(&url) {
-        Err(e) => Err(e),
+    let result = match decode_backup_url(&url) {
+        Err(e) => Err(e.to_string()),
         Ok(_)
             if ctx
                 .faults
