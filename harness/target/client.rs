@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn the_target_client_has_the_workspace_timeouts() {
         // The old harness client had no timeout at all: a stalled target held a step 3600 s.
-        let c = cfg("url = \"s3://b@us-east-1/p/\"\nendpoint = \"http://127.0.0.1:9\"\n");
+        let c = cfg("url = \"s3://bkt@us-east-1/p/\"\nendpoint = \"http://127.0.0.1:9\"\n");
         let o = options(&c, None, RetryStats::default());
         assert_eq!(o.connect_timeout, dr_backupstore::client::CONNECT_TIMEOUT);
         assert_eq!(o.attempt_timeout, dr_backupstore::client::ATTEMPT_TIMEOUT);
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn keys_handed_in_win_and_are_redacted() {
-        let c = cfg("url = \"s3://b@us-east-1/\"\ncredentials = \"env\"\n");
+        let c = cfg("url = \"s3://bkt@us-east-1/\"\ncredentials = \"env\"\n");
         // Keys handed in win over the profile's source (the embedded sandbox).
         let given = StaticKeys {
             access_key: "AKIDGIVEN".into(),
@@ -148,7 +148,7 @@ mod tests {
     #[tokio::test]
     async fn the_built_client_carries_the_timeouts() {
         // What the harness's requests really run with, not only the options.
-        let c = cfg("url = \"s3://b@us-east-1/\"\nendpoint = \"http://127.0.0.1:9\"\n");
+        let c = cfg("url = \"s3://bkt@us-east-1/\"\nendpoint = \"http://127.0.0.1:9\"\n");
         let keys = StaticKeys {
             access_key: "AKIDTEST".into(),
             secret_key: "test-secret".into(),
