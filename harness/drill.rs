@@ -13,9 +13,9 @@ use crate::engine::context::DrillContext;
 use crate::engine::events::EventSink;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::{run_steps, StatePaths};
-use crate::engine::s3::StaticKeys;
 use crate::redact::Redactor;
 use crate::steps::Steps;
+use crate::target::StaticKeys;
 
 /// Everything needed to run one drill.
 pub struct DrillRequest {

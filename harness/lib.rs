@@ -3,6 +3,7 @@
 //! Architecture (one folder per area):
 //! - [`config`]: strict TOML profiles (how to reach and rebuild a cluster) and scenarios (what to test);
 //! - [`engine`]: runs a scenario's steps, times them, emits events, keeps the run record;
+//! - [`target`]: backup-target I/O — the S3 client, the drill lock, run files beside the backups;
 //! - [`steps`]: the step library (preflight, sentinel, backup, destroy/rebuild, verification…);
 //! - [`cluster`], [`longhorn`]: the Kubernetes API through `kube`, Longhorn's resources;
 //! - [`sentinel`]: the deterministic, checksummed data a drill writes and verifies;
@@ -27,3 +28,4 @@ pub mod redact;
 pub mod report;
 pub mod sentinel;
 pub mod steps;
+pub mod target;

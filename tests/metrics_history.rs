@@ -210,7 +210,7 @@ fn an_empty_pushgateway_is_a_usage_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_success_is_read_from_the_run_states_in_s3() {
-    use dr_harness::engine::s3::BackupTarget;
+    use dr_harness::target::BackupTarget;
     let sb = common::TestSandbox::start().await;
     let cfg = sb.profile().backup_target.resolve().expect("target");
     let bt = BackupTarget::connect(&cfg, Some(sb.keys()), &dr_harness::redact::Redactor::new())
@@ -233,7 +233,7 @@ async fn the_last_success_is_read_from_the_run_states_in_s3() {
         state("run-c", "health", "dev", Outcome::Passed, 1),
         state("run-d", "full-rebuild", "prod", Outcome::Passed, 1),
     ] {
-        bt.save_run_state(&r).await.expect("saved");
+        bt.save_run_state(&r.run_id, &r).await.expect("saved");
         // Distinct modification times (whole seconds in listings).
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }

@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::{all_files, drill_with, harness_bin, scenario, write_profile, TestSandbox};
 use dr_harness::config::Profile;
 use dr_harness::engine::events::{DrillEvent, EventKind, EventSink};
-use dr_harness::engine::lock::DrillLock;
 use dr_harness::engine::record::Outcome;
-use dr_harness::engine::s3::BackupTarget;
 use dr_harness::redact::Redactor;
+use dr_harness::target::lock::DrillLock;
+use dr_harness::target::BackupTarget;
 use dr_sandbox::faults::Fault;
 use tokio_util::sync::CancellationToken;
 
@@ -197,7 +197,7 @@ async fn a_second_drill_on_a_locked_cluster_is_refused_and_a_stale_lock_taken_ov
     // A lock whose owner died long ago (expired) is taken over. Written as a dead owner leaves
     // it: a forgotten DrillLock would keep its renewal task alive and re-create the lock
     // under the taker's feet (every ttl/3), which made this test lose the race at random.
-    let dead = dr_harness::engine::lock::LockInfo {
+    let dead = dr_harness::target::lock::LockInfo {
         run_id: "dead-run-5678".into(),
         owner: "a runner that died".into(),
         scenario: "full-rebuild".into(),
@@ -206,7 +206,7 @@ async fn a_second_drill_on_a_locked_cluster_is_refused_and_a_stale_lock_taken_ov
     };
     bt.backupstore()
         .put_object(
-            &dr_harness::engine::lock::lock_key(&bt, "sandbox"),
+            &dr_harness::target::lock::lock_key(&bt, "sandbox"),
             serde_json::to_vec(&dead).unwrap(),
         )
         .await

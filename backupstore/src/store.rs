@@ -5,25 +5,14 @@
 //! report can say exactly which object could not be read. "Not found" is not an error: `get_*`
 //! return `Ok(None)` so callers decide whether absence is a failure.
 
-use std::time::Duration;
-
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::cfg::{BackupCfg, CfgError, VolumeCfg};
 use crate::layout::{self, validate_name, NameError};
 use crate::target::BackupTargetUrl;
-
-/// Connect timeout of clients built by [`s3_client`].
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per-attempt timeout of clients built by [`s3_client`]: one 16 MiB block over a slow link fits.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Errors of S3 access to a backupstore. Messages never include credentials.
 #[derive(Debug, thiserror::Error)]
@@ -94,54 +83,6 @@ pub enum StoreError {
         /// The SDK error with its sources.
         message: String,
     },
-}
-
-/// Builds an S3 client the way Longhorn's backup target expects to be reached.
-///
-/// - `endpoint`: custom endpoint (`AWS_ENDPOINTS` of the credential secret, or a local server);
-///   `None` uses AWS.
-/// - `path_style`: `true` for most non-AWS servers (Longhorn uses path style when
-///   `AWS_ENDPOINTS` is set and `VIRTUAL_HOSTED_STYLE` is not `"true"`).
-/// - `creds`: `(access key id, secret access key)`; `None` uses the default AWS credential chain.
-/// - `region`: empty means the region of the environment (`AWS_REGION`, the AWS profile), as
-///   Longhorn does for a target URL without `@region` (s3/s3_service.go `newService`).
-///
-/// Request checksums and response validation are only used "when required", because the SDK's
-/// default aws-chunked CRC32 trailers are rejected by some S3 servers (Longhorn issue #12676).
-/// Timeouts: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`].
-pub async fn s3_client(
-    endpoint: Option<&str>,
-    region: &str,
-    path_style: bool,
-    creds: Option<(&str, &str)>,
-) -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if !region.is_empty() {
-        loader = loader.region(Region::new(region.to_string()));
-    }
-    if let Some((access_key, secret_key)) = creds {
-        loader = loader.credentials_provider(Credentials::new(
-            access_key,
-            secret_key,
-            None,
-            None,
-            "dr-backupstore",
-        ));
-    }
-    let shared = loader.load().await;
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .build();
-    let mut builder = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(path_style)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .timeout_config(timeouts);
-    if let Some(url) = endpoint {
-        builder = builder.endpoint_url(url);
-    }
-    Client::from_conf(builder.build())
 }
 
 /// An ETag without its quotes (and weak marker): servers quote it in one answer and not in

@@ -14,9 +14,9 @@ use crate::config::{Profile, Scenario};
 use crate::drill::{run_drill, state_path, DrillRequest};
 use crate::engine::persist::StateError;
 use crate::engine::record::{Outcome, RunRecord};
-use crate::engine::s3::StaticKeys;
 use crate::redact::Redactor;
 use crate::report;
+use crate::target::StaticKeys;
 
 /// The cluster a command runs against: a profile, or the embedded sandbox it started.
 struct Target {
@@ -360,7 +360,7 @@ async fn s3_history(
         .resolve()
         .map_err(|e| e.to_string())?;
     let read = async {
-        let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
+        let bt = crate::target::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
             .await
             .map_err(|e| e.to_string())?;
         bt.last_success(&record.cluster, &record.scenario, S3_HISTORY_RUNS)
@@ -498,7 +498,7 @@ async fn load_resume_state(
         .backup_target
         .resolve()
         .map_err(|e| cannot(e.to_string()))?;
-    let bt = crate::engine::s3::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
+    let bt = crate::target::BackupTarget::connect(&cfg, target.keys.clone(), redactor)
         .await
         .map_err(|e| cannot(e.to_string()))?;
     let key = format!("s3://{}/{}", bt.bucket, bt.run_key(run_id, "run.json"));

@@ -13,7 +13,7 @@ use kube::Api;
 use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::cluster::{wait, KubeconfigSource, RetryStats};
-use crate::engine::s3::StaticKeys;
+use crate::target::StaticKeys;
 use crate::longhorn::BackupTarget;
 
 /// Checks that the host busybox the sandbox runs pods with exists: a missing local tool is a

@@ -13,7 +13,7 @@ use crate::config::{Profile, Scenario};
 use crate::redact::Redactor;
 
 use super::record::{CheckRecord, PhaseTiming, RunRecord};
-use super::s3::BackupTarget;
+use crate::target::BackupTarget;
 
 /// The live state of one drill.
 pub struct DrillContext {
@@ -30,11 +30,11 @@ pub struct DrillContext {
     pub backup_target: Option<BackupTarget>,
     /// Static S3 keys handed in by the caller (the embedded sandbox); None uses the profile's
     /// credential source.
-    pub s3_keys: Option<super::s3::StaticKeys>,
+    pub s3_keys: Option<crate::target::StaticKeys>,
     /// Monotonic marks (`disaster`, `rebuild-done`, …) for RTO and phase durations.
     pub marks: BTreeMap<String, Instant>,
     /// The drill lock in the backup target, held from preflight to the end of the drill.
-    pub lock: Option<super::lock::DrillLock>,
+    pub lock: Option<crate::target::lock::DrillLock>,
     /// A task a step left running (the sentinel ticker, between its start step and the
     /// destroy); stopped by the step that ends it, or by the runner when the drill ends.
     pub background: Option<Box<dyn super::background::Background>>,
@@ -120,12 +120,12 @@ impl DrillContext {
         }
         if self.lock.is_none() {
             let bt = self.backup_target()?.clone();
-            let lock = super::lock::DrillLock::acquire(
+            let lock = crate::target::lock::DrillLock::acquire(
                 &bt,
                 &self.record.cluster,
                 &self.record.run_id,
                 &self.scenario.name,
-                super::lock::LOCK_TTL,
+                crate::target::lock::LOCK_TTL,
             )
             .await
             .map_err(|e| e.to_string())?;

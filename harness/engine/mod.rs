@@ -10,12 +10,9 @@ pub mod events;
 pub mod facts;
 pub mod failure;
 pub mod library;
-pub mod lock;
 pub mod persist;
 pub mod record;
 pub mod redaction;
 pub mod runner;
-pub mod s3;
-
 #[cfg(test)]
 mod tests;

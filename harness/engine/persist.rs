@@ -151,7 +151,7 @@ pub async fn save_state(ctx: &mut DrillContext, state: &StatePaths) {
         .as_ref()
         .filter(|_| !ctx.scenario.read_only);
     if let Some(target) = remote {
-        if let Err(e) = target.save_run_state(&record).await {
+        if let Err(e) = target.save_run_state(&record.run_id, &record).await {
             ctx.stats.count("s3-state-save-failed");
             tracing::warn!("could not save the run state to the backup target: {e}");
         }

@@ -81,22 +81,6 @@ fn sort_key(b: &Backup) -> (String, String, String) {
     )
 }
 
-/// The `backup` and `volume` query parameters of a Longhorn backup URL
-/// (`s3://bucket@region/?backup=backup-…&volume=vol`), or None when either is absent.
-pub fn parse_backup_url(url: &str) -> Option<(String, String)> {
-    let query = url.split_once('?')?.1;
-    let mut backup = None;
-    let mut volume = None;
-    for pair in query.split('&') {
-        match pair.split_once('=') {
-            Some(("backup", v)) => backup = Some(v.to_string()),
-            Some(("volume", v)) => volume = Some(v.to_string()),
-            _ => {}
-        }
-    }
-    Some((backup?, volume?))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -107,7 +91,7 @@ pub(crate) mod tests {
         let mut b = Backup::new(name, BackupSpec::default());
         b.status = Some(BackupStatus {
             state: state.into(),
-            url: format!("s3://b@us-east-1/?backup={name}&volume=v"),
+            url: format!("s3://b@us-east-1/?backup={name}&volume=vol"),
             snapshot_created_at: snap_at.into(),
             ..Default::default()
         });
@@ -124,16 +108,5 @@ pub(crate) mod tests {
         ];
         let newest = newest_completed(&list).and_then(|b| b.metadata.name.clone());
         assert_eq!(newest.as_deref(), Some("backup-c"));
-    }
-
-    #[test]
-    fn backup_url_parameters() {
-        assert_eq!(
-            parse_backup_url(
-                "s3://bkt@us-east-1/?backup=backup-0123456789abcdef&volume=dr-exercise-data"
-            ),
-            Some(("backup-0123456789abcdef".into(), "dr-exercise-data".into()))
-        );
-        assert_eq!(parse_backup_url("s3://bkt@us-east-1/"), None);
     }
 }

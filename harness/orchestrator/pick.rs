@@ -12,6 +12,10 @@
 //!   deletion): only then are the Backup objects themselves consulted, once none is still being
 //!   read (state `""`, `Pending`, `InProgress`), and the newest `Completed` by snapshot time is
 //!   taken; none → no backup.
+//! - The backup restored is the one its URL names: Longhorn's webhook decodes the Volume's
+//!   `fromBackup` and looks that name up (longhorn-manager@v1.9.1:webhook/resources/volume/
+//!   mutator.go, `backupstore.DecodeBackupURL`), so a `status.url` that does not decode, or names
+//!   another backup, fails here with the URL shown instead of restoring something else.
 
 use crate::longhorn::lookup::newest_completed;
 use crate::longhorn::{backup_state_is_final, Backup, BackupVolumeStatus, BACKUP_COMPLETED};
@@ -44,7 +48,7 @@ pub fn pick_backup(status: &BackupVolumeStatus, backups: &[Backup]) -> Pick {
         };
         let st = b.status.clone().unwrap_or_default();
         return match st.state.as_str() {
-            BACKUP_COMPLETED if !st.url.is_empty() => Pick::Use(Box::new(b.clone())),
+            BACKUP_COMPLETED if !st.url.is_empty() => use_if_named(b, last, &st.url),
             BACKUP_COMPLETED => Pick::Wait(format!("backup {last} is Completed without a URL yet")),
             s if backup_state_is_final(s) => Pick::Fail(format!(
                 "the last backup {last} is in state {s}{}; refusing to restore an older one (longhorn/longhorn#5292)",
@@ -72,8 +76,29 @@ pub fn pick_backup(status: &BackupVolumeStatus, backups: &[Backup]) -> Pick {
         ));
     }
     match newest_completed(backups) {
-        Some(b) => Pick::Use(Box::new(b.clone())),
+        Some(b) => {
+            let name = b.metadata.name.as_deref().unwrap_or_default();
+            let url = b
+                .status
+                .as_ref()
+                .map(|s| s.url.as_str())
+                .unwrap_or_default();
+            use_if_named(b, name, url)
+        }
         None => Pick::NoBackup,
+    }
+}
+
+/// [`Pick::Use`] of `b` when its `url` decodes (the workspace's one parser,
+/// [`dr_backupstore::decode_backup_url`]) to the backup `name`; [`Pick::Fail`] otherwise.
+fn use_if_named(b: &Backup, name: &str, url: &str) -> Pick {
+    match dr_backupstore::decode_backup_url(url) {
+        Ok(n) if n.backup == name => Pick::Use(Box::new(b.clone())),
+        Ok(n) => Pick::Fail(format!(
+            "backup {name}'s URL {url} names another backup, {}; Longhorn would restore that one",
+            n.backup
+        )),
+        Err(e) => Pick::Fail(format!("backup {name}'s URL cannot be restored from: {e}")),
     }
 }
 
@@ -118,6 +143,28 @@ mod tests {
             backup("backup-new", "Completed", "2026-02-01T00:00:00Z"),
         ];
         assert_eq!(used(pick_backup(&bv("backup-new"), &list)), "backup-new");
+    }
+
+    #[test]
+    fn a_backup_whose_url_names_another_fails() {
+        let mut b = backup("backup-new", "Completed", "2026-02-01T00:00:00Z");
+        if let Some(st) = b.status.as_mut() {
+            st.url = "s3://b@us-east-1/?backup=backup-old&volume=vol".into();
+        }
+        match pick_backup(&bv("backup-new"), std::slice::from_ref(&b)) {
+            Pick::Fail(msg) => assert!(
+                msg.contains("backup-new") && msg.contains("names another backup, backup-old"),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        if let Some(st) = b.status.as_mut() {
+            st.url = "s3://b@us-east-1/?backup=backup-new".into();
+        }
+        match pick_backup(&bv(""), &[b]) {
+            Pick::Fail(msg) => assert!(msg.contains("no \"volume\" query parameter"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

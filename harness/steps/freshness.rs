@@ -25,8 +25,8 @@ use crate::config::scenario::BackupFreshnessStep;
 use crate::config::values::format_duration;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::engine::s3::describe_sdk_error;
 use crate::longhorn::{lookup, Backup, BackupVolume, Volume};
+use crate::target::describe_sdk_error;
 
 /// Longhorn volume label opting a volume into one RecurringJob (`recurring-job.longhorn.io/<job>:
 /// enabled`; Longhorn v1.8 RecurringJob docs).

@@ -11,8 +11,8 @@ use kube::Api;
 use crate::cluster;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::engine::s3::BackupTarget;
 use crate::longhorn;
+use crate::target::BackupTarget;
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     // 1. The Kubernetes API.
@@ -140,12 +140,12 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
             "not taken (read-only)",
         );
     } else if ctx.lock.is_none() {
-        let lock = crate::engine::lock::DrillLock::acquire(
+        let lock = crate::target::lock::DrillLock::acquire(
             &bt,
             &ctx.record.cluster,
             &ctx.record.run_id,
             &ctx.scenario.name,
-            crate::engine::lock::LOCK_TTL,
+            crate::target::lock::LOCK_TTL,
         )
         .await
         .map_err(|e| StepFailure::new(e.to_string()))?;

@@ -22,7 +22,6 @@ use crate::cluster::{retry, wait};
 use crate::config::scenario::{DeploySentinelStep, RestoreVolumeStep};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::longhorn::lookup::parse_backup_url;
 use crate::longhorn::restore::{restore_progress, RestoreProgress};
 use crate::longhorn::{Backup, Volume, BACKUP_COMPLETED};
 use crate::orchestrator::{
@@ -52,8 +51,9 @@ pub async fn run(
             "backup {backup_name} has no recorded URL; the backup step did not complete"
         ))
     })?;
-    match parse_backup_url(&url) {
-        Some((b, v)) if b == backup_name && v == volume => {}
+    // Longhorn's own decoding (percent-escapes included): dr_backupstore::decode_backup_url.
+    match dr_backupstore::decode_backup_url(&url) {
+        Ok(n) if n.backup == backup_name && n.volume == volume => {}
         _ => {
             return Err(StepFailure::new(format!(
             "the recorded backup URL {url} does not name backup {backup_name} of volume {volume}"

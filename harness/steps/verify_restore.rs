@@ -10,7 +10,6 @@ use super::deploy::volume_of;
 use crate::cluster::retry;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
-use crate::longhorn::lookup::parse_backup_url;
 use crate::longhorn::Volume;
 
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
@@ -74,7 +73,11 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         }
         return Err(f);
     }
-    let (restored_backup, _) = parse_backup_url(&from).unwrap_or_default();
+    // `spec.fromBackup` decoded as Longhorn decodes it (dr_backupstore::decode_backup_url);
+    // an undecodable URL names no backup, so the check below fails with the URL shown.
+    let restored_backup = dr_backupstore::decode_backup_url(&from)
+        .map(|n| n.backup)
+        .unwrap_or_default();
     if !ctx.check(
         "restored-from-drill-backup",
         restored_backup == expected_backup,

@@ -595,29 +595,20 @@ impl S3Server {
         self.faults.clone()
     }
 
-    /// SDK config for this server: static credentials, path-style addressing, and checksums
+    /// SDK config for this server, from the workspace's one builder
+    /// ([`dr_backupstore::sdk_config`]): static credentials, path-style addressing, checksums
     /// only when required (the SDK's default aws-chunked CRC32 trailers are what some S3
-    /// servers reject, Longhorn issue #12676; sandbox-notes.md). SDK default retries stay on.
+    /// servers reject, Longhorn issue #12676; sandbox-notes.md), the builder's connect, attempt
+    /// and stalled-body timeouts; the SDK's default retries (standard mode, 3 attempts).
     pub fn client_config(&self) -> aws_sdk_s3::Config {
-        use aws_sdk_s3::config::{
-            BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
-            ResponseChecksumValidation,
-        };
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(self.endpoint())
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(
-                self.settings.access_key.clone(),
-                self.settings.secret_key.clone(),
-                None,
-                None,
+        let opts = dr_backupstore::ClientOptions::new(Some(&self.endpoint()), REGION, true)
+            .with_static_keys(
+                &self.settings.access_key,
+                &self.settings.secret_key,
                 "dr-sandbox",
-            ))
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build()
+            )
+            .with_retry(aws_sdk_s3::config::retry::RetryConfig::standard());
+        dr_backupstore::sdk_config(opts)
     }
 
     /// An `aws_sdk_s3::Client` configured by [`S3Server::client_config`].

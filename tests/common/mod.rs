@@ -9,8 +9,8 @@ use dr_harness::config::{Profile, Scenario};
 use dr_harness::drill::{run_drill, DrillRequest};
 use dr_harness::engine::events::{DrillEvent, EventSink};
 use dr_harness::engine::record::{RunRecord, StepRecord, StepStatus};
-use dr_harness::engine::s3::StaticKeys;
 use dr_harness::redact::Redactor;
+use dr_harness::target::StaticKeys;
 use dr_sandbox::{Sandbox, SandboxOptions, Timing};
 use tokio_util::sync::CancellationToken;
 

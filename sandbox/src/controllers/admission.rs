@@ -22,8 +22,9 @@ use std::sync::{Arc, Weak};
 
 use serde_json::{json, Value};
 
+use dr_backupstore::decode_backup_url;
+
 use super::context::{longhorn_setting, DEFAULT_BACKUP_TARGET, LONGHORN_NAMESPACE};
-use super::naming::parse_backup_url;
 use super::object::{label, name, set_label, str_at};
 use super::version::LonghornVersion;
 use crate::api::resources::{LH_BACKUPS, LH_BACKUPVOLUMES, LH_SNAPSHOTS, LH_VOLUMES};
@@ -101,7 +102,7 @@ fn admit_volume(store: &Store, version: LonghornVersion, obj: &mut Value) -> Res
     else {
         return Ok(());
     };
-    let parsed = parse_backup_url(&url).map_err(|e| {
+    let parsed = decode_backup_url(&url).map_err(|e| {
         denied(
             "mutator.longhorn.io",
             format!("cannot get backup and volume name from backup URL {url}: {e}"),

@@ -77,45 +77,12 @@ pub fn backup_target_url(bucket: &str, region: &str) -> String {
     format!("s3://{bucket}@{region}/")
 }
 
-/// The URL of one backup: `<target>?backup=<name>&volume=<vol>`, query keys sorted
-/// (longhorn-manager `backupstore.EncodeBackupURL`).
+/// The URL of one backup: `<target>?backup=<name>&volume=<vol>`, query keys sorted, as
+/// Longhorn builds it ([`dr_backupstore::encode_backup_url`], after longhorn-engine@v1.9.1
+/// vendor/github.com/longhorn/backupstore/backupstore.go `EncodeBackupURL`). Parse one with
+/// [`dr_backupstore::decode_backup_url`].
 pub fn backup_url(target_url: &str, backup: &str, volume: &str) -> String {
-    format!("{target_url}?backup={backup}&volume={volume}")
-}
-
-/// The parts of a backup URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupUrl {
-    /// The backup target URL, `s3://bucket@region/[prefix/]`.
-    pub target: String,
-    /// `backup` query value: the backup name.
-    pub backup: String,
-    /// `volume` query value: the backup volume (original volume) name.
-    pub volume: String,
-}
-
-/// Splits `s3://bucket@region/?backup=B&volume=V` (keys in any order).
-///
-/// # Errors
-/// A message naming what is missing when there is no query or no `backup`/`volume` key.
-pub fn parse_backup_url(url: &str) -> Result<BackupUrl, String> {
-    let (target, query) = url
-        .split_once('?')
-        .ok_or_else(|| format!("backup url {url:?} has no query"))?;
-    let mut backup = None;
-    let mut volume = None;
-    for pair in query.split('&') {
-        match pair.split_once('=') {
-            Some(("backup", v)) if !v.is_empty() => backup = Some(v.to_string()),
-            Some(("volume", v)) if !v.is_empty() => volume = Some(v.to_string()),
-            _ => {}
-        }
-    }
-    Ok(BackupUrl {
-        target: target.to_string(),
-        backup: backup.ok_or_else(|| format!("backup url {url:?} lacks backup="))?,
-        volume: volume.ok_or_else(|| format!("backup url {url:?} lacks volume="))?,
-    })
+    dr_backupstore::encode_backup_url(target_url, backup, volume)
 }
 
 #[cfg(test)]
@@ -131,12 +98,10 @@ mod tests {
             url,
             "s3://bkt@us-east-1/?backup=backup-0123456789abcdef&volume=dr-exercise-data"
         );
-        let parsed = parse_backup_url(&url).expect("parses");
+        let parsed = dr_backupstore::BackupUrl::parse(&url).expect("parses");
         assert_eq!(parsed.backup, "backup-0123456789abcdef");
         assert_eq!(parsed.volume, "dr-exercise-data");
-        assert_eq!(parsed.target, target);
-        assert!(parse_backup_url("s3://bkt@us-east-1/").is_err());
-        assert!(parse_backup_url("s3://bkt@us-east-1/?volume=v").is_err());
+        assert_eq!(parsed.target.to_url(), target);
     }
 
     #[test]

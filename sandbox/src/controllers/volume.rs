@@ -22,8 +22,9 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use dr_backupstore::decode_backup_url;
+
 use super::context::{Controller, Ctx, LONGHORN_NAMESPACE};
-use super::naming::parse_backup_url;
 use super::object::{name, now_rfc3339, set_condition, str_at, uid};
 use super::pods::volumes_in_use;
 use crate::api::resources::{LH_VOLUMES, PODS};
@@ -241,8 +242,8 @@ async fn restore(ctx: Arc<Ctx>, vol: String, url: String) {
     if !ctx.sleep(ctx.timing.restore_step).await {
         return;
     }
-    let result = match parse_backup_url(&url) {
-        Err(e) => Err(e),
+    let result = match decode_backup_url(&url) {
+        Err(e) => Err(e.to_string()),
         Ok(_)
             if ctx
                 .faults

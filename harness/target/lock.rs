@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::s3::BackupTarget;
+use crate::target::BackupTarget;
 
 /// How long a lock lives without renewal.
 pub const LOCK_TTL: Duration = Duration::from_secs(15 * 60);
@@ -20,21 +20,37 @@ pub const LOCK_TTL: Duration = Duration::from_secs(15 * 60);
 /// The lock file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
+    /// The holding drill's run id.
     pub run_id: String,
     /// `user@host pid N`, for the refusal message.
     pub owner: String,
+    /// The holding drill's scenario name.
     pub scenario: String,
+    /// When the lock was first taken (UTC).
     pub acquired_at: DateTime<Utc>,
+    /// When it lapses unless renewed (UTC): [`LOCK_TTL`] after the last renewal.
     pub expires_at: DateTime<Utc>,
 }
 
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// A live lock of another run: names its owner and expiry.
     #[error("another drill holds the lock on cluster {cluster}: run {} ({}) by {} since {}, until {} unless renewed; wait for it to finish or, if it died, for the lock to expire", .info.run_id, .info.scenario, .info.owner, .info.acquired_at, .info.expires_at)]
-    Held { cluster: String, info: LockInfo },
+    Held {
+        /// The cluster the lock is for.
+        cluster: String,
+        /// The lock file as read.
+        info: LockInfo,
+    },
+    /// Reading or writing the lock object failed.
     #[error("drill lock at {key}: {message}")]
-    Store { key: String, message: String },
+    Store {
+        /// The lock's key.
+        key: String,
+        /// The S3 error.
+        message: String,
+    },
 }
 
 /// A held lock; renewal runs in the background until [`DrillLock::release`].
