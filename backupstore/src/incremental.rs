@@ -536,7 +536,6 @@ pub async fn incremental_verify(
             }
         }
     }
-    drop(results);
 
     // The file pass, on demand from S3.
     if !checks.is_empty() {

@@ -110,10 +110,14 @@ pub(crate) fn check_block(
     Ok(plain)
 }
 
+/// A download's result: the stored bytes and the ETag of the version read, `None` when the
+/// object is missing.
+type Got = Result<Option<(Vec<u8>, Option<String>)>, StoreError>;
+
 /// A finished download, still holding its limiter permit.
 struct Fetched<T> {
     job: Job<T>,
-    got: Result<Option<(Vec<u8>, Option<String>)>, StoreError>,
+    got: Got,
     permit: Option<OwnedSemaphorePermit>,
 }
 
