@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use common::{pattern, TestS3, ACCESS_KEY, BUCKET, MI, SECRET_KEY};
 use dr_backupstore::ext4::verify_manifest;
 use dr_backupstore::{
-    deep_verify_files, s3_client, upload_image, BackupStore, FileChecks, UploadOptions,
-    DEFAULT_MANIFEST_PATH,
+    checksum, compress, decompress, deep_verify_files, s3_client, upload_image, BackupStore,
+    CompressionMethod, FileChecks, UploadOptions, DEFAULT_MANIFEST_PATH,
 };
 use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
@@ -142,6 +142,45 @@ async fn plain_download(store: &BackupStore, keys: &[String]) -> u64 {
         .buffer_unordered(CONCURRENCY)
         .fold(0u64, |acc, n| async move { acc + n })
         .await
+}
+
+/// One core's cost of each CPU stage of deep verification on a 2 MiB lz4 block of the bench's
+/// data: printed before the table so a ratio below 1 can be read against what the extra work
+/// costs (all of it is on top of a plain GET, which the same machine must also serve).
+fn stage_costs() {
+    const ROUNDS: u32 = 64;
+    let block = pattern(7, (2 * MI) as usize);
+    let stored = compress(CompressionMethod::Lz4, &block).expect("compress");
+    let max_len = block.len();
+    let time = |f: &mut dyn FnMut()| {
+        f();
+        let t = Instant::now();
+        for _ in 0..ROUNDS {
+            f();
+        }
+        rate(block.len() as u64 * u64::from(ROUNDS), t.elapsed())
+    };
+    let lz4 = time(&mut || {
+        std::hint::black_box(decompress(CompressionMethod::Lz4, &stored, max_len).expect("lz4"));
+    });
+    let sha = time(&mut || {
+        std::hint::black_box(checksum(&block));
+    });
+    let sha2_crate = time(&mut || {
+        std::hint::black_box(sha2::Sha512::digest(&block));
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = std::fs::File::create(dir.path().join("w.img")).expect("create");
+    let mut off = 0u64;
+    let write = time(&mut || {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&block, off).expect("write");
+        off += block.len() as u64;
+    });
+    println!(
+        "CPU stages on one core (MiB/s of plaintext, 2 MiB lz4 block, stored {:.0} % of plain): lz4 decompress {lz4:.0}, SHA-512 checksum {sha:.0} (sha2 crate: {sha2_crate:.0}), image write (page cache) {write:.0}",
+        100.0 * stored.len() as f64 / block.len() as f64
+    );
 }
 
 async fn run(size_mib: u64) -> Row {
@@ -291,6 +330,7 @@ async fn main() {
     sizes.dedup();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("deep_verify benchmark: {cores} cores, concurrency {CONCURRENCY}, lz4, 2 MiB blocks");
+    stage_costs();
     let mut rows = Vec::new();
     for size in sizes {
         eprintln!("building and uploading a {size} MiB volume ...");

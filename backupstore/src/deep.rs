@@ -6,23 +6,24 @@
 //! (a restore must), this module keeps going and reports every bad block with its key and
 //! offsets, and then which files the damage reaches: a drill report should say everything that
 //! is wrong in one run. Each distinct block is downloaded once and written at every offset that
-//! uses it. Memory stays at `block size × concurrency` (plus ext4-view's fixed block cache).
+//! uses it; download, decompression, checksum and image writes overlap (`pipeline.rs`).
+//! Memory stays at `block size × (concurrency + 2 × cores)` (plus ext4-view's fixed block
+//! cache).
 //! Source of the block rules: longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/
 //! backupstore/deltablock.go (`RestoreDeltaBlockBackup`: image size = `volume.cfg` `Size`;
 //! `restoreBlockToFile`: exactly one block size per block), `util/util.go` (`GetChecksum`,
 //! `DecompressAndVerify`).
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::stream::{self, StreamExt};
+use futures::stream::StreamExt;
 
 use crate::cfg::BackupCfg;
-use crate::compress::decompress;
 use crate::ext4::{Ext4Image, FileCheck, ManifestReport};
-use crate::layout::{checksum, is_checksum, validate_name};
+use crate::layout::{is_checksum, validate_name};
+use crate::pipeline::{check_blocks, Job, Outcome, Settings};
 use crate::store::BackupStore;
 use crate::verify::{verify_structure, StructuralReport, VerifyError};
 use crate::writer::DEFAULT_CONCURRENCY;
@@ -55,10 +56,12 @@ impl FileChecks {
 /// Options of [`deep_verify_files_with`].
 #[derive(Debug, Clone)]
 pub struct DeepOptions {
-    /// Distinct blocks downloaded and checked at once (at least 1).
+    /// Distinct blocks downloaded at once (at least 1); up to as many more (at most the
+    /// cores) are decompressed and checked meanwhile (`pipeline.rs`).
     pub concurrency: usize,
     /// A bound shared by every volume verified at the same time (`--all-volumes`): each block
-    /// download holds one permit while it is fetched and checked.
+    /// download holds one permit from before its request until its bytes are handed to a
+    /// check worker.
     pub limiter: Option<Arc<tokio::sync::Semaphore>>,
 }
 
@@ -320,16 +323,6 @@ pub async fn deep_verify_files_with(
     })
 }
 
-/// Outcome of one distinct block.
-enum BlockOutcome {
-    Ok {
-        offsets: usize,
-        plain: u64,
-        downloaded: u64,
-    },
-    Bad(BlockProblem),
-}
-
 async fn block_pass(
     store: &BackupStore,
     vol: &str,
@@ -339,7 +332,6 @@ async fn block_pass(
     image: &Path,
     opts: &DeepOptions,
 ) -> Result<BlockPass, VerifyError> {
-    let concurrency = opts.concurrency;
     // Entries the structure already reports as unusable (bad checksum text, misaligned, beyond
     // the volume) are not written: they could only damage the image further.
     let mut by_checksum: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
@@ -363,88 +355,22 @@ async fn block_pass(
     };
     let file = std::fs::File::create(image).map_err(io_err)?;
     file.set_len(size).map_err(io_err)?;
-    let file = Arc::new(file);
-    let compression = cfg.compression_method;
-
-    let mut results = stream::iter(by_checksum)
-        .map(|(cs, offsets)| {
-            let file = Arc::clone(&file);
-            let image = image.to_path_buf();
-            let limiter = opts.limiter.clone();
-            async move {
-                let _permit = match &limiter {
-                    Some(l) => Some(l.acquire().await.expect("limiter never closed")),
-                    None => None,
-                };
-                let key = store.block_key(vol, cs);
-                let bad = |fault| {
-                    Ok::<_, VerifyError>(BlockOutcome::Bad(BlockProblem {
-                        key: key.clone(),
-                        offsets: offsets.clone(),
-                        fault,
-                    }))
-                };
-                let stored = match store.get_block(vol, cs).await {
-                    Ok(Some(bytes)) => bytes,
-                    Ok(None) => return bad(BlockFault::Missing),
-                    Err(e) => {
-                        return bad(BlockFault::Fetch {
-                            message: e.to_string(),
-                        })
-                    }
-                };
-                let downloaded = stored.len() as u64;
-                let max_len = usize::try_from(block_size).unwrap_or(usize::MAX);
-                let expected = cs.to_string();
-                let offsets_w = offsets.clone();
-                let checked = tokio::task::spawn_blocking(move || {
-                    let plain = match decompress(compression, &stored, max_len) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            return Ok(Err(BlockFault::Decompress {
-                                message: e.to_string(),
-                            }))
-                        }
-                    };
-                    let actual = checksum(&plain);
-                    if actual != expected {
-                        return Ok(Err(BlockFault::ChecksumMismatch { actual }));
-                    }
-                    if plain.len() as u64 != block_size {
-                        return Ok(Err(BlockFault::WrongLength {
-                            len: plain.len() as u64,
-                            block_size,
-                        }));
-                    }
-                    for off in &offsets_w {
-                        file.write_all_at(&plain, *off)?;
-                    }
-                    Ok::<_, std::io::Error>(Ok(plain.len() as u64))
-                })
-                .await
-                .map_err(|e| {
-                    VerifyError::Restore(crate::restore::RestoreError::Worker {
-                        offset: offsets.first().copied().unwrap_or(0),
-                        message: e.to_string(),
-                    })
-                })?
-                .map_err(|source| {
-                    VerifyError::Restore(crate::restore::RestoreError::Io {
-                        path: image.clone(),
-                        source,
-                    })
-                })?;
-                match checked {
-                    Ok(plain) => Ok(BlockOutcome::Ok {
-                        offsets: offsets.len(),
-                        plain,
-                        downloaded,
-                    }),
-                    Err(fault) => bad(fault),
-                }
-            }
+    let jobs = by_checksum
+        .into_iter()
+        .map(|(cs, offsets)| Job {
+            checksum: cs.to_string(),
+            offsets,
+            tag: (),
         })
-        .buffer_unordered(concurrency.max(1));
+        .collect();
+    let settings = Settings {
+        compression: cfg.compression_method,
+        block_size,
+        concurrency: opts.concurrency,
+        limiter: opts.limiter.clone(),
+        image: Some(Arc::new(file)),
+    };
+    let mut results = std::pin::pin!(check_blocks(store, vol, settings, jobs));
 
     let mut pass = BlockPass {
         size,
@@ -452,22 +378,29 @@ async fn block_pass(
         ..Default::default()
     };
     while let Some(outcome) = results.next().await {
-        match outcome? {
-            BlockOutcome::Ok {
-                offsets,
-                plain,
-                downloaded,
-            } => {
-                pass.blocks_verified += offsets as u64;
+        let Outcome {
+            job,
+            downloaded,
+            verdict,
+            ..
+        } = outcome.map_err(io_err)?;
+        match verdict {
+            Ok(plain) => {
+                let uses = job.offsets.len() as u64;
+                pass.blocks_verified += uses;
                 pass.unique_blocks_verified += 1;
-                pass.bytes_verified += plain * offsets as u64;
+                pass.bytes_verified += plain * uses;
                 pass.bytes_downloaded += downloaded;
             }
-            BlockOutcome::Bad(problem) => pass.problems.push(problem),
+            Err(fault) => pass.problems.push(BlockProblem {
+                key: store.block_key(vol, &job.checksum),
+                offsets: job.offsets,
+                fault,
+            }),
         }
     }
-    drop(results);
-    file.sync_all().map_err(io_err)?;
+    // No fsync: the image is scratch space that the file pass reads back through the page
+    // cache of this host; waiting for the disk here only slowed the block pass (pipeline.rs).
     pass.problems
         .sort_by_key(|p| p.offsets.first().copied().unwrap_or(0));
     Ok(pass)

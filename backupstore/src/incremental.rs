@@ -27,11 +27,11 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 
-use crate::compress::decompress;
-use crate::deep::{file_pass_on, BlockFault, BlockProblem, FileChecks, FilePass};
+use crate::deep::{file_pass_on, BlockProblem, FileChecks, FilePass};
 use crate::ext4::Ext4Image;
-use crate::layout::{checksum, is_checksum, validate_name};
+use crate::layout::{is_checksum, validate_name};
 use crate::ledger::{self, Ledger, LedgerEntry, LedgerError, LedgerLoad, LedgerLocation};
+use crate::pipeline::{check_blocks, Job, Outcome, Settings};
 use crate::remote::RemoteImage;
 use crate::store::{BackupStore, ListedBlock};
 use crate::verify::{verify_structure, StructuralReport, VerifyError};
@@ -472,84 +472,52 @@ pub async fn incremental_verify(
         }
     }
 
-    // The block pass: download, decompress, check; nothing is written to disk.
-    let compression = cfg.compression_method;
-    let max_len = usize::try_from(block_size).unwrap_or(usize::MAX);
-    let mut results = stream::iter(todo)
-        .map(|(cs, why)| {
-            let offsets = by_checksum.get(cs).cloned().unwrap_or_default();
-            let limiter = opts.limiter.clone();
-            async move {
-                let _permit = match &limiter {
-                    Some(l) => Some(l.acquire().await.expect("limiter never closed")),
-                    None => None,
-                };
-                let key = store.block_key(vol, cs);
-                let fault = |fault| BlockProblem {
-                    key: key.clone(),
-                    offsets: offsets.clone(),
-                    fault,
-                };
-                let (stored, etag) = match store.get_block_tagged(vol, cs).await {
-                    Ok(Some(x)) => x,
-                    Ok(None) => return (cs, why, 0, Err(fault(BlockFault::Missing))),
-                    Err(e) => {
-                        let f = BlockFault::Fetch {
-                            message: e.to_string(),
-                        };
-                        return (cs, why, 0, Err(fault(f)));
-                    }
-                };
-                let downloaded = stored.len() as u64;
-                let expected = cs.to_string();
-                let checked = tokio::task::spawn_blocking(move || {
-                    let plain = decompress(compression, &stored, max_len).map_err(|e| {
-                        BlockFault::Decompress {
-                            message: e.to_string(),
-                        }
-                    })?;
-                    let actual = checksum(&plain);
-                    if actual != expected {
-                        return Err(BlockFault::ChecksumMismatch { actual });
-                    }
-                    if plain.len() as u64 != block_size {
-                        return Err(BlockFault::WrongLength {
-                            len: plain.len() as u64,
-                            block_size,
-                        });
-                    }
-                    Ok(plain.len() as u64)
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    Err(BlockFault::Fetch {
-                        message: format!("check worker failed: {e}"),
-                    })
-                });
-                let outcome = checked
-                    .map(|plain| (plain, etag, offsets.len() as u64))
-                    .map_err(fault);
-                (cs, why, downloaded, outcome)
-            }
+    // The block pass: download, decompress, check, overlapped; nothing is written to disk.
+    let jobs = todo
+        .into_iter()
+        .map(|(cs, why)| Job {
+            checksum: cs.to_string(),
+            offsets: by_checksum.get(cs).cloned().unwrap_or_default(),
+            tag: why,
         })
-        .buffer_unordered(opts.concurrency.max(1));
+        .collect();
+    let settings = Settings {
+        compression: cfg.compression_method,
+        block_size,
+        concurrency: opts.concurrency,
+        limiter: opts.limiter.clone(),
+        image: None,
+    };
+    let mut results = std::pin::pin!(check_blocks(store, vol, settings, jobs));
 
     let mut fresh: BTreeMap<String, LedgerEntry> = BTreeMap::new();
     let mut bad: std::collections::HashSet<String> = std::collections::HashSet::new();
-    while let Some((cs, why, downloaded, outcome)) = results.next().await {
+    while let Some(outcome) = results.next().await {
+        // Only an image write can fail the pipeline, and no image is written here.
+        let Outcome {
+            job,
+            downloaded,
+            etag,
+            verdict,
+        } = outcome.map_err(|e| {
+            VerifyError::Restore(crate::restore::RestoreError::Worker {
+                offset: 0,
+                message: format!("block pass: {e}"),
+            })
+        })?;
         report.block_bytes_downloaded += downloaded;
-        let count = match why {
+        let count = match job.tag {
             Why::NewOrChanged => &mut report.new_or_changed,
             Why::Scrub => &mut report.scrubbed,
         };
         count.add(downloaded);
-        match outcome {
-            Ok((plain, etag, uses)) => {
-                report.bytes_verified += plain * uses;
+        match verdict {
+            Ok(plain) => {
+                report.bytes_verified += plain * job.offsets.len() as u64;
                 // Without an ETag the object cannot be recognised next time: no entry.
                 if let Some(etag) = etag {
                     fresh.insert(
-                        cs.to_string(),
+                        job.checksum,
                         LedgerEntry {
                             size: downloaded,
                             etag,
@@ -558,13 +526,16 @@ pub async fn incremental_verify(
                     );
                 }
             }
-            Err(problem) => {
-                bad.insert(cs.to_string());
-                report.problems.push(problem);
+            Err(fault) => {
+                bad.insert(job.checksum.clone());
+                report.problems.push(BlockProblem {
+                    key: store.block_key(vol, &job.checksum),
+                    offsets: job.offsets,
+                    fault,
+                });
             }
         }
     }
-    drop(results);
 
     // The file pass, on demand from S3.
     if !checks.is_empty() {

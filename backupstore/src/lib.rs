@@ -23,6 +23,7 @@ pub mod ext4;
 pub mod incremental;
 pub mod layout;
 pub mod ledger;
+mod pipeline;
 pub mod remote;
 pub mod restore;
 pub mod store;
