@@ -506,11 +506,18 @@ fn the_engine_imports_no_step_report_or_cli_code() {
         .flat_map(|from| {
             graph[*from]
                 .iter()
-                .filter(|to| to.first().is_some_and(|top| forbidden.contains(&top.as_str())))
+                .filter(|to| {
+                    to.first()
+                        .is_some_and(|top| forbidden.contains(&top.as_str()))
+                })
                 .map(move |to| format!("{} -> {}", show(from), show(to)))
         })
         .collect();
-    assert!(wrong.is_empty(), "engine/ imports what it must not:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "engine/ imports what it must not:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -520,7 +527,12 @@ fn sandbox_api_has_no_file_level_import_circle() {
     let api: Graph = all
         .iter()
         .filter(|(m, _)| in_api(m))
-        .map(|(m, tos)| (m.clone(), tos.iter().filter(|t| in_api(t)).cloned().collect()))
+        .map(|(m, tos)| {
+            (
+                m.clone(),
+                tos.iter().filter(|t| in_api(t)).cloned().collect(),
+            )
+        })
         .collect();
     assert!(api.len() > 5, "read only {} api files", api.len());
     let found = circles(&api);
@@ -550,11 +562,23 @@ fn planted(files: &[(&str, &str)]) -> Graph {
 fn the_checker_finds_a_planted_circle() {
     let files = [
         ("lib.rs", "pub mod a;\npub mod b;\n"),
-        ("a/mod.rs", "pub mod inner;\npub mod x;\npub mod y;\npub fn f() { inner::g(); }\n"),
-        ("a/inner.rs", "pub fn g() { let _ = format!(\"{:?}\", crate::b::h as fn()); }\n"),
+        (
+            "a/mod.rs",
+            "pub mod inner;\npub mod x;\npub mod y;\npub fn f() { inner::g(); }\n",
+        ),
+        (
+            "a/inner.rs",
+            "pub fn g() { let _ = format!(\"{:?}\", crate::b::h as fn()); }\n",
+        ),
         ("a/x.rs", "pub fn g() { super::y::k(); }\n"),
-        ("a/y.rs", "use super::{x::{self}};\npub fn k() { x::g(); }\n"),
-        ("b.rs", "use crate::{a::{inner::g}, x};\npub fn h() { g(); }\n"),
+        (
+            "a/y.rs",
+            "use super::{x::{self}};\npub fn k() { x::g(); }\n",
+        ),
+        (
+            "b.rs",
+            "use crate::{a::{inner::g}, x};\npub fn h() { g(); }\n",
+        ),
     ];
     let graph = planted(&files);
     assert_eq!(
@@ -586,6 +610,9 @@ fn the_checker_ignores_tests_comments_and_literals() {
     ];
     let graph = planted(&files);
     assert!(circles(&graph).is_empty(), "{graph:?}");
-    assert_eq!(graph[&vec!["b".to_string()]], BTreeSet::from([vec!["a".to_string()]]));
+    assert_eq!(
+        graph[&vec!["b".to_string()]],
+        BTreeSet::from([vec!["a".to_string()]])
+    );
     assert!(graph[&vec!["a".to_string()]].is_empty(), "{graph:?}");
 }

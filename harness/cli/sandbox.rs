@@ -13,8 +13,8 @@ use kube::Api;
 use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::cluster::{wait, KubeconfigSource, RetryStats};
-use crate::target::StaticKeys;
 use crate::longhorn::BackupTarget;
+use crate::target::StaticKeys;
 
 /// Checks that the host busybox the sandbox runs pods with exists: a missing local tool is a
 /// setup error (exit 2), said before anything starts.
