@@ -31,6 +31,14 @@ use crate::orchestrator::{
 /// Replicas of the restored volume unless the step says otherwise (Longhorn's default).
 const DEFAULT_REPLICAS: i64 = 3;
 
+/// Runs `restore-volume`: syncs the backup target, finds the BackupVolume, checks the backup's cfg
+/// and blocks in S3, creates the Volume `fromBackup` = `facts.backup_url` and its PV, waits for
+/// the restore, then redeploys the sentinel. Reads `facts.volume`, `backup`, `backup_url` and
+/// `storage_class` (default `longhorn`); `timeout` bounds the whole step.
+///
+/// # Errors
+/// A [`StepFailure`](crate::engine::failure::StepFailure) when a fact is missing, the backup is
+/// not restorable from S3, Longhorn reports `RestoreFailure`, or the deadline passes.
 pub async fn run(
     ctx: &mut DrillContext,
     step: &RestoreVolumeStep,

@@ -21,6 +21,12 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::Volume;
 
+/// Runs `scale`: sets the drill's own sentinel Deployment to `step.replicas`; to 0 it waits until
+/// the pods are gone and `facts.volume` is `detached`, otherwise for `Available`, within `timeout`.
+///
+/// # Errors
+/// A [`StepFailure`](crate::engine::failure::StepFailure) when the Deployment lacks this run's
+/// label, the patch is refused, or the outcome is not reached in time.
 pub async fn run(ctx: &mut DrillContext, step: &ScaleStep, timeout: Duration) -> StepResult {
     let conn = ctx.conn().await?;
     let s = ctx.scenario.sentinel.clone();
