@@ -106,8 +106,8 @@ impl BackupTargetUrl {
     /// Parses and validates a backup target URL.
     ///
     /// # Errors
-    /// A message (ending in a `\nhint: ` line on how to write it) for a non-`s3://` scheme, a missing bucket or
-    /// region, a query string, or a missing trailing slash.
+    /// A message (ending in a `\nhint: ` line on how to write it) for a non-`s3://` scheme, a
+    /// missing bucket or region, a query string, or a missing trailing slash.
     pub fn parse(url: &str) -> Result<Self, String> {
         let hint = format!(
             "{HINT_SEP}write it as s3://<bucket>@<region>/ or s3://<bucket>@<region>/<folder>/ (as Longhorn does, s3://<bucket>/<folder> takes the region from AWS_REGION)"

@@ -25,11 +25,12 @@ const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
 const QUOTE_MAX: usize = 300;
 
 /// Runs the `check` step: execs `spec`'s argv in the application pod and compares its trimmed
-/// stdout with the expectation. Reads and writes no [`DrillFacts`](crate::engine::facts::DrillFacts).
+/// stdout with the expectation. Reads and writes no
+/// [`DrillFacts`](crate::engine::facts::DrillFacts).
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when no pod matches, the exec fails, the
-/// expectation's regex is invalid, or the output does not match (quoted, up to 300 characters).
+/// A [`StepFailure`] when no pod matches, the exec fails, the expectation's regex is invalid, or
+/// the output does not match (quoted, up to 300 characters).
 pub async fn run(ctx: &mut DrillContext, spec: &CheckStep) -> StepResult {
     let conn = ctx.conn().await?;
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), &spec.namespace);

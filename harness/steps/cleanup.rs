@@ -43,8 +43,7 @@ pub fn backup_policy(version: Option<LonghornVersion>) -> BackupPolicy {
 /// where [`backup_policy`] for `facts.longhorn_version` says deleting them keeps the data.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when the cluster cannot be reached or a
-/// delete is refused.
+/// A [`StepFailure`] when the cluster cannot be reached or a delete is refused.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let conn = match ctx.conn().await {
         Ok(c) => c,

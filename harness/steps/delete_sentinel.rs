@@ -41,8 +41,8 @@ struct Target {
 /// `facts.storage_class`, the teardown (`step.teardown`) skips objects that are not the drill's.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when a present object is not the drill's
-/// own (disaster only), a delete is refused, or the objects are not gone in time.
+/// A [`StepFailure`] when a present object is not the drill's own (disaster only), a delete is
+/// refused, or the objects are not gone in time.
 pub async fn run(ctx: &mut DrillContext, step: &DeleteSentinelStep) -> StepResult {
     let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new(

@@ -41,8 +41,8 @@ struct Seen {
 /// writes no [`DrillFacts`](crate::engine::facts::DrillFacts).
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when a gate is not ready within its
-/// timeout, or on an order violation (a later gate ready while an earlier one is not).
+/// A [`StepFailure`] when a gate is not ready within its timeout, or on an order violation (a later
+/// gate ready while an earlier one is not).
 pub async fn run(ctx: &mut DrillContext, spec: &GatesStep, budget: Duration) -> StepResult {
     validate(spec)?;
     let conn = ctx.conn().await?;

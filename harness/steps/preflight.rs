@@ -19,8 +19,8 @@ use crate::target::BackupTarget;
 /// `facts.longhorn_version_source`.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) with `infrastructure` set (exit 3) when
-/// something is unreachable, or with `usage` set (exit 2) when a guard does not hold.
+/// A [`StepFailure`] with `infrastructure` set (exit 3) when something is unreachable, or with
+/// `usage` set (exit 2) when a guard does not hold.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     // 1. The Kubernetes API.
     let conn = ctx.conn().await?;

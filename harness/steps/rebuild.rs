@@ -9,8 +9,8 @@ use crate::engine::failure::{StepFailure, StepResult};
 /// no [`DrillFacts`](crate::engine::facts::DrillFacts).
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when the profile has no
-/// `[hooks.rebuild]` or the hook fails (the message says how to rebuild by hand and `--resume`).
+/// A [`StepFailure`] when the profile has no `[hooks.rebuild]` or the hook fails (the message says
+/// how to rebuild by hand and `--resume`).
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let spec = ctx
         .profile

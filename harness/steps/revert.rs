@@ -174,8 +174,8 @@ async fn pick_node(
 /// `facts.disaster_at`; `timeout` bounds each wait.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when a fact is missing, no node is
-/// Ready, longhorn-manager refuses a call (its text quoted), or a wait times out.
+/// A [`StepFailure`] when a fact is missing, no node is Ready, longhorn-manager refuses a call (its
+/// text quoted), or a wait times out.
 pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
     let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before revert")

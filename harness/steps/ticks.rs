@@ -74,8 +74,7 @@ impl TickWriter {
 /// milliseconds); later failed writes only count `tick-write-failed`.
 ///
 /// # Errors
-/// A [`StepFailure`] when no sentinel pod is ready within 10 s or the first tick cannot be
-/// written.
+/// A [`StepFailure`] when no sentinel pod is ready within 10 s or the first tick cannot be written.
 pub async fn start(ctx: &mut DrillContext) -> StepResult {
     if let Some(old) = ctx.background.take() {
         old.stop(&mut DrillFacts::default()).await;

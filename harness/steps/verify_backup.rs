@@ -39,8 +39,8 @@ struct Incremental {
 /// block down to the sentinel manifest; needs no cluster.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when nothing is named, the target cannot
-/// be read, or a backup is incomplete, missing blocks, corrupt or fails the content check.
+/// A [`StepFailure`] when nothing is named, the target cannot be read, or a backup is incomplete,
+/// missing blocks, corrupt or fails the content check.
 pub async fn run(ctx: &mut DrillContext, step: &VerifyBackupStep) -> StepResult {
     if step.incremental && !step.deep {
         return Err(StepFailure::new(

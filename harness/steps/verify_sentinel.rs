@@ -25,8 +25,8 @@ use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE, TICKS_FILE};
 /// `first_tick_ms` and `snapshot_at_ms` (Unix milliseconds) and the newest surviving tick.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when no manifest is kept, the pod cannot
-/// be reached, or a file is missing or differs (first bad offset and whose data it is).
+/// A [`StepFailure`] when no manifest is kept, the pod cannot be reached, or a file is missing or
+/// differs (first bad offset and whose data it is).
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let expected = manifest_of(ctx).ok_or_else(|| {
         StepFailure::new(

@@ -29,8 +29,8 @@ use crate::longhorn::{self, BackupTarget, BackupVolume, Volume};
 /// the whole step.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) naming the gate that was not reached in
-/// time, with its object status and Job logs as diagnostics.
+/// A [`StepFailure`] naming the gate that was not reached in time, with its object status and Job
+/// logs as diagnostics.
 pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     let deadline = Instant::now() + budget.saturating_sub(Duration::from_secs(2));
     let left = || deadline.saturating_duration_since(Instant::now());

@@ -44,8 +44,7 @@ fn check_tag(generation: &str) -> Result<(), StepFailure> {
 /// `facts.generations[step.generation]`.
 ///
 /// # Errors
-/// A [`StepFailure`](crate::engine::failure::StepFailure) when the pod cannot be reached or the
-/// written files do not verify.
+/// A [`StepFailure`] when the pod cannot be reached or the written files do not verify.
 pub async fn run(ctx: &mut DrillContext, step: &WriteGenerationStep) -> StepResult {
     check_tag(&step.generation)?;
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(300)).await?;
