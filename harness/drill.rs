@@ -19,7 +19,9 @@ use crate::target::StaticKeys;
 
 /// Everything needed to run one drill.
 pub struct DrillRequest {
+    /// The loaded profile (cluster, backup target, hooks, guards).
     pub profile: Profile,
+    /// The loaded scenario: its steps, timeouts and RTO/RPO targets.
     pub scenario: Scenario,
     /// `--allow-destroy` given.
     pub allow_destroy: bool,
@@ -29,7 +31,9 @@ pub struct DrillRequest {
     pub s3_keys: Option<StaticKeys>,
     /// A previous record to resume (`--resume`).
     pub resume: Option<RunRecord>,
+    /// Redacts every secret the drill learns from what it logs, reports and saves.
     pub redactor: Redactor,
+    /// Cancelled on SIGINT/SIGTERM: the running step stops and the record is `Interrupted`.
     pub cancel: CancellationToken,
 }
 
@@ -65,16 +69,23 @@ pub enum ResumeRefused {
     /// The profile's cluster is not the one the run started on: a usage error (exit 2).
     #[error("refusing to resume run {run_id}: the profile's kubeconfig points at {now} (kube-system UID {now_uid}), not at the cluster the run started on ({then}, kube-system UID {then_uid}); resume with that cluster's profile. Nothing was run")]
     OtherCluster {
+        /// The run being resumed.
         run_id: String,
+        /// API server URL the profile's kubeconfig points at now (redacted).
         now: String,
+        /// UID of that cluster's `kube-system` namespace.
         now_uid: String,
+        /// API server URL the run started on (as saved, redacted).
         then: String,
+        /// UID of the `kube-system` namespace the run started on.
         then_uid: String,
     },
     /// The cluster could not be asked who it is.
     #[error("cannot resume run {run_id}: the cluster's identity could not be read: {message}")]
     Unreachable {
+        /// The run being resumed.
         run_id: String,
+        /// Why the identity could not be read (connection or API error).
         message: String,
         /// Exit 2 (the kubeconfig is missing) rather than 3.
         usage: bool,

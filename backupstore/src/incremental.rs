@@ -6,7 +6,7 @@
 //! backup's cfg merges the previous map: longhorn/longhorn-engine@v1.9.1:vendor/github.com/
 //! longhorn/backupstore/deltablock.go `mergeSnapshotMap`), and a block's key is the SHA-512/64
 //! of its plaintext (`util/util.go` `GetChecksum`). So between two nightly backups only the few
-//! blocks that changed have keys the [`ledger`](crate::ledger) does not know yet. A run:
+//! blocks that changed have keys the [`ledger`] does not know yet. A run:
 //! 1. proves the structure ([`verify_structure`]) and lists the block objects with their ETags;
 //! 2. loads the signed ledger (rejected → full pass; older than `full_every` → full pass);
 //! 3. downloads, decompresses and checks every distinct block of the map whose object is not in
@@ -17,7 +17,7 @@
 //!    downloaded), trusted entries whose object is still listed unchanged, nothing for bad
 //!    blocks.
 //!
-//! Why a tampered ledger can only cost work: see [`ledger`](crate::ledger).
+//! Why a tampered ledger can only cost work: see [`ledger`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -103,6 +103,7 @@ impl EmbeddedSandbox {
         })
     }
 
+    /// The sandbox's state folder (kubeconfig, `sandbox.json`, `s3.env`, the control socket).
     pub fn state_dir(&self) -> &Path {
         &self.state
     }
@@ -307,6 +308,10 @@ async fn bucket_reachable(state_dir: &Path, deadline: tokio::time::Instant) -> R
     }
 }
 
+/// Runs `dr-harness sandbox <up|destroy|apply|down|status|fault>`: `up` runs a sandbox in the
+/// foreground, the others ask a running one over its control socket. Returns the process exit
+/// code: 0 success, 1 a control call failed, 2 a usage error (e.g. an unknown fault name or a
+/// missing tool), 3 the sandbox could not start.
 pub async fn sandbox(cmd: SandboxCommand) -> i32 {
     match cmd {
         SandboxCommand::Up {

@@ -67,7 +67,9 @@ pub struct Kubeconfig {
 /// Where a kubeconfig comes from, once validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KubeconfigSource<'a> {
+    /// `path`: a kubeconfig file (with `~/` already expanded).
     Path(&'a Path),
+    /// `command`: an argv (no shell) whose stdout is a kubeconfig.
     Command(&'a [String]),
 }
 
@@ -92,7 +94,9 @@ impl Kubeconfig {
 pub struct BackupTargetUrl {
     /// The URL as written.
     pub url: String,
+    /// S3 bucket name (the part before `@`).
     pub bucket: String,
+    /// S3 region (the part after `@`), e.g. `us-east-1`.
     pub region: String,
     /// Folder inside the bucket, empty or ending with `/`.
     pub prefix: String,
@@ -102,8 +106,8 @@ impl BackupTargetUrl {
     /// Parses and validates a backup target URL.
     ///
     /// # Errors
-    /// A message (with a hint after [`HINT_SEP`]) for a non-`s3://` scheme, a missing bucket or
-    /// region, a query string, or a missing trailing slash.
+    /// A message (ending in a `\nhint: ` line on how to write it) for a non-`s3://` scheme, a
+    /// missing bucket or region, a query string, or a missing trailing slash.
     pub fn parse(url: &str) -> Result<Self, String> {
         let hint = format!(
             "{HINT_SEP}write it as s3://<bucket>@<region>/ or s3://<bucket>@<region>/<folder>/ (as Longhorn does, s3://<bucket>/<folder> takes the region from AWS_REGION)"
@@ -212,6 +216,7 @@ impl BackupTarget {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(from = "BackupTarget")]
 pub enum BackupTargetSource {
+    /// `[backup_target]` as written in the profile.
     Static(BackupTarget),
     /// `<state>/sandbox.json` with `backup_target_url`, `s3_endpoint`, `region`.
     SandboxState(PathBuf),
@@ -281,8 +286,10 @@ pub struct Safety {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Marker {
+    /// Namespace of the marker ConfigMap; default `kube-system`.
     #[serde(default = "default_marker_namespace")]
     pub namespace: String,
+    /// Name of the marker ConfigMap; default `dr-harness-drill-target`.
     #[serde(default = "default_marker_configmap")]
     pub configmap: String,
 }
@@ -308,8 +315,11 @@ impl Default for Marker {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hooks {
+    /// `[hooks.destroy]`: tears the cluster down (the `destroy` step); needed by destructive
+    /// scenarios.
     #[serde(default)]
     pub destroy: Option<HookSpec>,
+    /// `[hooks.rebuild]`: builds the cluster again (the `rebuild` step).
     #[serde(default)]
     pub rebuild: Option<HookSpec>,
 }
@@ -344,6 +354,7 @@ impl HookPreset {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HookSpec {
+    /// Which tool runs the hook; it decides the command line.
     pub preset: HookPreset,
     /// Stack directory for terragrunt/tofu/terraform (required there); the command's working
     /// directory for `command`. Relative paths are relative to where the harness runs.

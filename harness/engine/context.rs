@@ -17,16 +17,25 @@ use crate::target::BackupTarget;
 
 /// The live state of one drill.
 pub struct DrillContext {
+    /// The profile the drill runs against (cluster, backup target, hooks, guards).
     pub profile: Profile,
+    /// The scenario being run.
     pub scenario: Scenario,
     /// `--allow-destroy` was given on the command line.
     pub allow_destroy_flag: bool,
+    /// The record being built; steps hand values on in its `facts` ([`super::facts::DrillFacts`]).
     pub record: RunRecord,
+    /// Transient faults retried so far, by kind; copied into [`RunRecord::retries`].
     pub stats: RetryStats,
+    /// Learns every secret the drill meets (kubeconfig tokens, S3 keys) and redacts them from
+    /// logs, reports and the saved state.
     pub redactor: Redactor,
+    /// Cancelled on SIGINT/SIGTERM; long waits select on it and stop.
     pub cancel: CancellationToken,
+    /// Where the kubeconfig comes from; read again after [`DrillContext::forget_connection`].
     pub kubeconfig: KubeconfigSource,
     conn: Option<Connection>,
+    /// The backup target, once preflight (or [`DrillContext::ensure_backup_target`]) connected it.
     pub backup_target: Option<BackupTarget>,
     /// Static S3 keys handed in by the caller (the embedded sandbox); None uses the profile's
     /// credential source.
@@ -47,6 +56,8 @@ pub struct DrillContext {
 }
 
 impl DrillContext {
+    /// A context with no connection, no backup target and no marks yet; the cluster is connected
+    /// lazily by [`DrillContext::conn`].
     pub fn new(
         profile: Profile,
         scenario: Scenario,
@@ -80,7 +91,7 @@ impl DrillContext {
     /// The current connection, connecting first if needed.
     ///
     /// # Errors
-    /// As [`cluster::connect`].
+    /// As [`cluster::connect()`].
     pub async fn conn(&mut self) -> Result<Connection, ClusterError> {
         if let Some(c) = &self.conn {
             return Ok(c.clone());

@@ -6,6 +6,7 @@ use crate::cluster::ClusterError;
 /// A failed step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepFailure {
+    /// What was expected, what was found and what to look at (redacted by the runner).
     pub message: String,
     /// Object status, recent events, Job logs … (redacted by the runner).
     pub diagnostics: Vec<String>,
@@ -17,6 +18,7 @@ pub struct StepFailure {
 }
 
 impl StepFailure {
+    /// A failed check of the system (exit code 1), with no diagnostics yet.
     pub fn new(message: impl Into<String>) -> Self {
         StepFailure {
             message: message.into(),
@@ -45,11 +47,13 @@ impl StepFailure {
         }
     }
 
+    /// Appends `diagnostics` (object status, events, logs) to the failure's evidence.
     pub fn with_diagnostics(mut self, diagnostics: Vec<String>) -> Self {
         self.diagnostics.extend(diagnostics);
         self
     }
 
+    /// Appends one line of evidence.
     pub fn diagnostic(mut self, line: impl Into<String>) -> Self {
         self.diagnostics.push(line.into());
         self

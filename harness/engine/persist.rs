@@ -23,24 +23,38 @@ pub enum StateError {
     /// The file could not be written (the temp file, its sync or the rename).
     #[error("cannot write {}: {source}", path.display())]
     Write {
+        /// The run.json being written.
         path: PathBuf,
+        /// The I/O error (a serialization error is wrapped as one).
         #[source]
         source: std::io::Error,
     },
     /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The run.json being read.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// The bytes are not a run record (`origin` names the file or S3 key).
     #[error("{origin} is not a run record: {message}")]
-    Parse { origin: String, message: String },
+    Parse {
+        /// The file path or S3 key the bytes came from.
+        origin: String,
+        /// What serde_json found wrong (not JSON, or a field missing or of the wrong type).
+        message: String,
+    },
     /// Written with another `schema_version` than [`RUN_RECORD_SCHEMA`] (`found` None: the
     /// record has no version at all, as before version 2).
     #[error("{}", schema_message(run_id, *found))]
-    Schema { run_id: String, found: Option<u64> },
+    Schema {
+        /// The record's `run_id` (`?` when it has none).
+        run_id: String,
+        /// The schema version the record carries (`schema_version`, or version 1's `schema`).
+        found: Option<u64>,
+    },
 }
 
 fn schema_message(run_id: &str, found: Option<u64>) -> String {

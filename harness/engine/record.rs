@@ -27,7 +27,9 @@ pub const RUN_RECORD_SCHEMA: u32 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Every step succeeded (passed, or resumed from an earlier attempt).
     Passed,
+    /// At least one step failed, timed out, or a target (RTO/RPO) was missed.
     Failed,
     /// Stopped by SIGINT/SIGTERM; the state can be resumed.
     Interrupted,
@@ -39,7 +41,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
+    /// Ran and every check held.
     Passed,
+    /// Ran and a check failed, or the step could not do its job; `message` says why.
     Failed,
     /// The step's timeout (from the scenario) ran out.
     TimedOut,
@@ -63,6 +67,7 @@ impl StepStatus {
 pub struct CheckRecord {
     /// Short stable name, e.g. `s3-backup-cfg-present`.
     pub name: String,
+    /// Whether what was found matched what was expected.
     pub passed: bool,
     /// What the check expected, in words a user can act on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +87,7 @@ pub struct StepRecord {
     pub name: String,
     /// Step kind from the step library, e.g. `write-sentinel`.
     pub kind: String,
+    /// The step's verdict.
     pub status: StepStatus,
     /// Wall-clock start, UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +95,7 @@ pub struct StepRecord {
     /// Monotonic duration, seconds.
     #[serde(default)]
     pub seconds: f64,
+    /// The checks the step made, in the order it made them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckRecord>,
     /// Why the step failed: what was expected, what was found, what to look at.
@@ -132,17 +139,22 @@ impl StepRecord {
 /// Duration of one named phase of the recovery (destroy, rebuild, api-ready, …), seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTiming {
+    /// Phase name, e.g. `destroy`, `api-ready`, `gate-vault`.
     pub phase: String,
+    /// Monotonic duration of the phase, seconds.
     pub seconds: f64,
 }
 
 /// The verification of one volume's backup read from the backup target alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupVerification {
+    /// Longhorn volume name as the backup target knows it.
     pub volume: String,
+    /// Backup name (`backup-…`) that was verified.
     pub backup: String,
     /// Blocks downloaded, decompressed and checked (and files read), or only the structure.
     pub deep: bool,
+    /// Whether the backup passed every check (`problems` is empty).
     pub success: bool,
     /// Bytes of the volume image checked block by block (0 for a structural check).
     pub verified_bytes: u64,
@@ -166,12 +178,20 @@ pub struct BackupVerification {
 /// Counts of one incremental deep verification (distinct block objects and stored bytes).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IncrementalCounts {
+    /// Distinct block objects the backup cfg lists.
     pub listed_blocks: u64,
+    /// Blocks the ledger of earlier verifications does not trust (new, or another ETag or stored
+    /// size), all downloaded.
     pub new_or_changed_blocks: u64,
+    /// Stored (compressed) bytes of those new or changed blocks.
     pub new_or_changed_bytes: u64,
+    /// Trusted blocks downloaded anyway as the seeded random scrub sample.
     pub scrubbed_blocks: u64,
+    /// Stored bytes of the scrub sample.
     pub scrubbed_bytes: u64,
+    /// Trusted blocks not downloaded this time.
     pub skipped_blocks: u64,
+    /// Stored bytes of the skipped blocks.
     pub skipped_bytes: u64,
     /// Stored bytes the on-demand file pass downloaded.
     pub file_bytes: u64,
@@ -189,6 +209,7 @@ pub struct RunRecord {
     pub schema_version: u32,
     /// UUID v4 of this drill; also labels every object the drill creates.
     pub run_id: String,
+    /// Version of the harness that ran the drill (`CARGO_PKG_VERSION`).
     pub harness_version: String,
     /// Scenario name, e.g. `full-rebuild`.
     pub scenario: String,
@@ -196,10 +217,14 @@ pub struct RunRecord {
     pub profile: String,
     /// Cluster name label used in metrics (bounded cardinality: from the profile).
     pub cluster: String,
+    /// Wall-clock start of the drill, UTC.
     pub started_at: DateTime<Utc>,
+    /// Wall-clock end of the drill, UTC; `None` while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Verdict of the drill (see [`RunRecord::rolled_up_outcome`]).
     pub outcome: Outcome,
+    /// One record per scenario step, in scenario order (also the steps that did not run).
     pub steps: Vec<StepRecord>,
     /// Disaster (destroy hook start) to sentinel verified, seconds; measured monotonically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,10 +233,13 @@ pub struct RunRecord {
     /// survived the restore, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpo_seconds: Option<f64>,
+    /// The scenario's `rto_target`, seconds; a passed drill whose `rto_seconds` exceeds it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_target_seconds: Option<f64>,
+    /// The scenario's `rpo_target`, seconds; a passed drill whose `rpo_seconds` exceeds it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpo_target_seconds: Option<f64>,
+    /// Timed phases of the recovery, in the order they were recorded.
     #[serde(default)]
     pub phases: Vec<PhaseTiming>,
     /// `Backup.status.url` of the backup this drill made (and expects restored).
@@ -234,6 +262,7 @@ pub struct RunRecord {
     /// Transient faults retried, by kind (`api-503`, `watch-restart`, `s3-503`, …).
     #[serde(default)]
     pub retries: BTreeMap<String, u64>,
+    /// Identity of the cluster found at preflight; the destroy step re-checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<ClusterIdentity>,
     /// Values steps hand to later steps (sentinel volume, backup name, tick times …); saved so

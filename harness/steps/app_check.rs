@@ -24,6 +24,13 @@ const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
 /// Output quoted in messages is cut to this many characters.
 const QUOTE_MAX: usize = 300;
 
+/// Runs the `check` step: execs `spec`'s argv in the application pod and compares its trimmed
+/// stdout with the expectation. Reads and writes no
+/// [`DrillFacts`](crate::engine::facts::DrillFacts).
+///
+/// # Errors
+/// A [`StepFailure`] when no pod matches, the exec fails, the expectation's regex is invalid, or
+/// the output does not match (quoted, up to 300 characters).
 pub async fn run(ctx: &mut DrillContext, spec: &CheckStep) -> StepResult {
     let conn = ctx.conn().await?;
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), &spec.namespace);

@@ -34,6 +34,15 @@ pub fn snapshot_name(run_id: &str) -> String {
     format!("dr-harness-{hex}")
 }
 
+/// Runs the `backup` step: creates this run's Snapshot and Backup of `facts.volume`, waits for
+/// `Completed`, then checks the backup cfg, its blocks and `volume.cfg` on the backup target.
+/// Writes `facts.snapshot`, `snapshot_at_ms` (Unix milliseconds), `backup`, `backup_url` and
+/// `backup_compression`. Backup fields (`status.state`, `status.url`, `status.error`):
+/// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backup.go`.
+///
+/// # Errors
+/// A [`StepFailure`] when no volume is recorded, the Backup reaches `Error`/`Unknown` (Longhorn's
+/// message quoted), times out, or S3 lacks a cfg or block.
 pub async fn run(ctx: &mut DrillContext, step: &BackupStep) -> StepResult {
     let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before backup")

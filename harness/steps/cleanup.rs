@@ -39,6 +39,11 @@ pub fn backup_policy(version: Option<LonghornVersion>) -> BackupPolicy {
     }
 }
 
+/// Runs the `cleanup` step: deletes the objects labelled with this run id; Backup objects only
+/// where [`backup_policy`] for `facts.longhorn_version` says deleting them keeps the data.
+///
+/// # Errors
+/// A [`StepFailure`] when the cluster cannot be reached or a delete is refused.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let conn = match ctx.conn().await {
         Ok(c) => c,

@@ -36,6 +36,13 @@ struct Target {
     ours: Result<(), String>,
 }
 
+/// Runs `delete-sentinel`: deletes the sentinel Deployment, PVC, PV and Longhorn Volume
+/// (`facts.volume`) when all are the drill's own; the disaster records `facts.disaster_at` and
+/// `facts.storage_class`, the teardown (`step.teardown`) skips objects that are not the drill's.
+///
+/// # Errors
+/// A [`StepFailure`] when a present object is not the drill's own (disaster only), a delete is
+/// refused, or the objects are not gone in time.
 pub async fn run(ctx: &mut DrillContext, step: &DeleteSentinelStep) -> StepResult {
     let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new(

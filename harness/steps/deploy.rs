@@ -21,6 +21,13 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::sentinel;
 
+/// Runs `deploy-sentinel`: adopts an existing sentinel Deployment or server-side applies the
+/// fixtures, waits for the PVC Bound and the Deployment Available, and writes `facts.volume` (the
+/// Longhorn volume behind the PVC) and `facts.sentinel_adopted`.
+///
+/// # Errors
+/// A [`StepFailure`] when an apply is refused or the PVC or Deployment is not ready within the
+/// step's timeout.
 pub async fn run(ctx: &mut DrillContext, step: &DeploySentinelStep) -> StepResult {
     let conn = ctx.conn().await?;
     let s = ctx.scenario.sentinel.clone();

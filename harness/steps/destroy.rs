@@ -17,6 +17,13 @@ use crate::cluster::ClusterIdentity;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 
+/// Runs `destroy`: re-checks the guards and the cluster identity, runs the destroy hook, then waits
+/// until the old API is provably gone. Writes `facts.disaster_at` (when the hook started) and
+/// `facts.destroy_evidence` (what proved the cluster gone).
+///
+/// # Errors
+/// A [`StepFailure`] when a guard fails, the hook fails, or the API still answers as the same
+/// cluster at the step's deadline.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let recorded = ctx.record.identity.clone().ok_or_else(|| {
         StepFailure::new("no cluster identity recorded; preflight must run before destroy")

@@ -51,6 +51,15 @@ struct BackupJob {
     groups: Vec<String>,
 }
 
+/// Runs `backup-freshness` (read-only): every judged volume's newest `Completed` backup must be
+/// younger than `spec.max_age` (BackupVolume `status.lastBackupAt`,
+/// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/backupvolume.go`), cross-checked in S3;
+/// optionally RecurringJob coverage and etcd snapshot age. Reads and writes no
+/// [`DrillFacts`](crate::engine::facts::DrillFacts).
+///
+/// # Errors
+/// A [`StepFailure`] naming every volume that is stale, uncovered, missing from S3 or has a failed
+/// or stuck newer backup.
 pub async fn run(ctx: &mut DrillContext, spec: &BackupFreshnessStep) -> StepResult {
     if !spec.volumes.is_empty() && spec.volume_selector.is_some() {
         return Err(StepFailure::new(

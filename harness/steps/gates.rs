@@ -36,6 +36,13 @@ struct Seen {
     what: String,
 }
 
+/// Runs `gates`: probes every gate of `spec` each `poll_interval` until all are ready, recording
+/// phase `gate-<name>` (seconds from the step's start); `budget` bounds the whole step. Reads and
+/// writes no [`DrillFacts`](crate::engine::facts::DrillFacts).
+///
+/// # Errors
+/// A [`StepFailure`] when a gate is not ready within its timeout, or on an order violation (a later
+/// gate ready while an earlier one is not).
 pub async fn run(ctx: &mut DrillContext, spec: &GatesStep, budget: Duration) -> StepResult {
     validate(spec)?;
     let conn = ctx.conn().await?;

@@ -62,6 +62,12 @@ impl Finding {
     }
 }
 
+/// Runs `health`: evaluates API `/readyz`, node count, system pods, Longhorn volume robustness and
+/// the health URLs together, re-evaluating with `spec.wait` and requiring `settle` (default 3 s) of
+/// passing. Reads and writes no [`DrillFacts`](crate::engine::facts::DrillFacts).
+///
+/// # Errors
+/// A [`StepFailure`] listing every failing check of the last evaluation.
 pub async fn run(ctx: &mut DrillContext, spec: &HealthStep) -> StepResult {
     let expect = &ctx.profile.expect;
     let plan = Plan {

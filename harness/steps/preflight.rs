@@ -14,6 +14,13 @@ use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn;
 use crate::target::BackupTarget;
 
+/// Runs `preflight`: checks the API, Longhorn and the backup target are reachable and, for a
+/// destructive scenario, every destroy guard. Writes `facts.longhorn_version` and
+/// `facts.longhorn_version_source`.
+///
+/// # Errors
+/// A [`StepFailure`] with `infrastructure` set (exit 3) when something is unreachable, or with
+/// `usage` set (exit 2) when a guard does not hold.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     // 1. The Kubernetes API.
     let conn = ctx.conn().await?;

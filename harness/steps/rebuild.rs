@@ -5,6 +5,12 @@ use super::hook;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 
+/// Runs `rebuild`: runs the profile's rebuild hook, then re-reads the kubeconfig. Reads and writes
+/// no [`DrillFacts`](crate::engine::facts::DrillFacts).
+///
+/// # Errors
+/// A [`StepFailure`] when the profile has no `[hooks.rebuild]` or the hook fails (the message says
+/// how to rebuild by hand and `--resume`).
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let spec = ctx
         .profile

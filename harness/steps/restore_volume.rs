@@ -31,6 +31,16 @@ use crate::orchestrator::{
 /// Replicas of the restored volume unless the step says otherwise (Longhorn's default).
 const DEFAULT_REPLICAS: i64 = 3;
 
+/// Runs `restore-volume`: syncs the backup target, finds the BackupVolume, checks the backup's cfg
+/// and blocks in S3, creates the Volume `fromBackup` = `facts.backup_url` and its PV, waits for the
+/// restore, then redeploys the sentinel. Reads `facts.volume`, `backup`, `backup_url` and
+/// `storage_class` (default `longhorn`); `timeout` bounds the whole step. Volume fields
+/// (`spec.fromBackup`, `status.restoreRequired`, `status.restoreInitiated`):
+/// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go`.
+///
+/// # Errors
+/// A [`StepFailure`] when a fact is missing, the backup is not restorable from S3, Longhorn reports
+/// `RestoreFailure`, or the deadline passes.
 pub async fn run(
     ctx: &mut DrillContext,
     step: &RestoreVolumeStep,

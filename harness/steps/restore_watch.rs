@@ -6,7 +6,7 @@
 //! robustness `faulted`, `restoreRequired` left `true`
 //! (longhorn-manager@v1.9.1:controller/volume_controller.go `closeVolumeDependentResources`).
 //! The cause is the replicas' restore error: a bad block ends the engine's restore with "failed
-//! to decompress and verify block <file> with checksum <c>"
+//! to decompress and verify block `<file>` with checksum `<c>`"
 //! (longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
 //! `restoreBlockToFile`), recorded as the replica's `RestoreStatus.Error` with state `error`
 //! (longhorn-engine@v1.9.1:pkg/replica/restore.go `UpdateRestoreStatus`) and surfaced as

@@ -169,6 +169,13 @@ async fn pick_node(
     })
 }
 
+/// Runs `revert`: attaches `facts.volume` in maintenance mode, reverts it to
+/// `facts.revert_snapshot` through longhorn-manager's REST API, detaches it, and writes
+/// `facts.disaster_at`; `timeout` bounds each wait.
+///
+/// # Errors
+/// A [`StepFailure`] when a fact is missing, no node is Ready, longhorn-manager refuses a call (its
+/// text quoted), or a wait times out.
 pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
     let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before revert")

@@ -21,6 +21,14 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::Volume;
 
+/// Runs `scale`: sets the drill's own sentinel Deployment to `step.replicas`; to 0 it waits until
+/// the pods are gone and `facts.volume`'s `status.state` is `detached`
+/// (`longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go`), otherwise for `Available`,
+/// within `timeout`.
+///
+/// # Errors
+/// A [`StepFailure`] when the Deployment lacks this run's label, the patch is refused, or the
+/// outcome is not reached in time.
 pub async fn run(ctx: &mut DrillContext, step: &ScaleStep, timeout: Duration) -> StepResult {
     let conn = ctx.conn().await?;
     let s = ctx.scenario.sentinel.clone();

@@ -25,6 +25,13 @@ pub fn revert_snapshot_name(run_id: &str) -> String {
     format!("dr-harness-rp-{hex}")
 }
 
+/// Runs `snapshot`: creates this run's Snapshot CR of `facts.volume` and waits up to `timeout` for
+/// `status.readyToUse`; writes `facts.revert_snapshot`. Fields:
+/// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/snapshot.go`.
+///
+/// # Errors
+/// A [`StepFailure`] when no volume is recorded, Longhorn sets `status.error` (quoted), or the
+/// snapshot is not ready in time.
 pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
     let volume: String = ctx.record.facts.volume.clone().ok_or_else(|| {
         StepFailure::new("no sentinel volume recorded; deploy-sentinel must run before snapshot")

@@ -108,6 +108,14 @@ pub fn zip_volume_names(bytes: &[u8]) -> Result<Vec<String>, String> {
         .unwrap_or_default())
 }
 
+/// Runs `system-backup`: creates this run's SystemBackup, waits up to `timeout` for `Ready`, then
+/// checks `system-backup.cfg`, the zip's SHA-256 and that the zip names `facts.volume`. Writes
+/// `facts.system_backup` and `facts.system_backup_version`. `status.state`:
+/// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/systembackup.go`.
+///
+/// # Errors
+/// A [`StepFailure`] when it reaches `Error` (Longhorn's message), times out, or the backup
+/// target's copy is missing, corrupt or lacks the volume.
 pub async fn run(ctx: &mut DrillContext, step: &SystemBackupStep, timeout: Duration) -> StepResult {
     let conn = ctx.conn().await?;
     let ns = ctx.profile.expect.longhorn_namespace.clone();

@@ -22,6 +22,14 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::BackupTarget;
 
+/// Runs `system-restore`: waits for the new cluster's API and BackupTarget, requests a sync, then
+/// restores `facts.system_backup` with a SystemRestore and waits up to `timeout` for `Completed`
+/// (`spec.systemBackup`, `status.state`:
+/// `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/systemrestore.go`).
+///
+/// # Errors
+/// A [`StepFailure`] when no system backup is recorded, the SystemRestore reaches `Error`
+/// (Longhorn's message), or a wait times out.
 pub async fn run(ctx: &mut DrillContext, timeout: Duration) -> StepResult {
     let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
     let left = || deadline.saturating_duration_since(Instant::now());

@@ -68,6 +68,13 @@ impl TickWriter {
     }
 }
 
+/// Runs `start-ticks`: writes tick 1 to the sentinel volume's ticks file at once, then leaves a
+/// [`Ticker`] appending one every `sentinel.tick_interval` as `ctx.background` (an earlier one is
+/// stopped first). Writes `facts.first_tick_ms` and `facts.last_tick_written_ms` (Unix
+/// milliseconds); later failed writes only count `tick-write-failed`.
+///
+/// # Errors
+/// A [`StepFailure`] when no sentinel pod is ready within 10 s or the first tick cannot be written.
 pub async fn start(ctx: &mut DrillContext) -> StepResult {
     if let Some(old) = ctx.background.take() {
         old.stop(&mut DrillFacts::default()).await;

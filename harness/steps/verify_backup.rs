@@ -34,6 +34,13 @@ struct Incremental {
     ledger_dir: Option<std::path::PathBuf>,
 }
 
+/// Runs `verify-backup`: checks `step.volumes` (or `all_volumes`, or the drill's
+/// `facts.volume`/`facts.backup`) on the backup target, structurally or, with `deep`, block by
+/// block down to the sentinel manifest; needs no cluster.
+///
+/// # Errors
+/// A [`StepFailure`] when nothing is named, the target cannot be read, or a backup is incomplete,
+/// missing blocks, corrupt or fails the content check.
 pub async fn run(ctx: &mut DrillContext, step: &VerifyBackupStep) -> StepResult {
     if step.incremental && !step.deep {
         return Err(StepFailure::new(

@@ -12,6 +12,13 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::Volume;
 
+/// Runs `verify-restore`: the sentinel PVC's Longhorn Volume must have been restored from
+/// `facts.backup` (`spec.fromBackup`), with `status.restoreRequired: false` and `status.robustness:
+/// healthy` (fields: `longhorn-manager@v1.9.1:k8s/pkg/apis/longhorn/v1beta2/volume.go`).
+///
+/// # Errors
+/// A [`StepFailure`] when no backup is recorded, the volume is fresh or restored from another
+/// backup, or not yet healthy.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let conn = ctx.conn().await?;
     let s = ctx.scenario.sentinel.clone();

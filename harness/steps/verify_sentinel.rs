@@ -20,6 +20,13 @@ use crate::sentinel::manifest;
 use crate::sentinel::ticks::last_tick;
 use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE, TICKS_FILE};
 
+/// Runs `verify-sentinel`: hashes the restored files in the pod and compares them with the kept
+/// manifest (`facts.manifest`), then records the RTO and the RPO from `facts.disaster_at`,
+/// `first_tick_ms` and `snapshot_at_ms` (Unix milliseconds) and the newest surviving tick.
+///
+/// # Errors
+/// A [`StepFailure`] when no manifest is kept, the pod cannot be reached, or a file is missing or
+/// differs (first bad offset and whose data it is).
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let expected = manifest_of(ctx).ok_or_else(|| {
         StepFailure::new(

@@ -24,6 +24,13 @@ use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::restore::restore_failed;
 use crate::longhorn::{self, BackupTarget, BackupVolume, Volume};
 
+/// Runs `wait-ready`: waits gate by gate (API, nodes, system pods, Flux, Longhorn, BackupVolume,
+/// orchestrator Job, `facts.volume` restored, sentinel Available), each a phase; `budget` bounds
+/// the whole step.
+///
+/// # Errors
+/// A [`StepFailure`] naming the gate that was not reached in time, with its object status and Job
+/// logs as diagnostics.
 pub async fn run(ctx: &mut DrillContext, budget: Duration) -> StepResult {
     let deadline = Instant::now() + budget.saturating_sub(Duration::from_secs(2));
     let left = || deadline.saturating_duration_since(Instant::now());

@@ -17,6 +17,13 @@ use crate::sentinel::content::{files_for_sizes, ContentStream};
 use crate::sentinel::manifest::{self, ManifestEntry};
 use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE};
 
+/// Runs `write-sentinel`: streams the sentinel files into the pod, writes manifest and run id,
+/// syncs and verifies them with `sha256sum -c`. Writes `facts.manifest` and `facts.sentinel_bytes`
+/// (bytes written).
+///
+/// # Errors
+/// A [`StepFailure`] when the pod cannot be reached, a write fails, or the in-pod check disagrees
+/// with the manifest.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(300)).await?;
     let dir = format!(

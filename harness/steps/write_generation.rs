@@ -39,6 +39,12 @@ fn check_tag(generation: &str) -> Result<(), StepFailure> {
     Ok(())
 }
 
+/// Runs `write-generation`: overwrites the sentinel files with generation `step.generation`'s
+/// content plus one file of its own, and stores its manifest in
+/// `facts.generations[step.generation]`.
+///
+/// # Errors
+/// A [`StepFailure`] when the pod cannot be reached or the written files do not verify.
 pub async fn run(ctx: &mut DrillContext, step: &WriteGenerationStep) -> StepResult {
     check_tag(&step.generation)?;
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(300)).await?;

@@ -1,7 +1,7 @@
 //! Timestamps of the state changes the simulated controllers make, for measuring how long the
 //! harness takes to notice them (the gate detection lag of `benches/gate_lag.rs`).
 //!
-//! Off by default: [`note`] is then one relaxed atomic load and changes nothing. Only benches and
+//! Off by default: `note` is then one relaxed atomic load and changes nothing. Only benches and
 //! tests call [`start_recording`]; the log is process-wide (one sandbox per bench process), so a
 //! test that records must not share its process with another recording test.
 //!

@@ -1,9 +1,9 @@
 //! The HTTP front end: binds 127.0.0.1, checks the credentials, applies injected faults,
 //! records every request, and hands each request to the discovery, resource, watch, log and
 //! exec handlers. What those share (state, replies, request parsing, authentication) is in
-//! [`super::http`].
+//! `super::http`.
 //!
-//! Authentication (see [`super::http`] for why): `Authorization: Bearer <token>` (kube-rs), the
+//! Authentication (see `super::http` for why): `Authorization: Bearer <token>` (kube-rs), the
 //! path prefix `/sandbox-auth/<token>` (stripped before routing), which
 //! [`ApiServer::kubeconfig_yaml`] puts into the cluster's `server` URL (kube-rs and client-go
 //! keep a server URL's path) because kubectl sends no credentials over plain HTTP, or
