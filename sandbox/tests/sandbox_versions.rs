@@ -524,6 +524,24 @@ async fn on_1_7_a_restore_needs_the_backup_volume_by_name() {
     let b = write_and_backup(&client, "echo r > /data/r", "r17").await;
     let url = status(&b)["url"].as_str().expect("url").to_string();
     discovered_backup_volume(&client, VOL).await;
+    // No more discovery from here on. A sync already running when the fault is set checked it
+    // before and may still recreate the BackupVolume, so wait for a sync to finish after the
+    // fault (syncs of one target run one after the other): every later one honours it.
+    sandbox
+        .faults()
+        .set(dr_sandbox::Fault::BackupvolumeNeverDiscovered);
+    let targets = longhorn(&client, "BackupTarget");
+    let synced = |bt: &DynamicObject| status(bt)["lastSyncedAt"].as_str().map(str::to_string);
+    let before = synced(&targets.get("default").await.expect("BackupTarget"));
+    eventually("a BackupTarget sync after the fault", || {
+        let targets = targets.clone();
+        let before = before.clone();
+        async move {
+            let now = synced(&targets.get("default").await.ok()?);
+            (now.is_some() && now != before).then_some(())
+        }
+    })
+    .await;
     // the BackupVolume goes (object only); the Backup object stays
     let bvs = longhorn(&client, "BackupVolume");
     bvs.patch(
@@ -538,9 +556,6 @@ async fn on_1_7_a_restore_needs_the_backup_volume_by_name() {
     bvs.delete(VOL, &DeleteParams::default())
         .await
         .expect("delete");
-    sandbox
-        .faults()
-        .set(dr_sandbox::Fault::BackupvolumeNeverDiscovered);
     assert!(sandbox
         .store()
         .get(&LH_BACKUPVOLUMES, Some(LH_NS), VOL)
