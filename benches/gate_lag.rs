@@ -21,7 +21,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dr_harness::cluster::{wait, KubeconfigSource, RetryStats};
+use dr_harness::cluster::{wait, RetryStats};
 use dr_harness::longhorn::crd::Volume;
 use dr_sandbox::transitions::{self, change, Transition};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
@@ -48,13 +48,7 @@ fn main() {
 
 async fn run(pairs: usize) {
     let sb = common::TestSandbox::start().await;
-    let source = KubeconfigSource::File {
-        path: sb.sandbox.kubeconfig_path(),
-        context: None,
-    };
-    let conn = dr_harness::cluster::connect(&source, Duration::from_secs(30))
-        .await
-        .expect("connect to the sandbox");
+    let conn = sb.connect().await;
     let client = conn.client.clone();
     let ns: Api<Namespace> = Api::all(client.clone());
     ns.create(

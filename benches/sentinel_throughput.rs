@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dr_harness::cluster::exec::{self, ExecTarget};
-use dr_harness::cluster::{wait, KubeconfigSource, RetryStats};
+use dr_harness::cluster::{wait, RetryStats};
 use dr_harness::sentinel::content::{expected_sha256, SentinelFile};
 use dr_harness::steps::verify_sentinel::hash_in_pod;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
@@ -42,13 +42,7 @@ fn main() {
 
 async fn run(mib: u64) {
     let sb = common::TestSandbox::start().await;
-    let source = KubeconfigSource::File {
-        path: sb.sandbox.kubeconfig_path(),
-        context: None,
-    };
-    let conn = dr_harness::cluster::connect(&source, Duration::from_secs(30))
-        .await
-        .expect("connect to the sandbox");
+    let conn = sb.connect().await;
     let client = conn.client.clone();
     let volume = start_pod(&client).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);

@@ -292,19 +292,7 @@ fn forget_volume(sb: &TestSandbox) {
 
 /// A client of the sandbox's API, as the orchestrator Job has one.
 async fn sandbox_client(sb: &TestSandbox) -> kube::Client {
-    let profile = sb.profile();
-    let source = dr_harness::cluster::KubeconfigSource::File {
-        path: profile
-            .kubeconfig
-            .path
-            .clone()
-            .expect("the sandbox profile names a file"),
-        context: profile.kubeconfig.context.clone(),
-    };
-    dr_harness::cluster::connect(&source, std::time::Duration::from_secs(10))
-        .await
-        .expect("connect")
-        .client
+    sb.connect().await.client
 }
 
 fn orchestrator_options() -> dr_harness::orchestrator::OrchestratorOptions {

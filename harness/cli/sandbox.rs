@@ -13,6 +13,7 @@ use kube::Api;
 use super::args::SandboxCommand;
 use super::{EXIT_FAILED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::cluster::{wait, KubeconfigSource, RetryStats};
+use crate::config::profile::BackupTargetSource;
 use crate::longhorn::BackupTarget;
 use crate::target::StaticKeys;
 
@@ -231,14 +232,6 @@ pub async fn wait_ready(state_dir: &Path, timeout: std::time::Duration) -> Resul
     bucket_reachable(state_dir, deadline).await
 }
 
-/// The fields of `<state>/sandbox.json` the S3 check needs.
-#[derive(serde::Deserialize)]
-struct StateS3 {
-    s3_endpoint: String,
-    bucket: String,
-    region: String,
-}
-
 /// The S3 keys in `<state>/s3.env` (`export AWS_ACCESS_KEY_ID=…` lines, shell-quoted).
 ///
 /// # Errors
@@ -277,30 +270,30 @@ pub fn s3_env_keys(state_dir: &Path) -> Result<StaticKeys, String> {
 /// Asks the sandbox's S3 endpoint (from `<state>/sandbox.json`) for its bucket until it
 /// answers or `deadline` passes.
 async fn bucket_reachable(state_dir: &Path, deadline: tokio::time::Instant) -> Result<(), String> {
-    let path = state_dir.join(names::STATE_FILE);
-    let state: StateS3 = std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        .map_err(|e| format!("sandbox state file {}: {e}", path.display()))?;
+    // The backup target exactly as the built-in sandbox profile reads it.
+    let target = BackupTargetSource::SandboxState(state_dir.join(names::STATE_FILE))
+        .resolve()
+        .map_err(|e| e.to_string())?;
+    let endpoint = target.endpoint.unwrap_or_default();
+    let (bucket, region) = (target.url.bucket, target.url.region);
     let keys = s3_env_keys(state_dir)?;
     let client = dr_backupstore::s3_client(
-        Some(&state.s3_endpoint),
-        &state.region,
+        Some(&endpoint),
+        &region,
         true,
         Some((&keys.access_key, &keys.secret_key)),
     )
     .await;
     let mut pause = std::time::Duration::from_millis(20);
     loop {
-        let answer = client.head_bucket().bucket(&state.bucket).send().await;
+        let answer = client.head_bucket().bucket(&bucket).send().await;
         let err = match answer {
             Ok(_) => return Ok(()),
             Err(e) => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
         };
         if tokio::time::Instant::now() + pause > deadline {
             return Err(format!(
-                "the sandbox's bucket {} at {} did not answer: {err}",
-                state.bucket, state.s3_endpoint
+                "the sandbox's bucket {bucket} at {endpoint} did not answer: {err}"
             ));
         }
         tokio::time::sleep(pause).await;

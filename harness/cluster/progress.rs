@@ -182,14 +182,14 @@ impl Progress {
         };
         let gate = redact(&self.gate);
         let state = redact(&self.state);
-        let elapsed_s = self.started.elapsed().as_secs_f64();
-        let timeout_s = self.timeout.as_secs_f64();
-        let step = self.step.as_str();
-        if finished {
-            tracing::info!(target: TARGET, step, gate = gate.as_str(), elapsed_s, timeout_s, state = state.as_str(), "waited");
+        let elapsed = self.started.elapsed();
+        let elapsed_s = elapsed.as_secs_f64();
+        let emit = if finished {
+            crate::progress::waited
         } else {
-            tracing::info!(target: TARGET, step, gate = gate.as_str(), elapsed_s, timeout_s, state = state.as_str(), "waiting");
-        }
+            crate::progress::waiting
+        };
+        emit(&self.step, &gate, elapsed, Some(self.timeout), &state);
         if let Some(slot) = &self.last_wait {
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(WaitSnapshot {
                 gate,

@@ -94,6 +94,18 @@ impl TestSandbox {
         TestSandbox { sandbox, dir }
     }
 
+    /// The harness's own connection to this sandbox, through its kubeconfig file (the one
+    /// `dr_harness::cluster::connect` path every drill takes).
+    pub async fn connect(&self) -> dr_harness::cluster::Connection {
+        let source = dr_harness::cluster::KubeconfigSource::File {
+            path: self.sandbox.kubeconfig_path(),
+            context: None,
+        };
+        dr_harness::cluster::connect(&source, std::time::Duration::from_secs(30))
+            .await
+            .expect("connect to the sandbox")
+    }
+
     /// The built-in sandbox profile, its hooks running the real `dr-harness` binary.
     pub fn profile(&self) -> Profile {
         let mut p = Profile::builtin_sandbox(self.dir.path());
