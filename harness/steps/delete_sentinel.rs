@@ -26,8 +26,11 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::longhorn::Volume;
 
-/// How long each object may take to go away.
-const GONE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long each object may take to go away: pods get their 30 s default grace period and a
+/// Longhorn volume detaches within a minute on a healthy cluster, so 4 minutes is a hang. (It is
+/// also below the test runner's 5-minute limit, so a hang in a trial ends with this step's own
+/// message — what was awaited, what was last seen — rather than a killed process.)
+const GONE_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// One sentinel object and whether the drill may delete it.
 struct Target {

@@ -90,7 +90,7 @@ impl Store {
         st.objects
             .entry(type_key(rt))
             .or_default()
-            .insert(key, obj.clone());
+            .insert(key.clone(), obj.clone());
         self.emit(
             &mut st,
             WatchEvent {
@@ -101,6 +101,11 @@ impl Store {
             },
             None,
         );
+        if super::gc::all_owners_absent(&st, &obj) {
+            let removed = self.remove_one(&mut st, rt, &key);
+            let gone = std::iter::once(uid_of(&removed).to_string()).collect();
+            self.collect_garbage(&mut st, gone);
+        }
         Ok(obj)
     }
 

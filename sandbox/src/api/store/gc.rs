@@ -114,6 +114,21 @@ impl Store {
     }
 }
 
+/// Whether `obj` names owners (`metadata.ownerReferences`) of which none exists: the garbage
+/// collector deletes such a dependent whenever it sees one, not only when its owner goes — an
+/// object created with a dangling owner (a controller acting on a stale read of an owner
+/// deleted meanwhile) is deleted too (kubernetes@v1.32.0:pkg/controller/garbagecollector/
+/// garbagecollector.go `attemptToDeleteItem`: "all owners are absent" → delete the dependent).
+pub(super) fn all_owners_absent(st: &State, obj: &Value) -> bool {
+    let owners = owner_uids(obj);
+    !owners.is_empty()
+        && !st
+            .objects
+            .values()
+            .flat_map(|m| m.values())
+            .any(|o| owners.contains(&uid_of(o)))
+}
+
 /// The uids of `metadata.ownerReferences`.
 fn owner_uids(obj: &Value) -> Vec<&str> {
     obj.pointer("/metadata/ownerReferences")
@@ -160,6 +175,45 @@ mod tests {
         assert!(s.get(&CONFIGMAPS, Some("default"), "dep").is_none());
         s.delete(&NAMESPACES, None, "other").ok();
         assert!(s.get(&CONFIGMAPS, Some("other"), "x").is_none());
+    }
+
+    /// The race behind a hung teardown: a controller working from a list taken before its
+    /// Deployment was deleted creates a pod owned by it after the cascade ran. Kubernetes' GC
+    /// deletes that pod; so must the store, or a wait for the pods to be gone never ends.
+    #[test]
+    fn a_dependent_created_after_its_owner_went_is_collected() {
+        let s = Store::new();
+        s.ensure_namespace("default").ok();
+        let mut rx = s.subscribe();
+        let created = s.create(
+            &CONFIGMAPS,
+            Some("default"),
+            json!({"metadata": {"name": "late", "ownerReferences": [{"uid": "gone-uid", "kind": "Deployment", "name": "d", "apiVersion": "apps/v1"}]}}),
+        );
+        assert!(created.is_ok(), "the create itself succeeds: {created:?}");
+        assert!(s.get(&CONFIGMAPS, Some("default"), "late").is_none());
+        let mut kinds = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            if std::ptr::eq(ev.resource, &CONFIGMAPS) {
+                kinds.push(ev.event_type);
+            }
+        }
+        assert_eq!(kinds, [EventType::Added, EventType::Deleted]);
+        // With a live owner it stays.
+        let owner = s
+            .create(
+                &CONFIGMAPS,
+                Some("default"),
+                json!({"metadata": {"name": "o"}}),
+            )
+            .unwrap_or_default();
+        s.create(
+            &CONFIGMAPS,
+            Some("default"),
+            json!({"metadata": {"name": "kept", "ownerReferences": [{"uid": uid_of(&owner)}]}}),
+        )
+        .ok();
+        assert!(s.get(&CONFIGMAPS, Some("default"), "kept").is_some());
     }
 
     #[test]
