@@ -53,6 +53,7 @@ pub mod server;
 pub mod store;
 pub mod table;
 pub mod validate;
+mod tls;
 mod watch;
 
 pub use error::ApiError;
