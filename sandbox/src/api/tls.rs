@@ -143,8 +143,12 @@ pub(crate) async fn serve(
                 }
             },
         };
-        let (app, acceptor, shutdown, open) =
-            (app.clone(), acceptor.clone(), shutdown.clone(), open.clone());
+        let (app, acceptor, shutdown, open) = (
+            app.clone(),
+            acceptor.clone(),
+            shutdown.clone(),
+            open.clone(),
+        );
         tokio::spawn(async move {
             let _open = open;
             if let Err(e) = serve_connection(stream, app, acceptor, shutdown).await {
