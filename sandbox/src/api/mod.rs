@@ -65,3 +65,4 @@ pub use server::{ApiServer, ApiServerOptions, RequestRecord};
 pub use store::{
     Admission, EventType, Operation, Store, UpdateScope, WatchEvent, WatchStart, WriteOptions,
 };
+pub use tls::TlsIdentity;

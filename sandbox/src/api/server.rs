@@ -33,6 +33,7 @@ use super::http::{
 };
 use super::runtime::PodRuntime;
 use super::store::Store;
+pub use super::tls::TlsIdentity;
 use super::{discovery, handlers};
 
 /// How to run an [`ApiServer`].
@@ -48,13 +49,17 @@ pub struct ApiServerOptions {
     pub faults: Arc<ApiFaults>,
     /// Cluster name written into the generated kubeconfig.
     pub cluster_name: String,
+    /// The CA and serving certificate; `None` makes new ones for this start. Pass a previous
+    /// server's [`ApiServer::tls`] to restart on the same address with kubeconfigs written for
+    /// it still valid.
+    pub tls: Option<TlsIdentity>,
 }
 
 /// A running sandbox API server.
 pub struct ApiServer {
     ctx: Arc<Ctx>,
     cluster_name: String,
-    ca_pem: String,
+    tls: TlsIdentity,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -241,7 +246,10 @@ impl ApiServer {
     pub async fn start(store: Arc<Store>, opts: ApiServerOptions) -> std::io::Result<ApiServer> {
         let listener = tokio::net::TcpListener::bind(opts.bind).await?;
         let addr = listener.local_addr()?;
-        let tls = super::tls::TlsIdentity::generate(addr)?;
+        let tls = match opts.tls {
+            Some(tls) => tls,
+            None => TlsIdentity::generate(addr.ip())?,
+        };
         let shutdown = CancellationToken::new();
         let ctx = Arc::new(Ctx {
             store,
@@ -257,11 +265,16 @@ impl ApiServer {
             .fallback(dispatch)
             .layer(axum::middleware::from_fn_with_state(ctx.clone(), gate))
             .with_state(ctx.clone());
-        let task = tokio::spawn(super::tls::serve(listener, app, tls.acceptor, shutdown));
+        let task = tokio::spawn(super::tls::serve(
+            listener,
+            app,
+            tls.acceptor.clone(),
+            shutdown,
+        ));
         Ok(ApiServer {
             ctx,
             cluster_name: opts.cluster_name,
-            ca_pem: tls.ca_pem,
+            tls,
             task,
         })
     }
@@ -281,7 +294,13 @@ impl ApiServer {
     /// The PEM of the CA (made at this start) that signed the serving certificate, whose SANs
     /// are `localhost`, `127.0.0.1` and the bound IP.
     pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        self.tls.ca_pem()
+    }
+
+    /// The CA and serving certificate, to start a later server with the same ones
+    /// ([`ApiServerOptions::tls`]).
+    pub fn tls(&self) -> TlsIdentity {
+        self.tls.clone()
     }
 
     /// The bound address.
@@ -302,7 +321,7 @@ impl ApiServer {
         let cluster = &self.cluster_name;
         let token = &self.ctx.token;
         let url = self.https_url();
-        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
         let basic_url = format!("http://{BASIC_USER}:{token}@{}", self.ctx.addr);
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n- name: {cluster}-basic\n  cluster:\n    server: {basic_url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\n    namespace: default\n- name: {context}-basic\n  context:\n    cluster: {cluster}-basic\n    user: {cluster}-admin\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {token}\npreferences: {{}}\n",

@@ -5,15 +5,16 @@
 //! kubeconfig's `certificate-authority-data` carries; kubeadm's is `/etc/kubernetes/pki/ca.crt`
 //! and the certificate's SANs name every address clients use (kubernetes/kubernetes
 //! `cmd/kubeadm/app/phases/certs/certlist.go` `KubeadmCertAPIServer`). The sandbox does the same
-//! with a throw-away CA ([`TlsIdentity::generate`]): a new CA and serving certificate per start,
-//! which is fine because every start writes a new kubeconfig.
+//! with a throw-away CA ([`TlsIdentity::generate`]), made when a server starts without one; the
+//! sandbox keeps it with the endpoint and token across destroy/apply (an old kubeconfig works
+//! again) and makes a new one with the `kubeconfig-rotated` fault (`crate::lifecycle`).
 //!
 //! Plain HTTP stays on the port for the sandbox's own tests and callers of
 //! [`super::server::ApiServer::url`] (a real apiserver has none): a TLS connection opens with a
 //! handshake record, content type 22 (RFC 8446 §5.1, `ContentType.handshake`), and an HTTP/1.1
 //! request or the HTTP/2 preface opens with an ASCII letter, so peeking one byte decides.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,24 +42,35 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// (a client that connects and says nothing holds no task forever).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The sandbox cluster's CA and the API server's serving certificate, made at start.
-pub(crate) struct TlsIdentity {
+/// The sandbox cluster's CA and the API server's serving certificate: made by
+/// [`TlsIdentity::generate`] (by [`super::server::ApiServer::start`] unless given one), and
+/// kept across a restart on the same address so that kubeconfigs written before stay valid,
+/// as a rebuilt cluster that keeps its PKI does. Cloning shares the keys.
+#[derive(Clone)]
+pub struct TlsIdentity {
     /// The CA certificate, PEM (what a kubeconfig's `certificate-authority-data` carries,
     /// base64-encoded).
-    pub(crate) ca_pem: String,
+    ca_pem: Arc<str>,
     /// The rustls acceptor presenting the serving certificate (and the CA after it).
     pub(crate) acceptor: TlsAcceptor,
 }
 
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
 impl TlsIdentity {
     /// A fresh CA (ECDSA P-256, common name `dr-sandbox-ca`) and a serving certificate signed by
-    /// it for `localhost`, `127.0.0.1` and `addr`'s IP (unless unspecified), for server auth.
+    /// it for `localhost`, `127.0.0.1` and `ip` (the address the server binds, unless
+    /// unspecified), for server auth.
     /// The TLS server speaks TLS 1.2 and 1.3 through rustls' aws-lc-rs provider and offers
     /// ALPN `h2` and `http/1.1`, as kube-apiserver does.
     ///
     /// # Errors
     /// Key generation, signing or the rustls configuration failing, as an I/O error (`Other`).
-    pub(crate) fn generate(addr: SocketAddr) -> std::io::Result<TlsIdentity> {
+    pub fn generate(ip: IpAddr) -> std::io::Result<TlsIdentity> {
         let err = |what: &str, e: &dyn std::fmt::Display| {
             std::io::Error::other(format!("sandbox api tls: {what}: {e}"))
         };
@@ -80,7 +92,6 @@ impl TlsIdentity {
         let issuer = Issuer::new(ca_params, &ca_key);
 
         let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let ip = addr.ip();
         if !ip.is_unspecified() && ip != IpAddr::from([127, 0, 0, 1]) {
             names.push(ip.to_string());
         }
@@ -111,9 +122,16 @@ impl TlsIdentity {
             .map_err(|e| err("server config", &e))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(TlsIdentity {
-            ca_pem: ca_cert.pem(),
+            ca_pem: ca_cert.pem().into(),
             acceptor: TlsAcceptor::from(Arc::new(config)),
         })
+    }
+}
+
+impl TlsIdentity {
+    /// The CA certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 }
 
