@@ -22,7 +22,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiFaults, ApiServer, ApiServerOptions, RequestRecord, Store};
+use crate::api::{ApiFaults, ApiServer, ApiServerOptions, RequestRecord, Store, TlsIdentity};
 use crate::bootstrap::{self, BootstrapOptions, LONGHORN_PATH, ORCHESTRATOR_PATH, SENTINEL_PATH};
 use crate::control::{ControlFailure, ControlServer, ControlTarget};
 use crate::controllers::naming::{backup_target_url, hex_suffix};
@@ -179,6 +179,9 @@ pub(crate) struct Inner {
     runtime: Arc<BusyboxRuntime>,
     cluster: Mutex<Option<Cluster>>,
     endpoint: StdMutex<(SocketAddr, String)>,
+    /// The API server's CA and certificate, kept with the endpoint across a rebuild (a new
+    /// one with `kubeconfig-rotated`) so that an old kubeconfig works again after `apply`.
+    tls: StdMutex<Option<TlsIdentity>>,
     past_requests: StdMutex<Vec<RequestRecord>>,
     down: watch::Sender<bool>,
     control: StdMutex<Option<ControlServer>>,
@@ -315,6 +318,7 @@ impl Sandbox {
             runtime: Arc::new(runtime),
             cluster: Mutex::new(None),
             endpoint: StdMutex::new((SocketAddr::from(([127, 0, 0, 1], 0)), hex_suffix(32))),
+            tls: StdMutex::new(None),
             past_requests: StdMutex::new(Vec::new()),
             down,
             control: StdMutex::new(None),
@@ -462,6 +466,7 @@ impl Sandbox {
         if rotate {
             *inner.endpoint.lock().unwrap_or_else(|e| e.into_inner()) =
                 (SocketAddr::from(([127, 0, 0, 1], 0)), hex_suffix(32));
+            *inner.tls.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         let (bind, token) = inner
             .endpoint
@@ -470,6 +475,7 @@ impl Sandbox {
             .clone();
         let api = start_api(inner, bind, token.clone()).await?;
         *inner.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = (api.addr(), token);
+        *inner.tls.lock().unwrap_or_else(|e| e.into_inner()) = Some(api.tls());
         write_file(&self.kubeconfig_path(), &api.kubeconfig_yaml(CLUSTER_NAME))?;
         self.write_sandbox_json(&api.url())?;
 
@@ -621,6 +627,7 @@ async fn start_api(
             runtime: inner.runtime.clone(),
             faults: inner.faults.api().clone(),
             cluster_name: CLUSTER_NAME.to_string(),
+            tls: inner.tls.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         };
         match ApiServer::start(inner.store.clone(), opts).await {
             Ok(api) => return Ok(api),

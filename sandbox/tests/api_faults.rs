@@ -74,6 +74,7 @@ async fn shutdown_closes_watches_and_frees_the_port() {
         .expect("watch")
         .boxed();
     let addr = env.server.addr();
+    let tls = env.server.tls();
     let support::Env {
         store,
         server,
@@ -103,6 +104,8 @@ async fn shutdown_closes_watches_and_frees_the_port() {
             runtime,
             faults,
             cluster_name: "sandbox".into(),
+            // the same CA and certificate, so the client's kubeconfig stays valid
+            tls: Some(tls),
         },
     )
     .await

@@ -1,7 +1,7 @@
 //! The real `kubectl` against the sandbox API server for what users type by hand (issue 11
 //! item 7): kube-apiserver's table columns for the built-in kinds, Longhorn CRDs listed and
 //! printed without `--longhorn-crds`, `explain` from /openapi/v3, `get --raw` through the
-//! kubeconfig's `-basic` context, `scale` of Deployments and StatefulSets, `auth can-i`, `auth whoami`, and
+//! kubeconfig's default (HTTPS) context and its plain-HTTP `-basic` context, `scale` of Deployments and StatefulSets, `auth can-i`, `auth whoami`, and
 //! `apply --dry-run=server` of the kinds an ops-cluster deployment uses.
 //! A missing kubectl fails under `CI=true` and is skipped (loudly) elsewhere.
 
@@ -293,18 +293,11 @@ async fn kubectl_explain_and_raw_openapi() {
         "{vol}"
     );
 
-    // --raw replaces the server URL's path, so the default context's auth prefix is lost:
-    // the -basic context authenticates with the URL's user info instead.
-    let (ok, _, err) = k.run(&["get", "--raw", "/openapi/v2"]).await;
-    assert!(
-        !ok && err.contains("Unauthorized") && err.contains("--context sandbox-basic"),
-        "{err}"
-    );
-    let v2 = k
-        .ok(&["--context", "sandbox-basic", "get", "--raw", "/openapi/v2"])
-        .await;
+    // The default context (HTTPS, bearer token) serves --raw, which replaces the URL's path.
+    let v2 = k.ok(&["get", "--raw", "/openapi/v2"]).await;
     let v2: serde_json::Value = serde_json::from_str(&v2).expect("openapi v2 is JSON");
     assert_eq!(v2["swagger"], "2.0");
+    // The -basic context (plain HTTP, token as URL user info) still works for older callers.
     let nss = k
         .ok(&[
             "--context",
@@ -315,6 +308,23 @@ async fn kubectl_explain_and_raw_openapi() {
         ])
         .await;
     assert!(nss.contains("\"NamespaceList\""), "{nss}");
+    // Plain HTTP without user info: client-go sends no credentials, refused with a hint.
+    let plain = env.server.url();
+    let (ok, _, err) = k
+        .run(&[
+            "--context",
+            "sandbox-basic",
+            "--server",
+            &plain,
+            "get",
+            "--raw",
+            "/api/v1/namespaces",
+        ])
+        .await;
+    assert!(
+        !ok && err.contains("Unauthorized") && err.contains("default context"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -124,6 +124,7 @@ impl Env {
                 runtime: runtime.clone(),
                 faults: faults.clone(),
                 cluster_name: "sandbox".into(),
+                tls: None,
             },
         )
         .await

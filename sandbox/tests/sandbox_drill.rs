@@ -274,7 +274,13 @@ async fn backup_survives_destroy_and_restores_after_rebuild() {
 
     // apply: BackupVolume discovered with 1.8 naming, Backup synced, restore works
     let url_before = sandbox.api_url();
+    let kubeconfig_before = std::fs::read_to_string(sandbox.kubeconfig_path()).expect("kubeconfig");
     sandbox.apply().await.expect("apply");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.kubeconfig_path()).expect("kubeconfig"),
+        kubeconfig_before,
+        "a rebuild keeps the endpoint, token and CA"
+    );
     assert_eq!(
         sandbox.api_url(),
         url_before,

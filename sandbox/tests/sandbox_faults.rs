@@ -459,6 +459,17 @@ async fn kubeconfig_rotated_moves_the_api_and_changes_the_token() {
     let new_kubeconfig = std::fs::read_to_string(sandbox.kubeconfig_path()).expect("kubeconfig");
     assert_ne!(sandbox.api_url(), old_url);
     assert_ne!(old_kubeconfig, new_kubeconfig);
+    let ca = |kc: &str| {
+        kc.lines()
+            .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+            .map(str::to_string)
+    };
+    assert!(ca(&old_kubeconfig).is_some(), "{old_kubeconfig}");
+    assert_ne!(
+        ca(&old_kubeconfig),
+        ca(&new_kubeconfig),
+        "a new CA with the new endpoint"
+    );
     let old_nodes: Api<Node> = Api::all(old_client);
     assert!(
         old_nodes.list(&ListParams::default()).await.is_err(),

@@ -5,15 +5,15 @@
 //! It sits below `server` (the router), `handlers` (resources), `watch` and `exec`, which all
 //! import it and none of which it imports: that is what keeps the four out of an import circle.
 //!
-//! Authentication: a request is authenticated by `Authorization: Bearer <token>` or by the path
-//! prefix `/sandbox-auth/<token>` (stripped before routing). The prefix exists because kubectl
-//! (client-go) never sends a kubeconfig's credentials over plain HTTP — it reads them only when
-//! `rest.IsConfigTransportTLS` holds (kubernetes/client-go `tools/clientcmd/client_config.go`
-//! `DirectClientConfig.ClientConfig`, "only try to read the auth information if we are
-//! secure"; kubernetes/kubectl#744) — and the sandbox serves plain HTTP on loopback. A request
-//! is also accepted with `Authorization: Basic base64(<any user>:<token>)`, which Go's HTTP
-//! client derives by itself from user info in the server URL, over plain HTTP too (net/http
-//! `Client.send`).
+//! Authentication: a request is authenticated by `Authorization: Bearer <token>`, which kube-rs
+//! and kubectl send from the kubeconfig's `user.token` over HTTPS (the generated kubeconfig's
+//! default context). Over plain HTTP kubectl (client-go) sends no kubeconfig credential — it reads
+//! them only when `rest.IsConfigTransportTLS` holds (kubernetes/client-go
+//! `tools/clientcmd/client_config.go` `DirectClientConfig.ClientConfig`, "only try to read the
+//! auth information if we are secure"; kubernetes/kubectl#744) — so for older callers of the
+//! plain-HTTP URL two more are accepted: the path prefix `/sandbox-auth/<token>` (stripped
+//! before routing) and `Authorization: Basic base64(<any user>:<token>)`, which Go's HTTP
+//! client derives by itself from user info in the server URL (net/http `Client.send`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

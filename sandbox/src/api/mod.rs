@@ -1,5 +1,5 @@
 //! The sandbox's Kubernetes API server: an in-memory object [`store`] that controllers use
-//! in-process, and an HTTP front end ([`server`]) that `kube` clients and a real `kubectl` talk
+//! in-process, and an HTTP and HTTPS front end ([`server`]) that `kube` clients and a real `kubectl` talk
 //! to (discovery, CRUD with selectors and pagination, patches, watches, `pods/log`,
 //! `pods/exec` over WebSocket, `scale`), with injectable [`faults`].
 //!
@@ -12,11 +12,12 @@
 //! with the CRDs' columns; without them only the built-in rules of [`validate`] apply.
 //!
 //! Known limits, chosen on purpose (each module says more):
-//! - Plain HTTP on loopback. kubectl never sends a kubeconfig credential over plain HTTP
-//!   (client-go reads them only for `https` servers, `tools/clientcmd/client_config.go`), so the
-//!   generated kubeconfig carries the token as a `/sandbox-auth/<token>` server path prefix too,
-//!   and in a second context as URL user info (Basic auth) for `kubectl get --raw` (see
-//!   [`server`]); the token must be URL-path and user-info safe.
+//! - Loopback only, HTTPS with a CA made at every start (see [`server`] and the private `tls`
+//!   module), plain HTTP on the same port for the sandbox's own callers. The generated
+//!   kubeconfig's default context is HTTPS with the CA and a bearer token, as a real cluster's;
+//!   a second context, `<context>-basic`, reaches the plain-HTTP URL with the token as URL user
+//!   info (Basic auth) for older callers, and a `/sandbox-auth/<token>` path prefix is still
+//!   accepted; the token must be URL-path and user-info safe.
 //! - Bodies are JSON or YAML. kubectl's typed generators (`kubectl create configmap|namespace`,
 //!   `kubectl run`) send protobuf and get 415 with a hint; `kubectl apply/patch/label/delete`
 //!   and kube-rs work.
@@ -52,6 +53,7 @@ pub mod selectors;
 pub mod server;
 pub mod store;
 pub mod table;
+mod tls;
 pub mod validate;
 mod watch;
 
@@ -63,3 +65,4 @@ pub use server::{ApiServer, ApiServerOptions, RequestRecord};
 pub use store::{
     Admission, EventType, Operation, Store, UpdateScope, WatchEvent, WatchStart, WriteOptions,
 };
+pub use tls::TlsIdentity;

@@ -1,18 +1,15 @@
-//! The HTTP front end: binds 127.0.0.1, checks the credentials, applies injected faults,
-//! records every request, and hands each request to the discovery, resource, watch, log and
-//! exec handlers. What those share (state, replies, request parsing, authentication) is in
-//! `super::http`.
+//! The HTTP front end: binds 127.0.0.1, serves HTTPS and plain HTTP on one port (see
+//! `super::tls`), checks the credentials, applies injected faults, records every request, and
+//! hands each request to the discovery, resource, watch, log and exec handlers. What those share
+//! (state, replies, request parsing, authentication) is in `super::http`.
 //!
-//! Authentication (see `super::http` for why): `Authorization: Bearer <token>` (kube-rs), the
-//! path prefix `/sandbox-auth/<token>` (stripped before routing), which
-//! [`ApiServer::kubeconfig_yaml`] puts into the cluster's `server` URL (kube-rs and client-go
-//! keep a server URL's path) because kubectl sends no credentials over plain HTTP, or
-//! `Authorization: Basic` with the token as password.
-//!
-//! `kubectl get --raw PATH` replaces the server URL's path (client-go `Request.RequestURI`),
-//! prefix included, so it cannot authenticate that way; the kubeconfig's `<context>-basic`
-//! context puts the token into the URL's user info instead, which Go's HTTP client sends as
-//! Basic auth (see [`ApiServer::kubeconfig_yaml`]).
+//! Authentication (see `super::http`): `Authorization: Bearer <token>`, which kube-rs and
+//! kubectl send over HTTPS from the kubeconfig's `user.token` — the default context of
+//! [`ApiServer::kubeconfig_yaml`], as a real cluster's kubeconfig, serves every kubectl
+//! command, `kubectl get --raw` and `exec` included. For older callers over plain HTTP, where
+//! client-go sends no kubeconfig credential, two more are accepted: the path prefix
+//! `/sandbox-auth/<token>` (stripped before routing) and `Authorization: Basic` with the token
+//! as password (the kubeconfig's `<context>-basic` context puts it into the URL's user info).
 //!
 //! Choice for [`ApiServer::mutating_requests`]: see [`RequestRecord::is_mutating`].
 
@@ -32,10 +29,11 @@ pub use super::faults::ApiFaults;
 pub use super::http::RequestRecord;
 use super::http::{
     authorized, error_response, header_str, is_public, json_response, not_found_path, opt_json,
-    read_body, strip_auth_prefix, text_response, Ctx, AUTH_PREFIX,
+    read_body, strip_auth_prefix, text_response, Ctx,
 };
 use super::runtime::PodRuntime;
 use super::store::Store;
+pub use super::tls::TlsIdentity;
 use super::{discovery, handlers};
 
 /// How to run an [`ApiServer`].
@@ -51,12 +49,17 @@ pub struct ApiServerOptions {
     pub faults: Arc<ApiFaults>,
     /// Cluster name written into the generated kubeconfig.
     pub cluster_name: String,
+    /// The CA and serving certificate; `None` makes new ones for this start. Pass a previous
+    /// server's [`ApiServer::tls`] to restart on the same address with kubeconfigs written for
+    /// it still valid.
+    pub tls: Option<TlsIdentity>,
 }
 
 /// A running sandbox API server.
 pub struct ApiServer {
     ctx: Arc<Ctx>,
     cluster_name: String,
+    tls: TlsIdentity,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -90,11 +93,12 @@ async fn gate(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Resp
         if req.headers().contains_key(header::AUTHORIZATION) {
             error_response(&ApiError::unauthorized())
         } else {
-            // No credentials at all: typically `kubectl get --raw`, which drops the path prefix.
+            // No credentials at all: typically kubectl pointed at the plain-HTTP URL, where
+            // client-go sends none of the kubeconfig's.
             error_response(&ApiError::new(
                 401,
                 "Unauthorized",
-                "Unauthorized: no credentials; kubectl sends none over plain HTTP and `kubectl get --raw` drops the kubeconfig's /sandbox-auth/ path prefix: use the kubeconfig's `<context>-basic` context (`--context sandbox-basic`)",
+                "Unauthorized: no credentials; kubectl sends none to an http:// server: use the sandbox kubeconfig's default context (https with its CA and bearer token)",
             ))
         }
     } else {
@@ -242,6 +246,10 @@ impl ApiServer {
     pub async fn start(store: Arc<Store>, opts: ApiServerOptions) -> std::io::Result<ApiServer> {
         let listener = tokio::net::TcpListener::bind(opts.bind).await?;
         let addr = listener.local_addr()?;
+        let tls = match opts.tls {
+            Some(tls) => tls,
+            None => TlsIdentity::generate(addr.ip())?,
+        };
         let shutdown = CancellationToken::new();
         let ctx = Arc::new(Ctx {
             store,
@@ -257,25 +265,42 @@ impl ApiServer {
             .fallback(dispatch)
             .layer(axum::middleware::from_fn_with_state(ctx.clone(), gate))
             .with_state(ctx.clone());
-        let token = shutdown.clone();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "sandbox api server stopped with an error");
-            }
-        });
+        let task = tokio::spawn(super::tls::serve(
+            listener,
+            app,
+            tls.acceptor.clone(),
+            shutdown,
+        ));
         Ok(ApiServer {
             ctx,
             cluster_name: opts.cluster_name,
+            tls,
             task,
         })
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The plain-HTTP base URL, `http://127.0.0.1:PORT` (the sandbox's own callers; clients
+    /// must send the token as a bearer header, see the module docs).
     pub fn url(&self) -> String {
         format!("http://{}", self.ctx.addr)
+    }
+
+    /// The HTTPS base URL on the same port, `https://127.0.0.1:PORT`; its certificate is signed
+    /// by [`ApiServer::ca_pem`].
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.ctx.addr)
+    }
+
+    /// The PEM of the CA (made at this start) that signed the serving certificate, whose SANs
+    /// are `localhost`, `127.0.0.1` and the bound IP.
+    pub fn ca_pem(&self) -> &str {
+        self.tls.ca_pem()
+    }
+
+    /// The CA and serving certificate, to start a later server with the same ones
+    /// ([`ApiServerOptions::tls`]).
+    pub fn tls(&self) -> TlsIdentity {
+        self.tls.clone()
     }
 
     /// The bound address.
@@ -283,20 +308,23 @@ impl ApiServer {
         self.ctx.addr
     }
 
-    /// A kubeconfig for this server: cluster `cluster_name` (plain-http server URL with the
-    /// `/sandbox-auth/<token>` prefix, see the module docs), one user with the bearer token,
-    /// and context `context` (namespace `default`), the current context. A second context,
-    /// `<context>-basic` (cluster `<cluster_name>-basic`), reaches the same server through
-    /// user info in the URL (`http://sandbox:<token>@…`, sent as Basic auth): it serves what
-    /// loses the path prefix, `kubectl get --raw /openapi/v2` above all, but not `kubectl exec`,
-    /// whose WebSocket dialer refuses URLs with user info ("malformed ws or wss URL").
+    /// A kubeconfig for this server, as a real cluster's: cluster `cluster_name` at
+    /// [`ApiServer::https_url`] with `certificate-authority-data` (base64 of
+    /// [`ApiServer::ca_pem`]), one user `<cluster_name>-admin` with the bearer token, and context
+    /// `context` (namespace `default`), the current context; every kubectl command works
+    /// through it. A second context, `<context>-basic` (cluster `<cluster_name>-basic`), kept
+    /// for older callers, reaches the same port over plain HTTP with the token as user info
+    /// in the URL (`http://sandbox:<token>@…`, sent as Basic auth); kubectl's WebSocket dialer
+    /// refuses it for `exec` ("malformed ws or wss URL").
     pub fn kubeconfig_yaml(&self, context: &str) -> String {
+        use base64::Engine as _;
         let cluster = &self.cluster_name;
         let token = &self.ctx.token;
-        let url = format!("{}{AUTH_PREFIX}{token}", self.url());
+        let url = self.https_url();
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
         let basic_url = format!("http://{BASIC_USER}:{token}@{}", self.ctx.addr);
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {url}\n- name: {cluster}-basic\n  cluster:\n    server: {basic_url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\n    namespace: default\n- name: {context}-basic\n  context:\n    cluster: {cluster}-basic\n    user: {cluster}-admin\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {token}\npreferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n- name: {cluster}-basic\n  cluster:\n    server: {basic_url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\n    namespace: default\n- name: {context}-basic\n  context:\n    cluster: {cluster}-basic\n    user: {cluster}-admin\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {token}\npreferences: {{}}\n",
         )
     }
 
