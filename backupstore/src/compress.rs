@@ -177,6 +177,23 @@ pub fn decompress(
     data: &[u8],
     max_len: usize,
 ) -> Result<Vec<u8>, CompressError> {
+    let mut out = Vec::new();
+    decompress_into(declared, data, max_len, &mut out)?;
+    Ok(out)
+}
+
+/// [`decompress`] into `out` (cleared first; on success it holds exactly the plaintext), so a
+/// caller checking block after block reuses one buffer: a fresh 2 MiB buffer per block costs
+/// its page faults and zeroing again each time, more than lz4 decoding incompressible data.
+///
+/// # Errors
+/// As [`decompress`]; `out`'s contents are unspecified after an error.
+pub fn decompress_into(
+    declared: CompressionMethod,
+    data: &[u8],
+    max_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CompressError> {
     let magic = hex::encode(&data[..data.len().min(4)]);
     let used = match declared {
         CompressionMethod::None => CompressionMethod::None,
@@ -194,7 +211,8 @@ pub fn decompress(
         tracing::debug!(%declared, %used, "block magic bytes differ from the declared compression");
     }
     let limit = (max_len as u64).saturating_add(1);
-    let mut out = Vec::with_capacity(max_len.min(16 << 20));
+    out.clear();
+    out.reserve(max_len.min(16 << 20));
     let read = match used {
         CompressionMethod::None => {
             out.extend_from_slice(data);
@@ -202,10 +220,10 @@ pub fn decompress(
         }
         CompressionMethod::Gzip => flate2::read::GzDecoder::new(data)
             .take(limit)
-            .read_to_end(&mut out),
+            .read_to_end(out),
         CompressionMethod::Lz4 => lz4_flex::frame::FrameDecoder::new(data)
             .take(limit)
-            .read_to_end(&mut out),
+            .read_to_end(out),
     };
     read.map_err(|source| CompressError::Decompress {
         declared,
@@ -220,7 +238,7 @@ pub fn decompress(
             max_len,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -231,6 +249,30 @@ mod tests {
         (0..100_000u32)
             .map(|i| (i % 251) as u8 ^ (i / 7) as u8)
             .collect()
+    }
+
+    #[test]
+    fn decompress_into_reuses_the_buffer_and_matches_decompress() {
+        let data = sample();
+        let mut buf = vec![0xAAu8; 3 * data.len()];
+        for m in [
+            CompressionMethod::None,
+            CompressionMethod::Gzip,
+            CompressionMethod::Lz4,
+        ] {
+            let c = compress(m, &data).expect("compress");
+            decompress_into(m, &c, data.len(), &mut buf).expect("decompress_into");
+            assert_eq!(
+                buf, data,
+                "{m}: leftovers of an earlier, longer content must be gone"
+            );
+            assert_eq!(buf, decompress(m, &c, data.len()).expect("decompress"));
+        }
+        let lz4 = compress(CompressionMethod::Lz4, &data).expect("lz4");
+        assert!(matches!(
+            decompress_into(CompressionMethod::Lz4, &lz4, data.len() - 1, &mut buf),
+            Err(CompressError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub mod writer;
 
 pub use cfg::{BackupCfg, BlockMapping, CfgError, VolumeCfg, BLOCK_SIZE_16MI, BLOCK_SIZE_2MI};
 pub use client::{build_client, s3_client, sdk_config, ChecksumMode, ClientOptions};
-pub use compress::{compress, decompress, CompressError, CompressionMethod};
+pub use compress::{compress, decompress, decompress_into, CompressError, CompressionMethod};
 pub use deep::{
     deep_verify_files, deep_verify_files_with, BlockFault, BlockPass, BlockProblem,
     DeepFilesReport, DeepOptions, FileChecks, FilePass,
