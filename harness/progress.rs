@@ -17,19 +17,23 @@ pub const TARGET: &str = "dr_harness::progress";
 /// Emits a `"waiting"` progress event (see the module docs for the fields). `timeout` `None`
 /// is sent as `timeout_s = 0`.
 pub fn waiting(step: &str, gate: &str, elapsed: Duration, timeout: Option<Duration>, state: &str) {
-    tracing::info!(
-        target: TARGET,
-        step,
-        gate,
-        elapsed_s = elapsed.as_secs_f64(),
-        timeout_s = timeout.map_or(0.0, |t| t.as_secs_f64()),
-        state,
-        "waiting"
-    );
+    emit("waiting", step, gate, elapsed, timeout, state);
 }
 
 /// Emits the closing `"waited"` progress event of a wait (fields as [`waiting`]).
 pub fn waited(step: &str, gate: &str, elapsed: Duration, timeout: Option<Duration>, state: &str) {
+    emit("waited", step, gate, elapsed, timeout, state);
+}
+
+/// One progress event whose message is `kind`.
+fn emit(
+    kind: &'static str,
+    step: &str,
+    gate: &str,
+    elapsed: Duration,
+    timeout: Option<Duration>,
+    state: &str,
+) {
     tracing::info!(
         target: TARGET,
         step,
@@ -37,6 +41,6 @@ pub fn waited(step: &str, gate: &str, elapsed: Duration, timeout: Option<Duratio
         elapsed_s = elapsed.as_secs_f64(),
         timeout_s = timeout.map_or(0.0, |t| t.as_secs_f64()),
         state,
-        "waited"
+        "{kind}"
     );
 }

@@ -8,73 +8,12 @@
 #[path = "api_support.rs"]
 mod support;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use dr_sandbox::api::resources::{
     CONFIGMAPS, CRONJOBS, DEPLOYMENTS, EVENTS, JOBS, NODES, PODS, PVCS, PVS, ROLES,
     SERVICEACCOUNTS, STATEFULSETS,
 };
 use serde_json::json;
-use support::Env;
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: tempfile::NamedTempFile,
-    cache: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn new(env: &Env) -> Option<Kubectl> {
-        let found = std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("kubectl"))
-                .find(|p| p.is_file())
-        });
-        let Some(bin) = found else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "kubectl is not on PATH: .ci/run must install it"
-            );
-            eprintln!("SKIPPED: kubectl is not on PATH");
-            return None;
-        };
-        Some(Kubectl {
-            bin,
-            kubeconfig: env.write_kubeconfig(),
-            cache: tempfile::tempdir().expect("cache dir"),
-        })
-    }
-
-    /// Runs kubectl; `(success, stdout, stderr)`.
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = tokio::time::timeout(
-            Duration::from_secs(60),
-            tokio::process::Command::new(&self.bin)
-                .arg("--kubeconfig")
-                .arg(self.kubeconfig.path())
-                .arg("--cache-dir")
-                .arg(self.cache.path())
-                .args(args)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("kubectl finishes in time")
-        .expect("kubectl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args).await;
-        assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
-        out
-    }
-}
+use support::{Env, Kubectl};
 
 /// The header line with runs of spaces collapsed to one.
 fn header(out: &str) -> String {

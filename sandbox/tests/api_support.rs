@@ -188,3 +188,65 @@ impl Env {
         self.store.list(&NAMESPACES, None).len()
     }
 }
+
+/// The real kubectl on PATH with a kubeconfig for an [`Env`] and its own cache dir.
+pub struct Kubectl {
+    bin: std::path::PathBuf,
+    kubeconfig: tempfile::NamedTempFile,
+    cache: tempfile::TempDir,
+}
+
+impl Kubectl {
+    /// kubectl from PATH; `None` (said on stderr) when it is missing, which fails under
+    /// `CI=true`.
+    pub fn new(env: &Env) -> Option<Kubectl> {
+        let found = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("kubectl"))
+                .find(|p| p.is_file())
+        });
+        let Some(bin) = found else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "kubectl is not on PATH: .ci/run must install it"
+            );
+            eprintln!("SKIPPED: kubectl is not on PATH");
+            return None;
+        };
+        Some(Kubectl {
+            bin,
+            kubeconfig: env.write_kubeconfig(),
+            cache: tempfile::tempdir().expect("cache dir"),
+        })
+    }
+
+    /// Runs kubectl; `(success, stdout, stderr)`.
+    pub async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            tokio::process::Command::new(&self.bin)
+                .arg("--kubeconfig")
+                .arg(self.kubeconfig.path())
+                .arg("--cache-dir")
+                .arg(self.cache.path())
+                .args(args)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("kubectl finishes in time")
+        .expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs kubectl and asserts it succeeded; its stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
+        out
+    }
+}

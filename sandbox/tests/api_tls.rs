@@ -7,13 +7,12 @@
 #[path = "api_support.rs"]
 mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams};
-use support::Env;
+use support::{Env, Kubectl};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::rustls;
 
@@ -205,56 +204,13 @@ async fn tls_with_the_ca_works_for_every_san_and_is_refused_otherwise() {
     );
 }
 
-fn kubectl() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("kubectl"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "kubectl is not on PATH: .ci/run must install it"
-        );
-        eprintln!("SKIPPED: kubectl is not on PATH");
-    }
-    found
-}
-
-/// Runs kubectl with the kubeconfig's default context (no `--context`); `(ok, stdout, stderr)`.
-async fn kubectl_run(
-    bin: &PathBuf,
-    kubeconfig: &std::path::Path,
-    cache: &std::path::Path,
-    args: &[&str],
-) -> (bool, String, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(bin)
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .arg("--cache-dir")
-            .arg(cache)
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("kubectl finishes in time")
-    .expect("kubectl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn kubectl_default_context_serves_raw_get_auth_exec_and_logs() {
     let env = Env::start().await;
-    let Some(bin) = kubectl() else { return };
-    let kubeconfig = env.write_kubeconfig();
-    let cache = tempfile::tempdir().expect("cache dir");
+    // The kubeconfig's default context: no `--context` is passed.
+    let Some(kubectl) = Kubectl::new(&env) else {
+        return;
+    };
     env.store
         .create(
             &dr_sandbox::api::resources::NODES,
@@ -267,14 +223,7 @@ async fn kubectl_default_context_serves_raw_get_auth_exec_and_logs() {
         ("default".into(), "sentinel".into()),
         "tick 1\ntick 2\n".into(),
     );
-    let ok = |args: &'static [&'static str]| {
-        let (bin, kc, cache) = (bin.clone(), kubeconfig.path(), cache.path());
-        async move {
-            let (ok, out, err) = kubectl_run(&bin, kc, cache, args).await;
-            assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
-            out
-        }
-    };
+    let ok = |args: &'static [&'static str]| kubectl.ok(args);
 
     let v2 = ok(&["get", "--raw", "/openapi/v2"]).await;
     let v2: serde_json::Value = serde_json::from_str(&v2).expect("openapi v2 is JSON");

@@ -126,9 +126,7 @@ impl TlsIdentity {
             acceptor: TlsAcceptor::from(Arc::new(config)),
         })
     }
-}
 
-impl TlsIdentity {
     /// The CA certificate, PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
