@@ -6,7 +6,10 @@
 //! Longhorn backup (lz4, 2 MiB blocks) to an in-process s3s-fs server on 127.0.0.1, and measures:
 //! - plain download: every block object fetched with plain GetObject calls into a sink, same
 //!   concurrency, no decompression or checksum (what any download tool would do);
-//! - the block pass alone (`deep_verify_files` without file checks);
+//! - the block pass alone (`deep_verify_files` without file checks), alternating with the
+//!   plain download for `DR_BENCH_ROUNDS` rounds (default 3): the table gives the medians and
+//!   the median of the rounds' ratios, and the cores each kept busy (process CPU time over
+//!   wall time, which counts the in-process S3 server too);
 //! - the file pass alone (`verify_manifest` over the reassembled image);
 //! - the whole `deep_verify_files` call (blocks + manifest) in a fresh child process of this
 //!   binary that only talks to the parent's S3 server, so its peak memory (`VmHWM` of the
@@ -25,16 +28,20 @@ use std::time::{Duration, Instant};
 use common::{pattern, TestS3, ACCESS_KEY, BUCKET, MI, SECRET_KEY};
 use dr_backupstore::ext4::verify_manifest;
 use dr_backupstore::{
-    checksum, compress, decompress, deep_verify_files, s3_client, upload_image, BackupStore,
-    CompressionMethod, FileChecks, UploadOptions, DEFAULT_MANIFEST_PATH,
+    checksum, compress, decompress, deep_verify_files_with, s3_client, upload_image, BackupStore,
+    CompressionMethod, DeepOptions, FileChecks, UploadOptions, DEFAULT_MANIFEST_PATH,
 };
 use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 
 const VOL: &str = "pvc-bench";
 const BACKUP: &str = "backup-00000000000be7c0";
-/// Blocks in flight, as in deep verification (`writer::DEFAULT_CONCURRENCY`).
+/// Blocks in flight for both the plain GET and the block pass, unless `DR_BENCH_CONC` says
+/// otherwise: deep verification's default (`deep::DeepOptions`).
 const CONCURRENCY: usize = 4;
+/// Plain GETs and block passes of each volume, alternating, unless `DR_BENCH_ROUNDS` says
+/// otherwise.
+const ROUNDS: usize = 3;
 /// Size of each generated file.
 const FILE_MIB: u64 = 16;
 /// Child mode: the S3 endpoint to verify against.
@@ -49,8 +56,17 @@ struct Row {
     kind: &'static str,
     blocks: usize,
     stored: u64,
+    /// Median of the rounds.
     plain: Duration,
+    /// Median of the rounds.
     block_pass: Duration,
+    /// Median over the rounds of plain GET time / block pass time (the block pass's speed
+    /// as a fraction of the plain GET's).
+    ratio: f64,
+    /// Lowest and highest ratio of a round.
+    ratio_range: (f64, f64),
+    /// Cores kept busy (process CPU time / wall time) by the plain GETs and the block passes.
+    cores: (f64, f64),
     file_pass: Option<(Duration, u64)>,
     total: Duration,
     verified: u64,
@@ -65,6 +81,29 @@ struct ChildResult {
     verified: u64,
     files_ok: usize,
     hwm: u64,
+}
+
+/// A positive integer from environment variable `name`, else `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
+fn concurrency() -> usize {
+    env_count("DR_BENCH_CONC", CONCURRENCY)
+}
+
+fn rounds() -> usize {
+    env_count("DR_BENCH_ROUNDS", ROUNDS)
+}
+
+/// The median of `v` (the upper one of an even count); `v` is sorted.
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -86,6 +125,25 @@ fn proc_status_bytes(field: &str) -> u64 {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// CPU time (user + system) this process has used so far, seconds (`/proc/self/stat` fields
+/// 14 and 15, in clock ticks).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3: utime (14) and stime (15) are its 12th and 13th.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf only reads a constant of the running system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / per_second
 }
 
 /// Writes ~80 % of `size_mib` as files under `root/dr-harness/` (some nested) and a manifest.
@@ -139,7 +197,7 @@ async fn plain_download(store: &BackupStore, keys: &[String]) -> u64 {
             }
             n
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency())
         .fold(0u64, |acc, n| async move { acc + n })
         .await
 }
@@ -229,17 +287,43 @@ async fn run(size_mib: u64) -> Row {
     keys.sort();
     keys.dedup();
 
-    let t = Instant::now();
-    let stored = plain_download(&store, &keys).await;
-    let plain = t.elapsed();
-
+    // Plain GETs and block passes alternate, ROUNDS times each, so that a change in the
+    // machine's load during the run weighs on both; the table shows the medians.
     let out = dir.path().join("verified.img");
-    let t = Instant::now();
-    let blocks_only = deep_verify_files(&store, VOL, BACKUP, &out, &FileChecks::default())
-        .await
-        .expect("block pass");
-    let block_pass = t.elapsed();
-    assert!(blocks_only.is_ok(), "{:?}", blocks_only.problems());
+    let opts = DeepOptions {
+        concurrency: concurrency(),
+        limiter: None,
+    };
+    let (mut plains, mut passes, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut plain_cpu, mut pass_cpu) = (0.0, 0.0);
+    let mut stored = 0;
+    for _ in 0..rounds() {
+        let (t, c) = (Instant::now(), cpu_seconds());
+        stored = plain_download(&store, &keys).await;
+        let plain = t.elapsed();
+        plain_cpu += cpu_seconds() - c;
+
+        // A fresh image each time, as the harness gives one (a new temporary directory per
+        // verification, steps/verify_backup.rs): truncating the last round's 1 GiB of page
+        // cache would be timed as part of the pass.
+        let _ = std::fs::remove_file(&out);
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let blocks_only =
+            deep_verify_files_with(&store, VOL, BACKUP, &out, &FileChecks::default(), &opts)
+                .await
+                .expect("block pass");
+        let pass = t.elapsed();
+        pass_cpu += cpu_seconds() - c;
+        assert!(blocks_only.is_ok(), "{:?}", blocks_only.problems());
+        ratios.push(plain.as_secs_f64() / pass.as_secs_f64());
+        plains.push(plain);
+        passes.push(pass);
+    }
+    let (plain, block_pass) = (median(&mut plains), median(&mut passes));
+    let total_secs = |v: &[Duration]| v.iter().map(Duration::as_secs_f64).sum::<f64>();
+    let cores_plain = plain_cpu / total_secs(&plains);
+    let cores_pass = pass_cpu / total_secs(&passes);
+    ratios.sort_by(f64::total_cmp);
 
     let file_pass = (kind == "ext4").then(|| {
         let t = Instant::now();
@@ -256,6 +340,9 @@ async fn run(size_mib: u64) -> Row {
         stored,
         plain,
         block_pass,
+        ratio: ratios[ratios.len() / 2],
+        ratio_range: (ratios[0], ratios[ratios.len() - 1]),
+        cores: (cores_plain, cores_pass),
         file_pass,
         total: Duration::from_secs_f64(child.secs),
         verified: child.verified,
@@ -308,7 +395,11 @@ async fn child(endpoint: &str) {
         FileChecks::default()
     };
     let t = Instant::now();
-    let report = deep_verify_files(&store, VOL, BACKUP, Path::new(&image), &checks)
+    let opts = DeepOptions {
+        concurrency: concurrency(),
+        limiter: None,
+    };
+    let report = deep_verify_files_with(&store, VOL, BACKUP, Path::new(&image), &checks, &opts)
         .await
         .expect("deep verify");
     let secs = t.elapsed().as_secs_f64();
@@ -335,7 +426,10 @@ async fn main() {
     let mut sizes = vec![256u64.min(big), big];
     sizes.dedup();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("deep_verify benchmark: {cores} cores, concurrency {CONCURRENCY}, lz4, 2 MiB blocks");
+    println!(
+        "deep_verify benchmark: {cores} cores, concurrency {}, lz4, 2 MiB blocks",
+        concurrency()
+    );
     stage_costs();
     let mut rows = Vec::new();
     for size in sizes {
@@ -343,15 +437,16 @@ async fn main() {
         rows.push(run(size).await);
     }
     println!(
-        "| volume | image | blocks | stored MiB | plain GET MiB/s | block pass s | block pass MiB/s (stored) | block pass MiB/s (volume data) | file pass s (MiB/s) | deep_verify_files s | files OK | peak RSS of verifying process MiB |"
+        "| volume | image | blocks | stored MiB | plain GET MiB/s | block pass s | block pass MiB/s (stored) | block pass MiB/s (volume data) | block pass / plain GET (min–max of {} rounds) | cores busy: plain GET, block pass | file pass s (MiB/s) | deep_verify_files s | files OK | peak RSS of verifying process MiB |",
+        rounds()
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let files = r.file_pass.map_or("-".to_string(), |(d, bytes)| {
             format!("{:.2} ({:.0})", d.as_secs_f64(), rate(bytes, d))
         });
         println!(
-            "| {} MiB | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {} | {:.2} | {} | {:.0} |",
+            "| {} MiB | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | **{:.2}×** ({:.2}–{:.2}) | {:.2}, {:.2} | {} | {:.2} | {} | {:.0} |",
             r.size_mib,
             r.kind,
             r.blocks,
@@ -360,6 +455,11 @@ async fn main() {
             r.block_pass.as_secs_f64(),
             rate(r.stored, r.block_pass),
             rate(r.verified, r.block_pass),
+            r.ratio,
+            r.ratio_range.0,
+            r.ratio_range.1,
+            r.cores.0,
+            r.cores.1,
             files,
             r.total.as_secs_f64(),
             r.files_ok,

@@ -7,7 +7,7 @@
 //! offsets, and then which files the damage reaches: a drill report should say everything that
 //! is wrong in one run. Each distinct block is downloaded once and written at every offset that
 //! uses it; download, decompression, checksum and image writes overlap (`pipeline.rs`).
-//! Memory stays at `block size × (concurrency + 2 × cores)` (plus ext4-view's fixed block
+//! Memory stays at `block size × (concurrency + 3 × cores)` (plus ext4-view's fixed block
 //! cache).
 //! Source of the block rules: longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/
 //! backupstore/deltablock.go (`RestoreDeltaBlockBackup`: image size = `volume.cfg` `Size`;
