@@ -1,9 +1,9 @@
 //! Benchmark of deep verification from S3 alone (issue #5), not a test: prints a table.
 //!
-//! For each volume size (256 MiB, then `DR_BENCH_MIB`, default 1024) it builds a real ext4
-//! image with `mke2fs -d` over generated files (about 80 % of the volume) and a sha256 manifest
-//! (a raw image of dense pseudo-random 2 MiB blocks when mke2fs is absent), uploads it as a
-//! Longhorn backup (lz4, 2 MiB blocks) to an in-process s3s-fs server on 127.0.0.1, and measures:
+//! For each volume size (`DR_BENCH_MIB`, MiB, comma-separated; default `256,1024`) it builds a
+//! real ext4 image with `mke2fs -d` over generated files (about 80 % of the volume) and a
+//! sha256 manifest (a raw image of dense pseudo-random 2 MiB blocks when mke2fs is absent),
+//! uploads it as a Longhorn backup (lz4, 2 MiB blocks) to an in-process s3s-fs server on 127.0.0.1, and measures:
 //! - plain download: every block object fetched with plain GetObject calls into a sink, same
 //!   concurrency, no decompression or checksum (what any download tool would do);
 //! - the block pass alone (`deep_verify_files` without file checks), alternating with the
@@ -419,12 +419,15 @@ async fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; a filter argument is not supported.
-    let big: u64 = std::env::var("DR_BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
-    let mut sizes = vec![256u64.min(big), big];
-    sizes.dedup();
+    let sizes: Vec<u64> = std::env::var("DR_BENCH_MIB")
+        .unwrap_or_else(|_| "256,1024".to_string())
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("DR_BENCH_MIB: {v:?} is not a size in MiB"))
+        })
+        .collect();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "deep_verify benchmark: {cores} cores, concurrency {}, lz4, 2 MiB blocks",
