@@ -19,7 +19,8 @@
 //! once: a fresh 2 MiB allocation is returned to the kernel when freed, so each new one pays
 //! its page faults and zeroing again — on the 2-core bench machine more than lz4 decoding the
 //! block. Nothing waits for the disk: the image is scratch space read back through the page
-//! cache by the same host (the file pass), so it is never fsync'd.
+//! cache by the same host (the file pass), so it is never fsync'd; its writeback starts as
+//! each block is written ([`write_block`]).
 //!
 //! The check is Longhorn's: the plaintext's SHA-512, hex, first 64 characters, must equal the
 //! block's name (longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/
@@ -27,6 +28,7 @@
 //! long (`deltablock.go` `restoreBlockToFile`).
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
@@ -234,7 +236,7 @@ pub(crate) fn check_blocks<T: Send + 'static>(
                         Ok(()) => image
                             .iter()
                             .flat_map(|file| offsets.iter().map(move |off| (file, *off)))
-                            .try_for_each(|(file, off)| file.write_all_at(&plain, off))
+                            .try_for_each(|(file, off)| write_block(file, &plain, off))
                             .map(|()| Ok(plain.len() as u64)),
                     };
                     plains.give(plain);
@@ -257,6 +259,27 @@ pub(crate) fn check_blocks<T: Send + 'static>(
             }
         })
         .buffer_unordered(workers)
+}
+
+/// Writes one verified block into the image at `offset` and starts its writeback at once
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait for the disk). The image
+/// can be far larger than the kernel's dirty-page limit; left alone, its dirty pages pile up
+/// until the kernel throttles the writers and flushes them in bursts, on the cores the
+/// downloads need. Written back as they come, they stay clean in the page cache for the file
+/// pass. Paired on the bench machine (4 GiB, 3 rounds alternating): block pass 0.81× → 0.82×
+/// a plain GET, rounds 0.84/0.61/0.81 → 0.82/0.73/0.91, within this machine's noise; kept for
+/// the bound on dirty pages, which the noise does not touch. Writeback that cannot start (not
+/// supported by the filesystem) is not an error: the write itself succeeded.
+fn write_block(file: &File, plain: &[u8], offset: u64) -> std::io::Result<()> {
+    file.write_all_at(plain, offset)?;
+    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(plain.len())) else {
+        return Ok(());
+    };
+    // SAFETY: the fd is open for as long as `file` is borrowed; the call reads no memory of
+    // ours.
+    let _ =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
+    Ok(())
 }
 
 /// Runs `work` on a new thread and waits for it without blocking the async runtime; `Err`
