@@ -1,7 +1,7 @@
 //! The real `kubectl` against the sandbox API server: discovery, get (Table), apply of the
 //! sentinel namespace fixture, jsonpath output, merge patch, delete, exec over WebSocket, logs,
 //! Longhorn CRs by full resource name, and `wait --for=jsonpath`.
-//! Skipped (with a printed reason) when `kubectl` is not on PATH.
+//! Skipped (with a printed reason) when `kubectl` is not on PATH, a failure under `CI=true`.
 
 #[path = "api_support.rs"]
 mod support;
@@ -11,106 +11,7 @@ use std::time::Duration;
 
 use dr_sandbox::api::resources::{CONFIGMAPS, LH_VOLUMES, NAMESPACES, PODS};
 use serde_json::json;
-use support::Env;
-
-fn kubectl_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("kubectl"))
-        .find(|p| p.is_file())
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: tempfile::NamedTempFile,
-    cache: tempfile::TempDir,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    fn new(env: &Env) -> Option<Kubectl> {
-        let Some(bin) = kubectl_path() else {
-            eprintln!("skipped: kubectl is not on PATH");
-            return None;
-        };
-        Some(Kubectl {
-            bin,
-            kubeconfig: env.write_kubeconfig(),
-            cache: tempfile::tempdir().expect("cache dir"),
-        })
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        let out = tokio::time::timeout(
-            Duration::from_secs(60),
-            tokio::process::Command::new(&self.bin)
-                .arg("--kubeconfig")
-                .arg(self.kubeconfig.path())
-                .arg("--cache-dir")
-                .arg(self.cache.path())
-                .args(
-                    std::env::var("SANDBOX_KUBECTL_V")
-                        .map(|v| vec![format!("-v={v}")])
-                        .unwrap_or_default(),
-                )
-                .args(args)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("kubectl finishes in time")
-        .expect("kubectl runs");
-        let o = Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        if !o.ok {
-            eprintln!("kubectl {args:?} failed:\n{}\n{}", o.stdout, o.stderr);
-        }
-        o
-    }
-
-    /// Runs kubectl with `input` on its stdin (closed afterwards).
-    async fn with_stdin(&self, args: &[&str], input: &[u8]) -> Out {
-        use tokio::io::AsyncWriteExt;
-        let mut child = tokio::process::Command::new(&self.bin)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig.path())
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kubectl starts");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input).await.expect("write stdin");
-        drop(stdin);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("kubectl finishes in time")
-            .expect("kubectl output");
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args).await;
-        assert!(o.ok, "kubectl {args:?}: {}", o.stderr);
-        o.stdout
-    }
-}
+use support::{Env, Kubectl};
 
 fn fixture(rel: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -162,14 +63,10 @@ async fn kubectl_configmap_jsonpath_patch_delete() {
     let env = Env::start().await;
     let Some(k) = Kubectl::new(&env) else { return };
     // Typed generators send protobuf, which the sandbox refuses with a hint (documented limit).
-    let proto = k
+    let (ok, _, err) = k
         .run(&["create", "configmap", "x", "--from-literal=k=v"])
         .await;
-    assert!(
-        !proto.ok && proto.stderr.contains("protobuf"),
-        "{}",
-        proto.stderr
-    );
+    assert!(!ok && err.contains("protobuf"), "{err}");
     let mut manifest = tempfile::NamedTempFile::new().expect("tempfile");
     std::io::Write::write_all(
         &mut manifest,
@@ -207,12 +104,8 @@ async fn kubectl_configmap_jsonpath_patch_delete() {
     );
     k.ok(&["delete", "configmap", "x"]).await;
     assert!(env.store.get(&CONFIGMAPS, Some("default"), "x").is_none());
-    let missing = k.run(&["get", "configmap", "x"]).await;
-    assert!(
-        !missing.ok && missing.stderr.contains("not found"),
-        "{}",
-        missing.stderr
-    );
+    let (ok, _, err) = k.run(&["get", "configmap", "x"]).await;
+    assert!(!ok && err.contains("not found"), "{err}");
 }
 
 #[tokio::test]
@@ -229,22 +122,18 @@ async fn kubectl_exec_and_logs() {
         "hi\n"
     );
     let input = "sentinel data\n".repeat(10_000);
-    let piped = k
+    let (ok, out, err) = k
         .with_stdin(
             &["exec", "-i", "sentinel", "--", "wc", "-c"],
             input.as_bytes(),
         )
         .await;
-    assert!(piped.ok, "{}", piped.stderr);
-    assert_eq!(piped.stdout.trim(), input.len().to_string());
-    let failed = k
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), input.len().to_string());
+    let (ok, _, err) = k
         .run(&["exec", "sentinel", "--", "sh", "-c", "exit 4"])
         .await;
-    assert!(
-        !failed.ok && failed.stderr.contains("exit code 4"),
-        "{}",
-        failed.stderr
-    );
+    assert!(!ok && err.contains("exit code 4"), "{err}");
     assert_eq!(k.ok(&["logs", "sentinel"]).await, "tick 1\ntick 2\n");
     assert_eq!(k.ok(&["logs", "sentinel", "--tail", "1"]).await, "tick 2\n");
 }
@@ -398,23 +287,21 @@ async fn kubectl_get_watch_prints_table_rows_for_changes() {
             p["status"]["phase"] = json!("Succeeded")
         })
     };
-    let (out, flipped) = tokio::join!(k.run(&["get", "pods", "-w", "--request-timeout=4s"]), flip);
+    let ((_, stdout, stderr), flipped) =
+        tokio::join!(k.run(&["get", "pods", "-w", "--request-timeout=4s"]), flip);
     flipped.expect("modify");
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines
             .first()
             .is_some_and(|l| l.starts_with("NAME") && l.contains("STATUS")),
-        "{}",
-        out.stdout
+        "{stdout}"
     );
     assert!(
         lines
             .iter()
             .any(|l| l.starts_with("sentinel") && l.contains("Succeeded")),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
+        "{stdout}\n{stderr}"
     );
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("NAME")).count(),

@@ -220,22 +220,63 @@ impl Kubectl {
         })
     }
 
-    /// Runs kubectl; `(success, stdout, stderr)`.
+    /// The command with this kubeconfig, cache dir and (when `SANDBOX_KUBECTL_V` is set) that
+    /// verbosity, before `args`.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.arg("--kubeconfig")
+            .arg(self.kubeconfig.path())
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(
+                std::env::var("SANDBOX_KUBECTL_V")
+                    .map(|v| vec![format!("-v={v}")])
+                    .unwrap_or_default(),
+            )
+            .args(args)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs kubectl; `(success, stdout, stderr)`. A failure is also printed on stderr.
     pub async fn run(&self, args: &[&str]) -> (bool, String, String) {
         let out = tokio::time::timeout(
             std::time::Duration::from_secs(60),
-            tokio::process::Command::new(&self.bin)
-                .arg("--kubeconfig")
-                .arg(self.kubeconfig.path())
-                .arg("--cache-dir")
-                .arg(self.cache.path())
-                .args(args)
-                .kill_on_drop(true)
-                .output(),
+            self.command(args).output(),
         )
         .await
         .expect("kubectl finishes in time")
         .expect("kubectl runs");
+        let (ok, stdout, stderr) = (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        if !ok {
+            eprintln!("kubectl {args:?} failed:\n{stdout}\n{stderr}");
+        }
+        (ok, stdout, stderr)
+    }
+
+    /// Runs kubectl with `input` on its stdin (closed afterwards); `(success, stdout, stderr)`.
+    pub async fn with_stdin(&self, args: &[&str], input: &[u8]) -> (bool, String, String) {
+        use std::process::Stdio;
+        use tokio::io::AsyncWriteExt;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).await.expect("write stdin");
+        drop(stdin);
+        let out =
+            tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+                .await
+                .expect("kubectl finishes in time")
+                .expect("kubectl output");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
