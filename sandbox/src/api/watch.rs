@@ -20,7 +20,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::http::{Ctx, Params, Target};
@@ -142,6 +143,13 @@ pub(crate) fn serve(
     params: &Params,
     encoding: Encoding,
 ) -> Result<Response, ApiError> {
+    // Subscribed before anything else: a fault or reset that comes after the client got its
+    // 200 must still close this watch, even if the pump task has not started yet.
+    let closers = Closers {
+        drop_signal: ctx.faults.drop_signal(),
+        reset: ctx.store.reset_signal(),
+        shutdown: ctx.shutdown.clone(),
+    };
     if ctx.faults.watches_dropped() {
         return Err(ApiError::unavailable(
             "watch requests are refused for now (injected fault)",
@@ -182,9 +190,9 @@ pub(crate) fn serve(
         }
         Ok(start) => {
             tokio::spawn(pump(
-                ctx,
                 filter,
                 start,
+                closers,
                 tx,
                 send_initial,
                 bookmarks,
@@ -203,11 +211,21 @@ pub(crate) fn serve(
     Ok(resp)
 }
 
+/// Signals that end a watch early, taken when the request arrived.
+struct Closers {
+    /// Changes when an injected fault drops every open watch.
+    drop_signal: watch::Receiver<u64>,
+    /// Changes when the store is reset (cluster destroyed).
+    reset: watch::Receiver<u64>,
+    /// Cancelled when the API server stops.
+    shutdown: CancellationToken,
+}
+
 /// Feeds one watch until it ends; returns when the client is gone or the watch must close.
 async fn pump(
-    ctx: Arc<Ctx>,
     filter: Filter,
     start: super::store::WatchStart,
+    closers: Closers,
     tx: mpsc::Sender<Bytes>,
     send_initial: bool,
     bookmarks: bool,
@@ -236,10 +254,11 @@ async fn pump(
         return;
     }
     let mut receiver = start.receiver;
-    let mut drop_signal = ctx.faults.drop_signal();
-    drop_signal.mark_unchanged();
-    let mut reset = ctx.store.reset_signal();
-    reset.mark_unchanged();
+    let Closers {
+        mut drop_signal,
+        mut reset,
+        shutdown,
+    } = closers;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
@@ -284,7 +303,7 @@ async fn pump(
             _ = &mut deadline => return,
             _ = drop_signal.changed() => return,
             _ = reset.changed() => return,
-            _ = ctx.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
         }
     }
 }
