@@ -71,11 +71,7 @@ pub fn pod_from_template(
 
 /// Pods owned by the object with `owner_uid` in `ns`.
 pub fn owned_pods(store: &Store, ns: Option<&str>, owner_uid: &str) -> Vec<Value> {
-    store
-        .list(&PODS, ns)
-        .into_iter()
-        .filter(|p| is_owned_by(p, owner_uid))
-        .collect()
+    store.list_where(&PODS, ns, |p| is_owned_by(p, owner_uid))
 }
 
 /// Reconciles Deployments.

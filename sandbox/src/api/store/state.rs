@@ -140,6 +140,36 @@ impl Store {
         self.list_at(rt, ns).0
     }
 
+    /// The objects of [`Store::list`] for which `keep` is true, cloning only those: controllers
+    /// that look for a few objects among many (a workload's pods among every pod of a
+    /// namespace) run this on every tick. In one drill test (perf, session 7) `list` was 8 % of
+    /// the CPU, 3 % of it under `owned_pods`, which wanted a few of the pods it cloned.
+    pub fn list_where(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        if std::ptr::eq(rt, &resources::CRDS) {
+            let mut all = self.list(rt, ns);
+            all.retain(|v| keep(v));
+            return all;
+        }
+        let st = self.lock();
+        st.objects.get(&type_key(rt)).map_or_else(Vec::new, |m| {
+            m.iter()
+                .filter(|((ons, _), v)| {
+                    let in_ns = match ns {
+                        Some(ns) if rt.namespaced => ons == ns,
+                        _ => true,
+                    };
+                    in_ns && keep(v)
+                })
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+    }
+
     /// Like [`Store::list`], plus the store's resourceVersion at the time of the list (what a
     /// List's `metadata.resourceVersion` reports and a following watch starts from).
     pub fn list_at(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Value>, u64) {
@@ -250,6 +280,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::api::resources::{CONFIGMAPS, CRDS, NAMESPACES};
+    use crate::api::store::namespace_of;
     use serde_json::json;
 
     #[test]
@@ -271,6 +302,39 @@ mod tests {
             Some(410)
         );
         assert!(s.list(&NAMESPACES, None).is_empty());
+    }
+
+    #[test]
+    fn list_where_keeps_what_list_would_give_and_the_predicate_accepts() {
+        let s = Store::new();
+        for ns in ["a", "b"] {
+            s.ensure_namespace(ns).ok();
+            for (name, app) in [("x", "keep"), ("y", "drop"), ("z", "keep")] {
+                s.create(
+                    &CONFIGMAPS,
+                    Some(ns),
+                    json!({"metadata": {"name": name, "labels": {"app": app}}}),
+                )
+                .ok();
+            }
+        }
+        let keep = |v: &Value| v.pointer("/metadata/labels/app") == Some(&json!("keep"));
+        let names = |v: Vec<Value>| -> Vec<String> {
+            v.iter()
+                .map(|o| format!("{}/{}", namespace_of(o), name_of(o)))
+                .collect()
+        };
+        assert_eq!(
+            names(s.list_where(&CONFIGMAPS, Some("b"), keep)),
+            ["b/x", "b/z"]
+        );
+        let mut expected = s.list(&CONFIGMAPS, None);
+        expected.retain(keep);
+        assert_eq!(s.list_where(&CONFIGMAPS, None, keep), expected);
+        assert_eq!(names(expected), ["a/x", "a/z", "b/x", "b/z"]);
+        let crds = s.list_where(&CRDS, None, |c| name_of(c).ends_with("longhorn.io"));
+        assert!(!crds.is_empty());
+        assert!(crds.len() <= s.list(&CRDS, None).len());
     }
 
     #[test]
