@@ -247,11 +247,7 @@ impl Kubectl {
         .await
         .expect("kubectl finishes in time")
         .expect("kubectl runs");
-        let (ok, stdout, stderr) = (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
+        let (ok, stdout, stderr) = outcome(&out);
         if !ok {
             eprintln!("kubectl {args:?} failed:\n{stdout}\n{stderr}");
         }
@@ -277,11 +273,7 @@ impl Kubectl {
                 .await
                 .expect("kubectl finishes in time")
                 .expect("kubectl output");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(&out)
     }
 
     /// Runs kubectl and asserts it succeeded; its stdout.
@@ -290,4 +282,13 @@ impl Kubectl {
         assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
         out
     }
+}
+
+/// A finished kubectl's `(success, stdout, stderr)`.
+fn outcome(out: &std::process::Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

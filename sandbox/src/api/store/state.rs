@@ -150,31 +150,31 @@ impl Store {
         ns: Option<&str>,
         keep: impl Fn(&Value) -> bool,
     ) -> Vec<Value> {
-        if std::ptr::eq(rt, &resources::CRDS) {
-            let mut all = self.list(rt, ns);
-            all.retain(|v| keep(v));
-            return all;
-        }
-        let st = self.lock();
-        st.objects.get(&type_key(rt)).map_or_else(Vec::new, |m| {
-            m.iter()
-                .filter(|((ons, _), v)| {
-                    let in_ns = match ns {
-                        Some(ns) if rt.namespaced => ons == ns,
-                        _ => true,
-                    };
-                    in_ns && keep(v)
-                })
-                .map(|(_, v)| v.clone())
-                .collect()
-        })
+        self.list_where_at(rt, ns, keep).0
     }
 
     /// Like [`Store::list`], plus the store's resourceVersion at the time of the list (what a
     /// List's `metadata.resourceVersion` reports and a following watch starts from).
     pub fn list_at(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Value>, u64) {
+        self.list_where_at(rt, ns, |_| true)
+    }
+
+    /// [`Store::list_where`] plus the resourceVersion: the one walk both lists share.
+    fn list_where_at(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> (Vec<Value>, u64) {
         let served = if std::ptr::eq(rt, &resources::CRDS) {
-            self.with_served_crds(|set| set.crds().iter().map(|c| c.object.clone()).collect())
+            self.with_served_crds(|set| {
+                set.crds()
+                    .iter()
+                    .map(|c| &c.object)
+                    .filter(|o| keep(o))
+                    .cloned()
+                    .collect()
+            })
         } else {
             Vec::new()
         };
@@ -183,9 +183,12 @@ impl Store {
             None => Vec::new(),
             Some(m) => m
                 .iter()
-                .filter(|((ons, _), _)| match ns {
-                    Some(ns) if rt.namespaced => ons == ns,
-                    _ => true,
+                .filter(|((ons, _), v)| {
+                    let in_ns = match ns {
+                        Some(ns) if rt.namespaced => ons == ns,
+                        _ => true,
+                    };
+                    in_ns && keep(v)
                 })
                 .map(|(_, v)| v.clone())
                 .collect(),
