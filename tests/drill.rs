@@ -57,6 +57,9 @@ async fn clean_full_rebuild_passes_with_rto_and_rpo() {
     );
     // The run state was saved locally and beside the backups.
     assert!(out.path().join(&record.run_id).join("run.json").is_file());
+    // The hooks' scratch dir went with the hooks.
+    let scratch = std::env::temp_dir().join(format!("dr-harness-{}", record.run_id));
+    assert!(!scratch.exists(), "{} left behind", scratch.display());
     sb.sandbox.shutdown().await;
 }
 

@@ -13,9 +13,15 @@ use dr_harness::engine::record::Outcome;
 use tokio_util::sync::CancellationToken;
 
 fn run_cli(args: &[&str], sb: &TestSandbox) -> Output {
+    run_cli_with_tmp(args, sb, &std::env::temp_dir())
+}
+
+/// `run_cli` with `TMPDIR` set to `tmp`, to see what the run leaves there.
+fn run_cli_with_tmp(args: &[&str], sb: &TestSandbox, tmp: &Path) -> Output {
     let keys = sb.keys();
     Command::new(harness_bin())
         .args(args)
+        .env("TMPDIR", tmp)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("AWS_ACCESS_KEY_ID", keys.access_key)
         .env("AWS_SECRET_ACCESS_KEY", keys.secret_key)
@@ -61,6 +67,8 @@ async fn check_runs_the_preflight_of_any_scenario_and_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let profile = write_profile(&sb, work.path(), &[]);
     let p = profile.display().to_string();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     // Any write would be refused and counted: `check` must not need one.
     sb.sandbox.s3().faults().set_read_only(true);
     for args in [
@@ -68,7 +76,7 @@ async fn check_runs_the_preflight_of_any_scenario_and_writes_nothing() {
         vec!["check", "full-rebuild", "--allow-destroy", "--profile", &p],
     ] {
         let before = sb.sandbox.api_request_log().await.len();
-        let out = tokio::task::block_in_place(|| run_cli(&args, &sb));
+        let out = tokio::task::block_in_place(|| run_cli_with_tmp(&args, &sb, &tmp));
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
         assert!(
@@ -93,6 +101,12 @@ async fn check_runs_the_preflight_of_any_scenario_and_writes_nothing() {
         Vec::<String>::new(),
         "no lock, no run.json"
     );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "check left files behind: {left:?}");
     sb.sandbox.shutdown().await;
 }
 

@@ -522,12 +522,23 @@ pub async fn check(a: CheckArgs) -> i32 {
     };
     // A preflight-only copy of the scenario: the same guards, no other step.
     let scenario = scenario.preflight_only();
-    let out = std::env::temp_dir().join("dr-harness-check");
+    // The run state a preflight writes is of no use after it: keep it in a folder that goes
+    // when the check ends.
+    let out = match tempfile::Builder::new()
+        .prefix("dr-harness-check-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot create a temporary folder for the check: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let req = DrillRequest {
         profile: target.profile.clone(),
         scenario,
         allow_destroy: a.allow_destroy,
-        out_dir: out,
+        out_dir: out.path().to_path_buf(),
         s3_keys: target.keys.clone(),
         resume: None,
         redactor,

@@ -5,7 +5,8 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::StepFailure;
 use crate::hooks::{self, HookAction, HookOutcome, HookPlan};
 
-/// Folder for files hooks write for the harness (the terragrunt report).
+/// Folder for files hooks write for the harness (the terragrunt report), one per run; it
+/// exists only while a hook runs (`run_hook` removes it once the outcome is read).
 pub fn scratch_dir(ctx: &DrillContext) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("dr-harness-{}", ctx.record.run_id))
 }
@@ -29,8 +30,9 @@ pub async fn run_hook(
     for secret in plan.secret_values() {
         ctx.redactor.add(&secret);
     }
-    let _ = std::fs::create_dir_all(scratch_dir(ctx));
     hooks::check_tools(&plan).map_err(|e| StepFailure::new(format!("{which} hook: {e}")))?;
+    let scratch = scratch_dir(ctx);
+    let _ = std::fs::create_dir_all(&scratch);
     ctx.say(format!("{which} hook: {}", plan.display()));
     let step = which.to_string();
     let outcome = hooks::run_hook(
@@ -41,8 +43,11 @@ pub async fn run_hook(
             tracing::info!(target: "dr_harness::hook", "[{step}] {line}");
         },
     )
-    .await
-    .map_err(|e| StepFailure::new(format!("{which} hook could not run: {e}")))?;
+    .await;
+    // What the hook wrote for us is in `outcome` now; a drill leaves no files behind in /tmp.
+    let _ = std::fs::remove_dir_all(&scratch);
+    let outcome =
+        outcome.map_err(|e| StepFailure::new(format!("{which} hook could not run: {e}")))?;
     ctx.output = Some(outcome.tail.join("\n"));
     Ok(outcome)
 }

@@ -180,24 +180,44 @@ impl Vectors {
             .unwrap_or_else(|| panic!("no restored-image SHA-256 for {vol}/{backup}"))
     }
 
-    /// The extracted snapshot images (once per test process).
+    /// The extracted snapshot images, read-only: extracted once per build into
+    /// `CARGO_TARGET_TMPDIR`, keyed by the archive's size and mtime, and shared by every test
+    /// process (each used to extract its own copy into /tmp and leave it there).
     pub fn images(&self) -> &'static Path {
         static DIR: OnceLock<PathBuf> = OnceLock::new();
         DIR.get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("dr-oracle-images-")
-                .tempdir()
+            let tarball = self.dir.join("images.tar.gz");
+            let meta = std::fs::metadata(&tarball).expect("images.tar.gz");
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let dir = root.join(format!("oracle-images-{}-{mtime}", meta.len()));
+            if dir.is_dir() {
+                return dir;
+            }
+            // Extract beside it, then rename into place: of racing processes one wins and the
+            // others remove their copy, so a reader never sees a half-extracted folder.
+            let tmp = tempfile::Builder::new()
+                .prefix(".oracle-images-")
+                .tempdir_in(root)
                 .expect("tempdir")
                 .keep();
             // GNU tar restores the holes of a sparse archive member.
             let status = Command::new("tar")
                 .arg("-xzf")
-                .arg(self.dir.join("images.tar.gz"))
+                .arg(&tarball)
                 .arg("-C")
-                .arg(&dir)
+                .arg(&tmp)
                 .status()
                 .expect("run tar");
             assert!(status.success(), "tar -xzf images.tar.gz failed: {status}");
+            if let Err(e) = std::fs::rename(&tmp, &dir) {
+                let _ = std::fs::remove_dir_all(&tmp);
+                assert!(dir.is_dir(), "moving the images to {}: {e}", dir.display());
+            }
             dir
         })
     }
