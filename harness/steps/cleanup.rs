@@ -14,6 +14,7 @@ use super::LABEL_RUN_ID;
 use crate::cluster::retry;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
+use crate::engine::record::RunRecord;
 use crate::longhorn::version::{self, LonghornVersion};
 use crate::longhorn::{Backup, Snapshot, LABEL_DELETE_CR_ONLY};
 
@@ -45,6 +46,20 @@ pub fn backup_policy(version: Option<LonghornVersion>) -> BackupPolicy {
 /// # Errors
 /// A [`StepFailure`] when the cluster cannot be reached or a delete is refused.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
+    let ns = ctx.profile.expect.longhorn_namespace.clone();
+    let selector = format!("{LABEL_RUN_ID}={}", ctx.record.run_id);
+    let lp = ListParams::default().labels(&selector);
+    if left_destroyed(&ctx.record) {
+        if let Some(why) = gone(ctx, &ns, &lp).await {
+            ctx.check(
+                "cleanup",
+                true,
+                format!("only objects labelled {selector} deleted"),
+                format!("nothing to delete: the cluster this drill destroyed was not rebuilt and {why}; what the drill created there went with it"),
+            );
+            return Ok(());
+        }
+    }
     let conn = match ctx.conn().await {
         Ok(c) => c,
         Err(e) => {
@@ -53,9 +68,6 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
             )))
         }
     };
-    let ns = ctx.profile.expect.longhorn_namespace.clone();
-    let selector = format!("{LABEL_RUN_ID}={}", ctx.record.run_id);
-    let lp = ListParams::default().labels(&selector);
     let mut deleted = Vec::new();
     let dp = DeleteParams::default();
 
@@ -140,9 +152,85 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     Ok(())
 }
 
+/// Whether a destroy step of this drill passed (it proved the cluster gone) and no rebuild
+/// step has passed since: the objects the drill created went with the cluster.
+pub fn left_destroyed(record: &RunRecord) -> bool {
+    let destroyed = record
+        .steps
+        .iter()
+        .rposition(|s| s.kind == "destroy" && s.status.is_success());
+    destroyed.is_some_and(|i| {
+        !record.steps[i..]
+            .iter()
+            .any(|s| s.kind == "rebuild" && s.status.is_success())
+    })
+}
+
+/// Why the cluster is taken to be still gone (no kubeconfig, or one connection refused), or
+/// None when something answers, as a rebuild that failed late may have left a cluster up.
+/// One attempt, not the API retries' 25 s: against a cluster known destroyed they only delay
+/// the report.
+async fn gone(ctx: &mut DrillContext, ns: &str, lp: &ListParams) -> Option<String> {
+    let conn = match ctx.conn().await {
+        Ok(c) => c,
+        Err(e) => return Some(format!("cannot be reached ({e})")),
+    };
+    let backups: Api<Backup> = Api::namespaced(conn.client.clone(), ns);
+    match backups.list(lp).await {
+        Err(e) if retry::transient_kind(&e).as_deref() == Some("api-connect") => {
+            Some(format!("does not answer at {} ({e})", conn.api_server))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::record::{StepRecord, StepStatus};
+
+    fn step(kind: &str, status: StepStatus) -> StepRecord {
+        StepRecord::not_run(kind, kind, status, None)
+    }
+
+    fn record(steps: &[(&str, StepStatus)]) -> RunRecord {
+        let mut r = RunRecord::new("r".into(), "full-rebuild", "p", "c");
+        r.steps = steps.iter().map(|(k, s)| step(k, *s)).collect();
+        r
+    }
+
+    #[test]
+    fn left_destroyed_only_after_a_destroy_without_a_rebuild() {
+        use StepStatus::{Failed, Passed, Resumed, Skipped};
+        assert!(left_destroyed(&record(&[
+            ("destroy", Passed),
+            ("rebuild", Failed)
+        ])));
+        assert!(left_destroyed(&record(&[
+            ("destroy", Resumed),
+            ("rebuild", Skipped)
+        ])));
+        assert!(!left_destroyed(&record(&[
+            ("destroy", Passed),
+            ("rebuild", Passed)
+        ])));
+        assert!(!left_destroyed(&record(&[
+            ("destroy", Passed),
+            ("rebuild", Resumed)
+        ])));
+        // A destroy that did not prove the cluster gone leaves it possibly up.
+        assert!(!left_destroyed(&record(&[
+            ("destroy", Failed),
+            ("rebuild", Skipped)
+        ])));
+        assert!(!left_destroyed(&record(&[("backup", Passed)])));
+        // A second disaster after a rebuild: the last destroy counts.
+        assert!(left_destroyed(&record(&[
+            ("destroy", Passed),
+            ("rebuild", Passed),
+            ("destroy", Passed),
+        ])));
+    }
 
     #[test]
     fn backups_are_left_alone_before_1_7_2_and_when_unknown() {
