@@ -41,67 +41,19 @@ pub async fn wait_for<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
+    // The set of objects of that name: none or one.
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let resource = api.resource_url().to_string();
-    let mut forbidden_msg: Option<String> = None;
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    let mut current: Option<K> = None;
-    let mut init_buffer: Option<Option<K>> = None;
-    let mut last_seen = "nothing yet (no answer from the API)".to_string();
-    let started = std::time::Instant::now();
-    let timeout = progress::clamp(timeout);
-    let mut progress = Progress::start(what, timeout);
-    let mut beat = heartbeat();
-    let work = async {
-        loop {
-            let event = tokio::select! {
-                event = stream.next() => match event {
-                    Some(event) => event,
-                    None => return None,
-                },
-                _ = beat.tick() => {
-                    progress.heartbeat();
-                    continue;
-                }
-            };
-            match event {
-                Err(e) => {
-                    if let Some(msg) = forbidden(&e) {
-                        forbidden_msg = Some(msg);
-                        return None;
-                    }
-                    stats.count("watch-restart");
-                    progress.observe(&format!("watch restarting ({last_seen})"));
-                    continue;
-                }
-                Ok(Event::Init) => init_buffer = Some(None),
-                Ok(Event::InitApply(obj)) => {
-                    if let Some(buf) = init_buffer.as_mut() {
-                        *buf = Some(obj);
-                    }
-                }
-                Ok(Event::InitDone) => current = init_buffer.take().flatten(),
-                Ok(Event::Apply(obj)) => current = Some(obj),
-                Ok(Event::Delete(_)) => current = None,
-            }
-            if init_buffer.is_some() {
-                continue;
-            }
-            last_seen = describe(current.as_ref());
-            progress.observe(&last_seen);
-            if cond(current.as_ref()) {
-                return Some(current.clone());
-            }
-        }
-    };
-    let outcome = tokio::time::timeout(timeout, work).await.ok().flatten();
-    finish(
-        progress,
-        outcome.is_some(),
-        forbidden_msg.is_some(),
-        &last_seen,
-    );
-    wait_result(outcome, forbidden_msg, what, resource, started, last_seen)
+    let set = wait_for_set(
+        api,
+        config,
+        what,
+        timeout,
+        stats,
+        |set| cond(set.first()),
+        |set| describe(set.first()),
+    )
+    .await?;
+    Ok(set.into_iter().next())
 }
 
 /// Waits until `cond` holds for the whole set of objects matching `config` (e.g. a label
