@@ -9,7 +9,8 @@
 //! - the block pass alone (`deep_verify_files` without file checks), alternating with the
 //!   plain download for `DR_BENCH_ROUNDS` rounds (default 3): the table gives the medians and
 //!   the median of the rounds' ratios, and the cores each kept busy (process CPU time over
-//!   wall time, which counts the in-process S3 server too);
+//!   wall time, which counts the in-process S3 server too). Each round starts after `sync(2)`,
+//!   so no writeback of the upload or of the last round runs during a measurement;
 //! - the file pass alone (`verify_manifest` over the reassembled image);
 //! - the whole `deep_verify_files` call (blocks + manifest) in a fresh child process of this
 //!   binary that only talks to the parent's S3 server, so its peak memory (`VmHWM` of the
@@ -298,15 +299,19 @@ async fn run(size_mib: u64) -> Row {
     let (mut plain_cpu, mut pass_cpu) = (0.0, 0.0);
     let mut stored = 0;
     for _ in 0..rounds() {
+        // A fresh image each time, as the harness gives one (a new temporary directory per
+        // verification, steps/verify_backup.rs): truncating the last round's image would be
+        // timed as part of the pass.
+        let _ = std::fs::remove_file(&out);
+        // Each round starts with no dirty pages: the kernel's writeback of the upload's S3
+        // objects (3.2 GB at 4 GiB) or of the last round's image would otherwise run on the
+        // same 2 cores during whichever measurement comes next.
+        settle();
         let (t, c) = (Instant::now(), cpu_seconds());
         stored = plain_download(&store, &keys).await;
         let plain = t.elapsed();
         plain_cpu += cpu_seconds() - c;
 
-        // A fresh image each time, as the harness gives one (a new temporary directory per
-        // verification, steps/verify_backup.rs): truncating the last round's 1 GiB of page
-        // cache would be timed as part of the pass.
-        let _ = std::fs::remove_file(&out);
         let (t, c) = (Instant::now(), cpu_seconds());
         let blocks_only =
             deep_verify_files_with(&store, VOL, BACKUP, &out, &FileChecks::default(), &opts)
@@ -349,6 +354,12 @@ async fn run(size_mib: u64) -> Row {
         files_ok: child.files_ok,
         child_hwm: child.hwm,
     }
+}
+
+/// Writes every dirty page of the machine back to disk (`sync(2)`), untimed.
+fn settle() {
+    // SAFETY: sync takes no arguments and touches no memory of ours.
+    unsafe { libc::sync() };
 }
 
 /// Runs this binary in child mode against `endpoint` and parses its result line.
