@@ -9,7 +9,7 @@ use dr_harness::engine::record::{Outcome, StepStatus};
 use dr_sandbox::faults::Fault;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clean_full_rebuild_passes_with_rto_and_rpo() {
     let sb = TestSandbox::start().await;
     let out = tempfile::tempdir().unwrap();
@@ -72,7 +72,7 @@ async fn faulted(fault: Fault) -> dr_harness::engine::record::RunRecord {
     record
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backup_error_fails_the_backup_step_with_longhorns_text() {
     let record = faulted(Fault::BackupError).await;
     assert_failed_at(&record, "backup", "ended in Error");
@@ -83,14 +83,14 @@ async fn backup_error_fails_the_backup_step_with_longhorns_text() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn block_missing_in_s3_is_caught_before_destroy() {
     let record = faulted(Fault::BlockMissing).await;
     assert_failed_at(&record, "backup", "missing");
     assert_eq!(step(&record, "destroy").status, StepStatus::Skipped);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn corrupted_block_is_caught_by_deep_verification_before_destroy() {
     let record = faulted(Fault::BlockCorrupted).await;
     assert_failed_at(&record, "verify-backup", "blocks/");
@@ -107,7 +107,7 @@ async fn corrupted_block_is_caught_by_deep_verification_before_destroy() {
     assert!(!record.backup_verifications.is_empty() && !record.backup_verifications[0].success);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orchestrator_not_running_gives_a_fresh_volume_diagnosis() {
     let record = faulted(Fault::OrchestratorSkipped).await;
     let failing = record.failing_step().expect("fails");
@@ -120,7 +120,7 @@ async fn orchestrator_not_running_gives_a_fresh_volume_diagnosis() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn older_backup_restored_is_named() {
     // A first, clean drill leaves an older backup on the target.
     let sb = TestSandbox::start().await;
@@ -139,13 +139,13 @@ async fn older_backup_restored_is_named() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn flipped_byte_is_found_with_its_offset() {
     let record = faulted(Fault::RestoredByteFlipped).await;
     assert_failed_at(&record, "verify-sentinel", "first differing byte at offset");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failing_rebuild_fails_the_rebuild_step() {
     let record = faulted(Fault::RebuildFails).await;
     assert_failed_at(&record, "rebuild", "rebuild hook exited with");
@@ -160,13 +160,13 @@ async fn failing_rebuild_fails_the_rebuild_step() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn destroy_that_leaves_the_cluster_up_is_caught() {
     let record = faulted(Fault::DestroyLeavesCluster).await;
     assert_failed_at(&record, "destroy", "still up");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rto_target_exceeded_fails_the_drill() {
     let sb = TestSandbox::start().await;
     let out = tempfile::tempdir().unwrap();
@@ -180,7 +180,7 @@ async fn rto_target_exceeded_fails_the_drill() {
     sb.sandbox.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn destroy_needs_the_flag_the_profile_and_the_marker() {
     // Without --allow-destroy.
     let sb = TestSandbox::start().await;
