@@ -3,7 +3,9 @@
 //! One file of `DR_BENCH_SENTINEL_MIB` MiB (default 256) of sentinel content is written into a
 //! sandbox pod's volume exactly as `write-sentinel` does (`steps::write::stream_file`: content
 //! generated and hashed in the harness, streamed through exec stdin into `cat > file`), then
-//! hashed in the pod exactly as `verify-sentinel` does (`sha256sum FILE` through exec). The same
+//! read back and hashed exactly as `verify-sentinel` does (`cat FILE` streamed out through exec,
+//! hashed in the harness), and hashed in the pod by its own `sha256sum` through exec (how the
+//! step verified until session 9) for comparison. The same
 //! file is then hashed on this host by coreutils `sha256sum` and by the data plane's own busybox
 //! (the binary the pod runs), and the harness's generator + SHA-256 alone is timed, so the table
 //! shows where the time goes. Prints one markdown table; nothing is asserted (benches measure),
@@ -16,12 +18,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dr_harness::cluster::exec::{self, ExecTarget};
-use dr_harness::cluster::{wait, RetryStats};
 use dr_harness::sentinel::content::{expected_sha256, SentinelFile};
-use dr_harness::steps::verify_sentinel::hash_in_pod;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
-use kube::api::{Api, PostParams};
-use serde_json::json;
+use dr_harness::steps::read_back::hash_through_exec;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
 
 const NAMESPACE: &str = "sentinel-bench";
 const NAME: &str = "bench";
@@ -44,7 +44,7 @@ async fn run(mib: u64) {
     let sb = common::TestSandbox::start().await;
     let conn = sb.connect().await;
     let client = conn.client.clone();
-    let volume = start_pod(&client).await;
+    let volume = common::start_pod(&client, NAMESPACE, NAME).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let target = ExecTarget {
         namespace: NAMESPACE.into(),
@@ -80,24 +80,26 @@ async fn run(mib: u64) {
     .expect("manifest written");
     assert_eq!(put.exit_code, 0);
 
-    // verify-sentinel's in-pod work, as the step runs it.
+    // verify-sentinel's work, as the step runs it.
     let names = vec![FILE.to_string()];
-    let (verify, in_pod) = measure_async(hash_in_pod(&pods, &target, "/data", &names)).await;
-    let in_pod = in_pod.expect("hash_in_pod");
-    assert_eq!(in_pod.digests, vec![(expected.clone(), FILE.to_string())]);
-    assert!(in_pod.in_volume.ok, "{:?}", in_pod.in_volume);
-    // What the step did before: the same, plus `sha256sum -c` re-reading every byte in the pod.
-    let (second_pass, check) = measure_async(exec::run(
+    let (verify, read_back) =
+        measure_async(hash_through_exec(&pods, &target, "/data", &names)).await;
+    let read_back = read_back.expect("hash_through_exec");
+    assert_eq!(
+        read_back.digests,
+        vec![(expected.clone(), FILE.to_string())]
+    );
+    assert!(read_back.in_volume.ok, "{:?}", read_back.in_volume);
+    // The step's way until session 9: the pod's own `sha256sum` through exec, digest only.
+    let (in_pod, hashed) = measure_async(exec::run(
         &pods,
         &target,
-        &["sh", "-c", "cd /data && sha256sum -c MANIFEST.sha256"],
+        &["sh", "-c", &format!("cd /data && sha256sum {FILE}")],
     ))
     .await;
-    assert_eq!(check.expect("sha256sum -c through exec").exit_code, 0);
-    let before = Sample {
-        wall: verify.wall + second_pass.wall,
-        cpu: verify.cpu + second_pass.cpu,
-    };
+    let hashed = hashed.expect("sha256sum through exec");
+    assert_eq!(hashed.exit_code, 0);
+    assert_eq!(digest_of(&hashed.stdout), expected, "the pod's sha256sum");
     // An empty command through exec: the fixed cost of one exec round trip.
     let (round_trip, _) = measure_async(exec::run(&pods, &target, &["true"])).await;
 
@@ -114,8 +116,8 @@ async fn run(mib: u64) {
     println!("|---|---|---|---|---|---|---|---|");
     let rows = [
         ("harness write through exec (`steps::write::stream_file`: generate, hash, stream into `cat`)", write),
-        ("harness verify through exec (`verify_sentinel::hash_in_pod`: busybox `sha256sum` in the pod, manifest checked against its digests)", verify),
-        ("the same before this change (+ `sha256sum -c` in the pod: a second pass)", before),
+        ("harness verify through exec (`read_back::hash_through_exec`: `cat` streamed out, hashed in the harness, manifest checked against its digests)", verify),
+        ("the pod's busybox `sha256sum` through exec, digest only (the step until session 9)", in_pod),
         ("host coreutils `sha256sum` on the same file", coreutils),
         ("data plane's busybox `sha256sum` on the same file, no exec", busybox_direct),
         ("harness generator + SHA-256 alone, no I/O", generate),
@@ -139,7 +141,7 @@ async fn run(mib: u64) {
     );
     println!();
     println!(
-        "Verification hashes in the pod with the pod's own `sha256sum` (the sandbox's pods run the data plane's busybox, as a `busybox` sentinel image does): the last column is the cost of going through exec; the `× host sha256sum` columns also count how much slower that binary's SHA-256 is than coreutils'."
+        "Verification streams each file out of the pod (`cat` through exec) and hashes it in the harness, so its speed is the exec stream's, not the sentinel image's hashing tool's. The sandbox's pods run the data plane's busybox (as a `busybox` sentinel image does), whose `sha256sum` the in-pod row and the last column measure."
     );
 }
 
@@ -184,68 +186,6 @@ async fn measure_async<T>(f: impl std::future::Future<Output = T>) -> (Sample, T
         cpu: cpu_time().saturating_sub(cpu),
     };
     (sample, out)
-}
-
-/// Creates a PVC and a Pod mounting it at /data, waits until the Pod runs; returns the volume.
-async fn start_pod(client: &kube::Client) -> String {
-    let stats = RetryStats::default();
-    let ns: Api<Namespace> = Api::all(client.clone());
-    ns.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap(),
-    )
-    .await
-    .expect("namespace created");
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NAMESPACE);
-    let pvc = serde_json::from_value(json!({
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {
-            "storageClassName": "longhorn",
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "8Gi"}},
-        },
-    }))
-    .unwrap();
-    pvcs.create(&PostParams::default(), &pvc)
-        .await
-        .expect("PVC created");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-    let pod = serde_json::from_value(json!({
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {
-            "containers": [{
-                "name": "c",
-                "image": "busybox:1.36",
-                "command": ["sh", "-c", "sleep 3600"],
-                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-            }],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": NAME}}],
-        },
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .expect("Pod created");
-    let phase = |p: Option<&Pod>| {
-        p.and_then(|p| p.status.as_ref())
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_default()
-    };
-    wait::wait_for(
-        pods,
-        NAME,
-        "the bench pod to run",
-        Duration::from_secs(120),
-        &stats,
-        |p| phase(p) == "Running",
-        |p| format!("phase {}", phase(p)),
-    )
-    .await
-    .expect("the bench pod runs");
-    let pvc = pvcs.get(NAME).await.expect("PVC read");
-    pvc.spec
-        .and_then(|s| s.volume_name)
-        .expect("the PVC is bound to a volume")
 }
 
 /// Runs `program args.. file` on this host and checks its digest.

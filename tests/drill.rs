@@ -145,6 +145,93 @@ async fn flipped_byte_is_found_with_its_offset() {
     assert_failed_at(&record, "verify-sentinel", "first differing byte at offset");
 }
 
+/// verify-sentinel's read-back hashes what the pod's `cat` streams out: a byte flipped in the
+/// volume, a file removed and a manifest that no longer agrees each show, and the digest of the
+/// changed file is the one coreutils `sha256sum` computes from the volume on the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_back_hashes_what_the_volume_holds() {
+    use dr_harness::cluster::exec::{self, ExecTarget};
+    use dr_harness::sentinel::content::files_for_sizes;
+    use dr_harness::steps::read_back::hash_through_exec;
+    use dr_harness::steps::write::stream_file;
+
+    let sb = TestSandbox::start().await;
+    let conn = sb.connect().await;
+    let volume = common::start_pod(&conn.client, "read-back", "rb").await;
+    let pods = kube::Api::namespaced(conn.client.clone(), "read-back");
+    let target = ExecTarget {
+        namespace: "read-back".into(),
+        pod: "rb".into(),
+        container: "c".into(),
+        timeout: std::time::Duration::from_secs(60),
+    };
+    // Sizes crossing the 64 KiB read buffer and the 1 MiB exec buffer at odd offsets.
+    let files = files_for_sizes(&[(3 << 20) + 17, 1000]);
+    let mut expected = Vec::new();
+    for f in &files {
+        let sha = stream_file(&pods, &target, &format!("/data/{}", f.name), "run-rb", f)
+            .await
+            .expect("written");
+        expected.push((sha, f.name.clone()));
+    }
+    let manifest: String = expected
+        .iter()
+        .map(|(h, n)| format!("{h}  {n}\n"))
+        .collect();
+    let put = exec::exec(
+        &pods,
+        &target,
+        &["sh", "-c", "cat > /data/MANIFEST.sha256"],
+        Some(std::iter::once(manifest.into_bytes())),
+        None,
+    )
+    .await
+    .expect("manifest written");
+    assert_eq!(put.exit_code, 0);
+    let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+
+    let intact = hash_through_exec(&pods, &target, "/data", &names)
+        .await
+        .expect("read back");
+    assert_eq!(intact.digests, expected);
+    assert!(intact.in_volume.ok, "{:?}", intact.in_volume);
+
+    // Change the volume under the pod: one byte flipped past the first MiB, one file gone.
+    let dir = sb.sandbox.data_plane().volume_dir(&volume);
+    let first = dir.join(&names[0]);
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[(1 << 20) + 4097] ^= 0x01;
+    std::fs::write(&first, &bytes).unwrap();
+    std::fs::remove_file(dir.join(&names[1])).unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(&first)
+        .output()
+        .expect("coreutils sha256sum runs");
+    let host_digest = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    let changed = hash_through_exec(&pods, &target, "/data", &names)
+        .await
+        .expect("read back");
+    assert_eq!(
+        changed.digests,
+        vec![(host_digest.clone(), names[0].clone())]
+    );
+    assert_ne!(host_digest, expected[0].0);
+    assert!(!changed.in_volume.ok);
+    assert_eq!(
+        changed.in_volume.lines,
+        vec![
+            format!("{}: FAILED", names[0]),
+            format!("{}: FAILED open or read", names[1]),
+        ]
+    );
+    sb.sandbox.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failing_rebuild_fails_the_rebuild_step() {
     let record = faulted(Fault::RebuildFails).await;

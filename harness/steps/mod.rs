@@ -16,6 +16,7 @@ pub mod health;
 pub mod hook;
 pub mod pod;
 pub mod preflight;
+pub mod read_back;
 pub mod rebuild;
 pub mod restore_volume;
 pub mod restore_watch;

@@ -1,27 +1,28 @@
 //! `verify-sentinel`: the restored data, byte for byte. The RTO clock stops here and the RPO is
 //! measured from the newest surviving tick.
 //!
-//! The pod computes the files' SHA-256 and the harness compares them with the manifest it kept
-//! outside the cluster (the copy in the volume could be stale too). A mismatching file is streamed
-//! back and compared with the content re-derived from the run id, to report the first bad offset
-//! and whose data sits there (another run's = stale backup restored; another offset = misplaced).
+//! The files are read back through exec and hashed by the harness ([`super::read_back`]); the
+//! digests are compared with the manifest kept outside the cluster (the copy in the volume could
+//! be stale too). A mismatching file is streamed back again and compared with the content
+//! re-derived from the run id, to report the first bad offset and whose data sits there
+//! (another run's = stale backup restored; another offset = misplaced).
 
 use std::time::Duration;
 
 use chrono::Utc;
 
-use super::pod::{sentinel_target, sh_quote};
+use super::pod::sentinel_target;
+use super::read_back::{hash_through_exec, ReadBack};
 use super::write::manifest_of;
 use crate::cluster::exec::{self, ExecTarget};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::sentinel::content::{first_difference, parse_record_header, RECORD_BYTES};
-use crate::sentinel::manifest;
 use crate::sentinel::ticks::last_tick;
 use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE, TICKS_FILE};
 
-/// Runs `verify-sentinel`: hashes the restored files in the pod and compares them with the kept
-/// manifest (`facts.manifest`), then records the RTO and the RPO from `facts.disaster_at`,
+/// Runs `verify-sentinel`: hashes the restored files as the pod reads them back, compares them
+/// with the kept manifest (`facts.manifest`), then records the RTO and the RPO from `facts.disaster_at`,
 /// `first_tick_ms` and `snapshot_at_ms` (Unix milliseconds) and the newest surviving tick.
 ///
 /// # Errors
@@ -61,12 +62,12 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         }));
     }
 
-    // Digests computed in the pod, compared with the manifest kept outside the cluster.
+    // Digests of what the pod reads back, compared with the manifest kept outside the cluster.
     let names: Vec<String> = expected.iter().map(|e| e.name.clone()).collect();
-    let InPod {
+    let ReadBack {
         digests: actual,
         in_volume,
-    } = hash_in_pod(&pods, &target, &dir, &names).await?;
+    } = hash_through_exec(&pods, &target, &dir, &names).await?;
     let mut problems = Vec::new();
     let mut verified = 0u64;
     for e in &expected {
@@ -98,7 +99,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
         }
     }
     // The in-volume manifest must agree as well (a second, independent check, as `sha256sum -c`
-    // would make; see [`hash_in_pod`]).
+    // would make; see [`hash_through_exec`]).
     ctx.check(
         "sha256sum-c",
         in_volume.ok,
@@ -137,56 +138,6 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
 
     // RPO: disaster time minus the newest tick that survived.
     measure_rpo(ctx, &pods, &target, &dir, &run_id).await
-}
-
-/// What the pod said about the sentinel files: see [`hash_in_pod`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InPod {
-    /// `(sha256, name)` of each file `sha256sum` could read (missing files are absent).
-    pub digests: Vec<(String, String)>,
-    /// The in-volume `MANIFEST.sha256` checked against those digests.
-    pub in_volume: manifest::CheckOutcome,
-}
-
-/// The pod-side work of `verify-sentinel`: one `sha256sum` of `names` in `dir` through exec (one
-/// pass over the data, in the pod, so no byte crosses the network), then the in-volume manifest
-/// read (`cat`) and checked against those digests by [`manifest::check`]. The step used to run
-/// `sha256sum -c` in the pod as well, which read every byte a second time and halved the step's
-/// hashing throughput (issue 10, item 4; `benches/sentinel_throughput.rs` measures both).
-///
-/// # Errors
-/// [`ClusterError`](crate::cluster::ClusterError) when an exec cannot run; a command that runs
-/// but fails is an answer (missing digests, a failed manifest check), not an error.
-pub async fn hash_in_pod(
-    pods: &kube::Api<k8s_openapi::api::core::v1::Pod>,
-    target: &ExecTarget,
-    dir: &str,
-    names: &[String],
-) -> Result<InPod, crate::cluster::ClusterError> {
-    let script = format!(
-        "cd {} && sha256sum {}",
-        sh_quote(dir),
-        names
-            .iter()
-            .map(|n| sh_quote(n))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let out = exec::run(pods, target, &["sh", "-c", &script]).await?;
-    let (digests, _) = manifest::parse(&String::from_utf8_lossy(&out.stdout));
-    let m = exec::run(pods, target, &["cat", &format!("{dir}/{MANIFEST_FILE}")]).await?;
-    let in_volume = if m.exit_code == 0 {
-        manifest::check(&String::from_utf8_lossy(&m.stdout), &digests)
-    } else {
-        manifest::CheckOutcome {
-            lines: vec![format!(
-                "{MANIFEST_FILE}: not readable ({})",
-                m.stderr.trim()
-            )],
-            ok: false,
-        }
-    };
-    Ok(InPod { digests, in_volume })
 }
 
 /// RPO = disaster time − the newest surviving tick. Without ticks in the restored data, the

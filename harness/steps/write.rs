@@ -2,14 +2,15 @@
 //!
 //! Files are generated chunk by chunk and piped through exec stdin (`cat > file`), hashed on the
 //! way, so no file is ever whole in memory. Then the manifest and the run id are written, `sync`
-//! flushes the page cache (a backup snapshots the block device), and `sha256sum -c` in the pod
-//! proves the write before anything depends on it. The manifest is also kept locally and in S3.
+//! flushes the page cache (a backup snapshots the block device), and every file is read back
+//! ([`super::read_back`]) to prove the write before anything depends on it. The manifest is also kept locally and in S3.
 
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::pod::{sentinel_target, sh_quote};
+use super::read_back::{hash_through_exec, ReadBack};
 use crate::cluster::exec;
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
@@ -18,12 +19,12 @@ use crate::sentinel::manifest::{self, ManifestEntry};
 use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE};
 
 /// Runs `write-sentinel`: streams the sentinel files into the pod, writes manifest and run id,
-/// syncs and verifies them with `sha256sum -c`. Writes `facts.manifest` and `facts.sentinel_bytes`
+/// syncs, and reads every file back ([`hash_through_exec`]) against the digests it wrote. Writes `facts.manifest` and `facts.sentinel_bytes`
 /// (bytes written).
 ///
 /// # Errors
-/// A [`StepFailure`] when the pod cannot be reached, a write fails, or the in-pod check disagrees
-/// with the manifest.
+/// A [`StepFailure`] when the pod cannot be reached, a write fails, or a file reads back with
+/// another digest (or not at all) or the in-volume manifest does not check.
 pub async fn run(ctx: &mut DrillContext) -> StepResult {
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(300)).await?;
     let dir = format!(
@@ -88,31 +89,30 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
             )));
         }
     }
-    let check = exec::run(
-        &pods,
-        &target,
-        &[
-            "sh",
-            "-c",
-            &format!(
-                "sync && cd {} && sha256sum -c {MANIFEST_FILE}",
-                sh_quote(&dir)
-            ),
-        ],
-    )
-    .await?;
-    let stdout = String::from_utf8_lossy(&check.stdout).into_owned();
+    // The page cache must reach the volume before a snapshot; then every file is read back and
+    // hashed by the harness, and the fresh in-volume manifest checked against those digests.
+    let sync = exec::run(&pods, &target, &["sync"]).await?;
+    if sync.exit_code != 0 {
+        return Err(StepFailure::new(format!(
+            "sync in the sentinel pod failed: {}",
+            sync.stderr.trim()
+        )));
+    }
+    let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+    let back = hash_through_exec(&pods, &target, &dir, &names).await?;
+    let sent: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| (e.sha256.clone(), e.name.clone()))
+        .collect();
     if !ctx.check(
         "written-data-checks",
-        check.exit_code == 0,
-        "sha256sum -c of the fresh manifest passes in the pod",
-        stdout.trim().to_string(),
+        back.digests == sent && back.in_volume.ok,
+        "every file reads back with the digest it was written with, and the in-volume manifest checks (sha256sum -c)",
+        back.in_volume.lines.join("\n"),
     ) {
         return Err(StepFailure::new(format!(
-            "the data just written does not match its manifest inside the pod (sha256sum -c exit {}): {} {}",
-            check.exit_code,
-            stdout.trim(),
-            check.stderr.trim()
+            "the data just written does not read back as written inside the pod: {}",
+            read_back_problems(&sent, &back).join("; ")
         )));
     }
     let total: u64 = entries.iter().map(|e| e.size).sum();
@@ -126,6 +126,31 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
             .map_err(|e| StepFailure::unreachable(format!("keeping the manifest in S3: {e}")))?;
     }
     Ok(())
+}
+
+/// What differs between the digests written (`sent`, `(sha256, name)`) and what was read back:
+/// each file missing or with another digest, then each failing in-volume manifest line.
+fn read_back_problems(sent: &[(String, String)], back: &ReadBack) -> Vec<String> {
+    let mut problems: Vec<String> = sent
+        .iter()
+        .filter_map(
+            |(sha, name)| match back.digests.iter().find(|(_, n)| n == name) {
+                None => Some(format!("{name} cannot be read back")),
+                Some((h, _)) if h != sha => Some(format!(
+                    "{name} reads back with sha256 {h}, written as {sha}"
+                )),
+                Some(_) => None,
+            },
+        )
+        .collect();
+    problems.extend(
+        back.in_volume
+            .lines
+            .iter()
+            .filter(|l| !l.ends_with(": OK"))
+            .map(|l| format!("{MANIFEST_FILE}: {l}")),
+    );
+    problems
 }
 
 /// The manifest stored by `write-sentinel`.

@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use super::pod::{sentinel_target, sh_quote};
+use super::pod::sentinel_target;
 use crate::cluster::exec;
 use crate::config::scenario::{VerifyRevertStep, WriteGenerationStep};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
 use crate::sentinel::content::{files_for_sizes, SentinelFile};
-use crate::sentinel::manifest::{self, ManifestEntry};
+use crate::sentinel::manifest::ManifestEntry;
 use crate::sentinel::DIR_NAME;
 
 /// Size of the file only a later generation has, bytes.
@@ -72,7 +72,7 @@ pub async fn run(ctx: &mut DrillContext, step: &WriteGenerationStep) -> StepResu
             sync.stderr.trim()
         )));
     }
-    let (found, _) = digests(ctx, &entries).await?;
+    let found = digests(ctx, &entries).await?;
     let all_written = entries
         .iter()
         .all(|e| found.iter().any(|(h, n)| *n == e.name && *h == e.sha256));
@@ -114,7 +114,7 @@ pub async fn verify_gone(ctx: &mut DrillContext, step: &VerifyRevertStep) -> Ste
         .ok_or_else(|| {
             StepFailure::new(format!("no manifest of generation {} recorded; write-generation must run before verify-revert", step.generation))
         })?;
-    let (found, _) = digests(ctx, &entries).await?;
+    let found = digests(ctx, &entries).await?;
     let still = still_present(&entries, &found);
     ctx.check(
         "later-generation-gone",
@@ -137,7 +137,7 @@ pub async fn verify_gone(ctx: &mut DrillContext, step: &VerifyRevertStep) -> Ste
     Ok(())
 }
 
-/// Names of `entries` whose digest in the pod equals the recorded one.
+/// Names of `entries` whose digest read back equals the recorded one.
 fn still_present(entries: &[ManifestEntry], found: &[(String, String)]) -> Vec<String> {
     entries
         .iter()
@@ -146,38 +146,20 @@ fn still_present(entries: &[ManifestEntry], found: &[(String, String)]) -> Vec<S
         .collect()
 }
 
-/// `sha256sum` of the entries' files in the sentinel pod; files that do not exist are absent
-/// from the answer.
+/// Digests of the entries' files as the sentinel pod reads them back
+/// ([`super::read_back::file_digests`]); files that cannot be read are absent from the answer.
 async fn digests(
     ctx: &mut DrillContext,
     entries: &[ManifestEntry],
-) -> Result<(Vec<(String, String)>, Vec<String>), StepFailure> {
+) -> Result<Vec<(String, String)>, StepFailure> {
     let (pods, target) = sentinel_target(ctx, Duration::from_secs(300)).await?;
     let dir = format!(
         "{}/{}",
         ctx.scenario.sentinel.mount_path.trim_end_matches('/'),
         DIR_NAME
     );
-    let names = entries
-        .iter()
-        .map(|e| sh_quote(&e.name))
-        .collect::<Vec<_>>()
-        .join(" ");
-    // sha256sum exits non-zero for missing files; the digests of the others are still printed.
-    let out = exec::run(
-        &pods,
-        &target,
-        &[
-            "sh",
-            "-c",
-            &format!(
-                "cd {} && sha256sum {names} 2>/dev/null; true",
-                sh_quote(&dir)
-            ),
-        ],
-    )
-    .await?;
-    Ok(manifest::parse(&String::from_utf8_lossy(&out.stdout)))
+    let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+    Ok(super::read_back::file_digests(&pods, &target, &dir, &names).await?)
 }
 
 #[cfg(test)]

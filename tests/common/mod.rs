@@ -162,6 +162,71 @@ impl TestSandbox {
     }
 }
 
+/// Creates namespace `namespace`, a PVC `name` and a Pod `name` (container `c`, the PVC mounted
+/// at `/data`) and waits until the Pod runs; returns the Longhorn volume the PVC is bound to.
+pub async fn start_pod(client: &kube::Client, namespace: &str, name: &str) -> String {
+    use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
+    use kube::api::{Api, PostParams};
+    use serde_json::json;
+    let ns: Api<Namespace> = Api::all(client.clone());
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
+    )
+    .await
+    .expect("namespace created");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let pvc = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "storageClassName": "longhorn",
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "8Gi"}},
+        },
+    }))
+    .unwrap();
+    pvcs.create(&PostParams::default(), &pvc)
+        .await
+        .expect("PVC created");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "containers": [{
+                "name": "c",
+                "image": "busybox:1.36",
+                "command": ["sh", "-c", "sleep 3600"],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+            }],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}],
+        },
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("Pod created");
+    let phase = |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default()
+    };
+    dr_harness::cluster::wait::wait_for(
+        pods,
+        name,
+        "the test pod to run",
+        std::time::Duration::from_secs(120),
+        &dr_harness::cluster::RetryStats::default(),
+        |p| phase(p) == "Running",
+        |p| format!("phase {}", phase(p)),
+    )
+    .await
+    .expect("the test pod runs");
+    let pvc = pvcs.get(name).await.expect("PVC read");
+    pvc.spec
+        .and_then(|s| s.volume_name)
+        .expect("the PVC is bound to a volume")
+}
+
 /// Every file below `dir`, recursively, appended to `out`.
 pub fn all_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
