@@ -453,6 +453,9 @@ async fn bad_input_exits_2_or_3_without_a_mutating_request() {
     .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("127.0.0.1:9"), "names the endpoint: {err}");
+    assert!(err.contains("does not answer"), "{err}");
+    // One clear message, not an ERROR line from the client library per retried request.
+    assert!(!err.contains("ERROR"), "{err}");
 
     // A cluster without Longhorn.
     let store = sb.sandbox.store();

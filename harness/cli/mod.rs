@@ -81,8 +81,13 @@ fn init_tracing(verbose: u8) {
     use crate::report::progress;
 
     let default = match verbose {
-        // kube_runtime logs every broken watch as an error; the waits count and report those.
-        0 => "warn,dr_harness=info,dr_sandbox=warn,kube_runtime=off",
+        // kube_runtime logs every broken watch as an error, and kube-client's trace layer every
+        // failed request (`failed with error …`, kube-client-5.0.0 src/client/builder.rs
+        // `on_failure`), even one a retry then rides through; the waits and retries count and
+        // report those, and the step names what finally failed.
+        0 => {
+            "warn,dr_harness=info,dr_sandbox=warn,kube_runtime=off,kube_client::client::builder=off"
+        }
         1 => "info",
         _ => "debug",
     };
