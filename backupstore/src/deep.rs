@@ -22,10 +22,10 @@ use futures::stream::StreamExt;
 
 use crate::cfg::BackupCfg;
 use crate::ext4::{Ext4Image, FileCheck, ManifestReport};
-use crate::layout::{is_checksum, validate_name};
+use crate::layout::is_checksum;
 use crate::pipeline::{check_blocks, Job, Outcome, Settings};
 use crate::store::BackupStore;
-use crate::verify::{verify_structure, StructuralReport, VerifyError};
+use crate::verify::{check_structure, read_cfgs, StructuralReport, VerifyError};
 use crate::writer::DEFAULT_CONCURRENCY;
 
 /// Which files to check inside the reassembled image.
@@ -247,8 +247,8 @@ pub async fn deep_verify_files(
     deep_verify_files_with(store, vol, backup, image, checks, &DeepOptions::default()).await
 }
 
-/// Proves backup `backup` of volume `vol` from S3 alone: [`verify_structure`], then every
-/// distinct block downloaded, decompressed (with Longhorn's fallback) and checked against its
+/// Proves backup `backup` of volume `vol` from S3 alone: [`verify_structure`](crate::verify_structure)
+/// and, at the same time, every distinct block downloaded, decompressed (with Longhorn's fallback) and checked against its
 /// SHA-512/64 name while the volume is reassembled at `image` (a sparse file of the volume size,
 /// created or truncated; the caller removes it), then the files of `checks` read from the
 /// image's ext4 filesystem and checked against their SHA-256.
@@ -272,32 +272,30 @@ pub async fn deep_verify_files_with(
     checks: &FileChecks,
     opts: &DeepOptions,
 ) -> Result<DeepFilesReport, VerifyError> {
-    validate_name(vol)?;
-    validate_name(backup)?;
-    let structure = verify_structure(store, vol, backup).await?;
-    // verify_structure proved the cfg exists and parses; read it again for the block map (one
-    // small GET) rather than widening its report with the whole map.
-    let cfg =
-        store
-            .get_backup_cfg(vol, backup)
-            .await?
-            .ok_or_else(|| VerifyError::BackupNotFound {
-                bucket: store.bucket().to_string(),
-                key: store.backup_cfg_key(vol, backup),
-            })?;
-    let blocks = match structure.block_size {
-        Some(block_size) => {
-            let size = structure.volume_size.unwrap_or_else(|| {
-                cfg.blocks
-                    .iter()
-                    .map(|b| b.offset.saturating_add(block_size))
-                    .max()
-                    .unwrap_or(0)
-            });
-            Some(block_pass(store, vol, &cfg, block_size, size, image, opts).await?)
+    let (cfg, volume_cfg) = read_cfgs(store, vol, backup).await?;
+    // The structure check's block listing (one LIST page per 1000 blocks, then a HEAD of each
+    // block it misses) runs beside the block pass rather than before it: every block is
+    // downloaded anyway, and a missing one is found by both. On the bench's 256 MiB volume the
+    // structure check took 14-96 ms of a 1.3 s pass.
+    let structure = check_structure(store, vol, backup, &cfg, volume_cfg.as_ref());
+    let blocks = async {
+        match cfg.block_size().ok() {
+            Some(block_size) => {
+                let size = volume_cfg.as_ref().map(|v| v.size).unwrap_or_else(|| {
+                    cfg.blocks
+                        .iter()
+                        .map(|b| b.offset.saturating_add(block_size))
+                        .max()
+                        .unwrap_or(0)
+                });
+                block_pass(store, vol, &cfg, block_size, size, image, opts)
+                    .await
+                    .map(Some)
+            }
+            None => Ok(None),
         }
-        None => None,
     };
+    let (structure, blocks) = futures::try_join!(structure, blocks)?;
     let files = if checks.is_empty() || blocks.is_none() {
         None
     } else {

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use crate::cfg::{BackupCfg, VolumeCfg};
 use crate::layout::{is_checksum, validate_name, NameError};
 use crate::restore::{restore_image, RestoreError, RestoreSummary};
 use crate::store::{BackupStore, StoreError};
@@ -166,20 +167,45 @@ pub async fn verify_structure(
     vol: &str,
     backup: &str,
 ) -> Result<StructuralReport, VerifyError> {
+    let (cfg, volume_cfg) = read_cfgs(store, vol, backup).await?;
+    check_structure(store, vol, backup, &cfg, volume_cfg.as_ref()).await
+}
+
+/// The backup cfg of `backup` and the `volume.cfg` of `vol` (absent: `None`), read at once.
+///
+/// # Errors
+/// As [`verify_structure`]: a bad name, [`VerifyError::BackupNotFound`], [`VerifyError::Store`].
+pub(crate) async fn read_cfgs(
+    store: &BackupStore,
+    vol: &str,
+    backup: &str,
+) -> Result<(BackupCfg, Option<VolumeCfg>), VerifyError> {
     validate_name(vol)?;
     validate_name(backup)?;
+    let (cfg, volume_cfg) =
+        futures::try_join!(store.get_backup_cfg(vol, backup), store.get_volume_cfg(vol))?;
+    let cfg = cfg.ok_or_else(|| VerifyError::BackupNotFound {
+        bucket: store.bucket().to_string(),
+        key: store.backup_cfg_key(vol, backup),
+    })?;
+    Ok((cfg, volume_cfg))
+}
+
+/// [`verify_structure`] of cfgs already read by [`read_cfgs`]: the checks of the block map, and
+/// the block listing (with HEAD confirmation) that finds the missing blocks.
+///
+/// # Errors
+/// [`VerifyError::Store`] when the listing and the HEAD fallback fail.
+pub(crate) async fn check_structure(
+    store: &BackupStore,
+    vol: &str,
+    backup: &str,
+    cfg: &BackupCfg,
+    volume_cfg: Option<&VolumeCfg>,
+) -> Result<StructuralReport, VerifyError> {
     let backup_cfg_key = store.backup_cfg_key(vol, backup);
-    let cfg =
-        store
-            .get_backup_cfg(vol, backup)
-            .await?
-            .ok_or_else(|| VerifyError::BackupNotFound {
-                bucket: store.bucket().to_string(),
-                key: backup_cfg_key.clone(),
-            })?;
-    let volume_cfg = store.get_volume_cfg(vol).await?;
     let block_size = cfg.block_size().ok();
-    let volume_size = volume_cfg.as_ref().map(|v| v.size);
+    let volume_size = volume_cfg.map(|v| v.size);
 
     let mut seen_offsets = HashSet::new();
     let mut duplicate_offsets = Vec::new();
@@ -229,9 +255,7 @@ pub async fn verify_structure(
         volume: vol.to_string(),
         backup_cfg_key,
         volume_cfg_found: volume_cfg.is_some(),
-        volume_cfg_names_it: volume_cfg
-            .as_ref()
-            .is_some_and(|v| v.last_backup_name == backup),
+        volume_cfg_names_it: volume_cfg.is_some_and(|v| v.last_backup_name == backup),
         complete: cfg.is_complete(),
         block_size,
         block_size_param: cfg.parameters.get(crate::cfg::PARAM_BLOCK_SIZE).cloned(),
