@@ -114,9 +114,12 @@ async fn gate_pair(client: &kube::Client, i: usize) -> Vec<(&'static str, String
     let create = async {
         // The wait is polled first (join! polls in order), so its watch is underway.
         tokio::task::yield_now().await;
-        pvcs.create(&PostParams::default(), &pvc(&name))
-            .await
-            .expect("PVC created");
+        pvcs.create(
+            &PostParams::default(),
+            &common::pvc_manifest(NAMESPACE, &name, "16Mi"),
+        )
+        .await
+        .expect("PVC created");
     };
     let (bound, ()) = tokio::join!(bound, create);
     let bound_at = Instant::now();
@@ -140,9 +143,12 @@ async fn gate_pair(client: &kube::Client, i: usize) -> Vec<(&'static str, String
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let start = async {
         tokio::task::yield_now().await;
-        pods.create(&PostParams::default(), &pod(&name))
-            .await
-            .expect("Pod created");
+        pods.create(
+            &PostParams::default(),
+            &common::pod_manifest(NAMESPACE, &name),
+        )
+        .await
+        .expect("Pod created");
     };
     let (attached, ()) = tokio::join!(attached, start);
     let attached_at = Instant::now();
@@ -208,32 +214,4 @@ fn state(v: Option<&Volume>) -> String {
     v.and_then(|v| v.status.as_ref())
         .map(|s| s.state.clone())
         .unwrap_or_else(|| "absent".into())
-}
-
-fn pvc(name: &str) -> PersistentVolumeClaim {
-    serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "storageClassName": "longhorn",
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "16Mi"}},
-        },
-    }))
-    .expect("PVC manifest")
-}
-
-fn pod(claim: &str) -> Pod {
-    serde_json::from_value(json!({
-        "metadata": {"name": claim, "namespace": NAMESPACE},
-        "spec": {
-            "containers": [{
-                "name": "c",
-                "image": "busybox:1.36",
-                "command": ["sh", "-c", "sleep 3600"],
-                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-            }],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
-        },
-    }))
-    .expect("Pod manifest")
 }

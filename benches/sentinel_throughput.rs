@@ -69,16 +69,7 @@ async fn run(mib: u64) {
     .await;
     assert_eq!(written.expect("sentinel written through exec"), expected);
     let manifest = format!("{expected}  {FILE}\n");
-    let put = exec::exec(
-        &pods,
-        &target,
-        &["sh", "-c", "cat > /data/MANIFEST.sha256"],
-        Some(std::iter::once(manifest.into_bytes())),
-        None,
-    )
-    .await
-    .expect("manifest written");
-    assert_eq!(put.exit_code, 0);
+    common::put_file(&pods, &target, "/data/MANIFEST.sha256", manifest).await;
 
     // verify-sentinel's work, as the step runs it.
     let names = vec![FILE.to_string()];

@@ -150,7 +150,7 @@ async fn flipped_byte_is_found_with_its_offset() {
 /// changed file is the one coreutils `sha256sum` computes from the volume on the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_back_hashes_what_the_volume_holds() {
-    use dr_harness::cluster::exec::{self, ExecTarget};
+    use dr_harness::cluster::exec::ExecTarget;
     use dr_harness::sentinel::content::files_for_sizes;
     use dr_harness::steps::read_back::hash_through_exec;
     use dr_harness::steps::write::stream_file;
@@ -178,16 +178,7 @@ async fn read_back_hashes_what_the_volume_holds() {
         .iter()
         .map(|(h, n)| format!("{h}  {n}\n"))
         .collect();
-    let put = exec::exec(
-        &pods,
-        &target,
-        &["sh", "-c", "cat > /data/MANIFEST.sha256"],
-        Some(std::iter::once(manifest.into_bytes())),
-        None,
-    )
-    .await
-    .expect("manifest written");
-    assert_eq!(put.exit_code, 0);
+    common::put_file(&pods, &target, "/data/MANIFEST.sha256", manifest).await;
     let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
 
     let intact = hash_through_exec(&pods, &target, "/data", &names)

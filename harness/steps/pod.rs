@@ -112,3 +112,19 @@ pub fn is_ready(p: &Pod) -> bool {
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+/// Runs `sync` in the sentinel pod, so the page cache reaches the volume (a snapshot, a backup
+/// and a revert act on blocks).
+///
+/// # Errors
+/// A [`StepFailure`] when the exec cannot run or `sync` fails (its stderr).
+pub async fn sync_volume(pods: &Api<Pod>, target: &ExecTarget) -> Result<(), StepFailure> {
+    let sync = crate::cluster::exec::run(pods, target, &["sync"]).await?;
+    if sync.exit_code != 0 {
+        return Err(StepFailure::new(format!(
+            "sync in the sentinel pod failed: {}",
+            sync.stderr.trim()
+        )));
+    }
+    Ok(())
+}

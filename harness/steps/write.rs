@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::pod::{sentinel_target, sh_quote};
+use super::pod::{sentinel_target, sh_quote, sync_volume};
 use super::read_back::{hash_through_exec, ReadBack};
 use crate::cluster::exec;
 use crate::engine::context::DrillContext;
@@ -19,8 +19,8 @@ use crate::sentinel::manifest::{self, ManifestEntry};
 use crate::sentinel::{DIR_NAME, MANIFEST_FILE, RUN_ID_FILE};
 
 /// Runs `write-sentinel`: streams the sentinel files into the pod, writes manifest and run id,
-/// syncs, and reads every file back ([`hash_through_exec`]) against the digests it wrote. Writes `facts.manifest` and `facts.sentinel_bytes`
-/// (bytes written).
+/// syncs, and reads every file back ([`hash_through_exec`]) against the digests it wrote.
+/// Writes `facts.manifest` and `facts.sentinel_bytes` (bytes written).
 ///
 /// # Errors
 /// A [`StepFailure`] when the pod cannot be reached, a write fails, or a file reads back with
@@ -91,13 +91,7 @@ pub async fn run(ctx: &mut DrillContext) -> StepResult {
     }
     // The page cache must reach the volume before a snapshot; then every file is read back and
     // hashed by the harness, and the fresh in-volume manifest checked against those digests.
-    let sync = exec::run(&pods, &target, &["sync"]).await?;
-    if sync.exit_code != 0 {
-        return Err(StepFailure::new(format!(
-            "sync in the sentinel pod failed: {}",
-            sync.stderr.trim()
-        )));
-    }
+    sync_volume(&pods, &target).await?;
     let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
     let back = hash_through_exec(&pods, &target, &dir, &names).await?;
     let sent: Vec<(String, String)> = entries

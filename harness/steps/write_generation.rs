@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use super::pod::sentinel_target;
-use crate::cluster::exec;
+use super::pod::{sentinel_target, sync_volume};
 use crate::config::scenario::{VerifyRevertStep, WriteGenerationStep};
 use crate::engine::context::DrillContext;
 use crate::engine::failure::{StepFailure, StepResult};
@@ -65,13 +64,7 @@ pub async fn run(ctx: &mut DrillContext, step: &WriteGenerationStep) -> StepResu
         });
     }
     // A revert acts on blocks: the page cache must reach the volume first.
-    let sync = exec::run(&pods, &target, &["sync"]).await?;
-    if sync.exit_code != 0 {
-        return Err(StepFailure::new(format!(
-            "sync in the sentinel pod failed: {}",
-            sync.stderr.trim()
-        )));
-    }
+    sync_volume(&pods, &target).await?;
     let found = digests(ctx, &entries).await?;
     let all_written = entries
         .iter()

@@ -162,35 +162,28 @@ impl TestSandbox {
     }
 }
 
-/// Creates namespace `namespace`, a PVC `name` and a Pod `name` (container `c`, the PVC mounted
-/// at `/data`) and waits until the Pod runs; returns the Longhorn volume the PVC is bound to.
-pub async fn start_pod(client: &kube::Client, namespace: &str, name: &str) -> String {
-    use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
-    use kube::api::{Api, PostParams};
-    use serde_json::json;
-    let ns: Api<Namespace> = Api::all(client.clone());
-    ns.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
-    )
-    .await
-    .expect("namespace created");
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    let pvc = serde_json::from_value(json!({
+/// A PVC `name` in `namespace` of the `longhorn` StorageClass, asking for `storage` (e.g. `8Gi`).
+pub fn pvc_manifest(
+    namespace: &str,
+    name: &str,
+    storage: &str,
+) -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
+    serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "storageClassName": "longhorn",
             "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "8Gi"}},
+            "resources": {"requests": {"storage": storage}},
         },
     }))
-    .unwrap();
-    pvcs.create(&PostParams::default(), &pvc)
-        .await
-        .expect("PVC created");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": namespace},
+    .expect("PVC manifest")
+}
+
+/// A Pod `claim` in `namespace` whose container `c` (busybox, sleeping) mounts PVC `claim` at
+/// `/data`.
+pub fn pod_manifest(namespace: &str, claim: &str) -> k8s_openapi::api::core::v1::Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": claim, "namespace": namespace},
         "spec": {
             "containers": [{
                 "name": "c",
@@ -198,11 +191,34 @@ pub async fn start_pod(client: &kube::Client, namespace: &str, name: &str) -> St
                 "command": ["sh", "-c", "sleep 3600"],
                 "volumeMounts": [{"name": "data", "mountPath": "/data"}],
             }],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
         },
     }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod)
+    .expect("Pod manifest")
+}
+
+/// Creates namespace `namespace`, a PVC `name` ([`pvc_manifest`], 8 GiB) and a Pod `name`
+/// ([`pod_manifest`]) and waits until the Pod runs; returns the Longhorn volume the PVC is
+/// bound to.
+pub async fn start_pod(client: &kube::Client, namespace: &str, name: &str) -> String {
+    use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
+    use kube::api::{Api, PostParams};
+    let ns: Api<Namespace> = Api::all(client.clone());
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).unwrap(),
+    )
+    .await
+    .expect("namespace created");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    pvcs.create(
+        &PostParams::default(),
+        &pvc_manifest(namespace, name, "8Gi"),
+    )
+    .await
+    .expect("PVC created");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.create(&PostParams::default(), &pod_manifest(namespace, name))
         .await
         .expect("Pod created");
     let phase = |p: Option<&Pod>| {
@@ -225,6 +241,26 @@ pub async fn start_pod(client: &kube::Client, namespace: &str, name: &str) -> St
     pvc.spec
         .and_then(|s| s.volume_name)
         .expect("the PVC is bound to a volume")
+}
+
+/// Writes `body` to `path` in the target container (`cat > path` through exec) and asserts
+/// that it worked.
+pub async fn put_file(
+    pods: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    target: &dr_harness::cluster::exec::ExecTarget,
+    path: &str,
+    body: String,
+) {
+    let put = dr_harness::cluster::exec::exec(
+        pods,
+        target,
+        &["sh", "-c", &format!("cat > {path}")],
+        Some(std::iter::once(body.into_bytes())),
+        None,
+    )
+    .await
+    .expect("file written through exec");
+    assert_eq!(put.exit_code, 0, "cat > {path}: {}", put.stderr);
 }
 
 /// Every file below `dir`, recursively, appended to `out`.
