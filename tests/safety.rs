@@ -456,6 +456,13 @@ async fn bad_input_exits_2_or_3_without_a_mutating_request() {
     assert!(err.contains("does not answer"), "{err}");
     // One clear message, not an ERROR line from the client library per retried request.
     assert!(!err.contains("ERROR"), "{err}");
+    // The backoff's 25 s are not silent: each retry says what failed and when the next try is.
+    assert!(
+        err.contains("Kubernetes API request failed (api-connect")
+            && err.contains("retry 1 of 8 in ")
+            && err.contains("retry 8 of 8 in "),
+        "{err}"
+    );
 
     // A cluster without Longhorn.
     let store = sb.sandbox.store();

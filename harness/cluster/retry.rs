@@ -41,17 +41,23 @@ pub(crate) fn transient_kind(err: &kube::Error) -> Option<String> {
     }
 }
 
-/// Backoff used for API calls: 200 ms doubling to 5 s, 8 retries (about 25 s in all), jittered.
+/// Retries of one API call before its error is returned.
+pub const MAX_RETRIES: usize = 8;
+
+/// Backoff used for API calls: 200 ms doubling to 5 s, [`MAX_RETRIES`] retries (about 25 s in
+/// all), jittered.
 pub fn api_backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(5))
-        .with_max_times(8)
+        .with_max_times(MAX_RETRIES)
         .with_jitter()
 }
 
 /// Runs `op`, retrying transient kube errors with [`api_backoff`] and counting them under
-/// `<prefix>-<code>`.
+/// `<prefix>-<code>`. Each retry is also logged at INFO (`retry 2 of 8 in 0.4 s`, with the
+/// error), so a run against an API that does not answer shows what it is doing during the
+/// backoff's 25 s instead of nothing.
 ///
 /// # Errors
 /// The last error, once it is not transient or the retries are used up.
@@ -64,11 +70,18 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
+    let mut retries = 0;
     op.retry(api_backoff())
         .when(|e| transient_kind(e).is_some())
-        .notify(|e, _| {
+        .notify(|e, delay| {
             if let Some(kind) = transient_kind(e) {
-                stats.count(&kind.replacen("api", prefix, 1));
+                let kind = kind.replacen("api", prefix, 1);
+                stats.count(&kind);
+                retries += 1;
+                tracing::info!(
+                    "Kubernetes API request failed ({kind}: {e}); retry {retries} of {MAX_RETRIES} in {:.1} s",
+                    delay.as_secs_f64()
+                );
             }
         })
         .await
