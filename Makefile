@@ -57,6 +57,8 @@ bench:
 	  echo "Machine: $$(nproc) cores ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $$(awk '/MemTotal/{printf "%.0f", $$2/1048576}' /proc/meminfo) GiB RAM; load average at the start: $$(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: throughput is a lower bound)."; \
 	  echo; echo "## Deep verification vs a plain GET of the same blocks (256 MiB, 1 GiB, 4 GiB)"; echo; \
 	  DR_BENCH_MIB=256,1024,4096 DR_BENCH_ROUNDS=5 $(CARGO) bench -q -p dr-backupstore --bench deep_verify; \
+	  echo; echo "The same with the S3 server in a process of its own (256 MiB, 1 GiB):"; echo; \
+	  DR_BENCH_S3=process DR_BENCH_MIB=256,1024 DR_BENCH_ROUNDS=5 $(CARGO) bench -q -p dr-backupstore --bench deep_verify; \
 	  echo; echo "## Incremental deep verification (1 GiB)"; echo; \
 	  $(CARGO) bench -q -p dr-backupstore --bench incremental; \
 	  echo; echo "## The full-rebuild drill on the built-in sandbox (fast timing)"; echo; \

@@ -3,7 +3,8 @@
 //! For each volume size (`DR_BENCH_MIB`, MiB, comma-separated; default `256,1024`) it builds a
 //! real ext4 image with `mke2fs -d` over generated files (about 80 % of the volume) and a
 //! sha256 manifest (a raw image of dense pseudo-random 2 MiB blocks when mke2fs is absent),
-//! uploads it as a Longhorn backup (lz4, 2 MiB blocks) to an in-process s3s-fs server on 127.0.0.1, and measures:
+//! uploads it as a Longhorn backup (lz4, 2 MiB blocks) to an s3s-fs server on 127.0.0.1 (in
+//! this process, or with `DR_BENCH_S3=process` in a process of its own), and measures:
 //! - plain download: every block object fetched with plain GetObject calls into a sink, same
 //!   concurrency, no decompression or checksum (what any download tool would do);
 //! - the block pass alone (`deep_verify_files` without file checks), alternating with the
@@ -51,6 +52,8 @@ const CHILD_ENDPOINT: &str = "DR_BENCH_CHILD_ENDPOINT";
 const CHILD_IMAGE: &str = "DR_BENCH_CHILD_IMAGE";
 /// Child mode: `1` to check the manifest inside the image.
 const CHILD_MANIFEST: &str = "DR_BENCH_CHILD_MANIFEST";
+/// Server mode: this binary runs only the S3 server and prints its endpoint.
+const SERVER_MODE: &str = "DR_BENCH_SERVER";
 
 struct Row {
     size_mib: u64,
@@ -248,6 +251,79 @@ fn stage_costs() {
     );
 }
 
+/// The S3 server the bench talks to: s3s-fs on this process's runtime, or, with
+/// `DR_BENCH_S3=process`, in a process of its own (this binary in server mode). In its own
+/// process the server's CPU time is not counted in "cores busy", which is then the verifier's
+/// alone, and its threads no longer share the verifier's async workers: closer to a real S3
+/// target, which is never inside the verifying process, though still on the same cores.
+enum Server {
+    Process {
+        endpoint: String,
+        store: BackupStore,
+        _child: tokio::process::Child,
+    },
+    InProcess(TestS3),
+}
+
+impl Server {
+    async fn start() -> Self {
+        if std::env::var("DR_BENCH_S3").map_or(true, |v| v != "process") {
+            return Self::InProcess(TestS3::start().await);
+        }
+        let exe = std::env::current_exe().expect("current exe");
+        let mut child = tokio::process::Command::new(exe)
+            .env(SERVER_MODE, "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the S3 server process");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut line)
+            .await
+            .expect("server endpoint");
+        let endpoint = line.trim().to_string();
+        assert!(endpoint.starts_with("http://"), "server printed {line:?}");
+        let client = s3_client(
+            Some(&endpoint),
+            "us-east-1",
+            true,
+            Some((ACCESS_KEY, SECRET_KEY)),
+        )
+        .await;
+        let store = BackupStore::new(client, BUCKET, "backupstore/");
+        Self::Process {
+            endpoint,
+            store,
+            _child: child,
+        }
+    }
+
+    fn store(&self) -> BackupStore {
+        match self {
+            Self::Process { store, .. } => store.clone(),
+            Self::InProcess(s3) => s3.store(),
+        }
+    }
+
+    fn endpoint(&self) -> &str {
+        match self {
+            Self::Process { endpoint, .. } => endpoint,
+            Self::InProcess(s3) => &s3.endpoint,
+        }
+    }
+}
+
+/// Server mode: s3s-fs with [`BUCKET`] created, its endpoint on stdout, until stdin closes
+/// (the parent exited or dropped its handle).
+async fn serve() {
+    let s3 = TestS3::start().await;
+    println!("{}", s3.endpoint);
+    let mut rest = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut rest).await;
+}
+
 async fn run(size_mib: u64) -> Row {
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("volume.img");
@@ -265,7 +341,7 @@ async fn run(size_mib: u64) -> Row {
             "raw"
         }
     };
-    let s3 = TestS3::start().await;
+    let s3 = Server::start().await;
     let store = s3.store();
     let cfg = upload_image(
         &store,
@@ -337,7 +413,7 @@ async fn run(size_mib: u64) -> Row {
         (t.elapsed(), m.bytes_ok())
     });
 
-    let child = run_child(&s3.endpoint, &out, kind == "ext4").await;
+    let child = run_child(s3.endpoint(), &out, kind == "ext4").await;
     Row {
         size_mib,
         kind,
@@ -425,6 +501,10 @@ async fn child(endpoint: &str) {
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os(SERVER_MODE).is_some() {
+        serve().await;
+        return;
+    }
     if let Ok(endpoint) = std::env::var(CHILD_ENDPOINT) {
         child(&endpoint).await;
         return;
@@ -440,8 +520,13 @@ async fn main() {
         })
         .collect();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let server = if std::env::var("DR_BENCH_S3").is_ok_and(|v| v == "process") {
+        "in a process of its own (cores busy: the verifier's alone)"
+    } else {
+        "in this process (cores busy include it)"
+    };
     println!(
-        "deep_verify benchmark: {cores} cores, concurrency {}, lz4, 2 MiB blocks",
+        "deep_verify benchmark: {cores} cores, concurrency {}, lz4, 2 MiB blocks, S3 server {server}",
         concurrency()
     );
     stage_costs();

@@ -32,13 +32,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinError, JoinHandle};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::compress::{decompress_into, CompressionMethod};
 use crate::deep::BlockFault;
@@ -188,7 +184,9 @@ pub(crate) fn check_blocks<T: Send + 'static>(
             let limiter = limiter.clone();
             let buffers = buffers.clone();
             let gets = Arc::clone(&gets);
-            AbortOnDrop(tokio::spawn(async move {
+            // Aborted when dropped: a verification that stops early (an image write failed,
+            // the caller gave up) leaves no download running.
+            AbortOnDropHandle::new(tokio::spawn(async move {
                 let permit = match limiter {
                     Some(l) => Some(l.acquire_owned().await.expect("limiter never closed")),
                     None => None,
@@ -306,25 +304,6 @@ async fn on_own_thread<T: Send + 'static>(
         .map_err(|e| format!("cannot start a thread: {e}"))?;
     // A panic drops the sender: the block is reported, the verification goes on.
     rx.await.map_err(|_| "the thread panicked".to_string())
-}
-
-/// A spawned download that is aborted when dropped, so a verification that stops early (an
-/// image write failed, the caller gave up) leaves no download running. (tokio-util's
-/// `AbortOnDropHandle` does this too, but adding its `rt` feature here would rebuild the whole
-/// HTTP stack for a ten-line type.)
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T, JoinError>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
 }
 
 /// The outcome of a block that was not downloaded.
