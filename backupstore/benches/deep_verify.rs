@@ -260,7 +260,7 @@ enum Server {
     Process {
         endpoint: String,
         store: BackupStore,
-        _child: tokio::process::Child,
+        _child: Box<tokio::process::Child>,
     },
     InProcess(TestS3),
 }
@@ -296,7 +296,7 @@ impl Server {
         Self::Process {
             endpoint,
             store,
-            _child: child,
+            _child: Box::new(child),
         }
     }
 
