@@ -27,10 +27,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{pattern, TestS3, ACCESS_KEY, BUCKET, MI, SECRET_KEY};
+use common::{pattern, TestS3, MI};
 use dr_backupstore::ext4::verify_manifest;
 use dr_backupstore::{
-    checksum, compress, decompress, deep_verify_files_with, s3_client, upload_image, BackupStore,
+    checksum, compress, decompress, deep_verify_files_with, upload_image, BackupStore,
     CompressionMethod, DeepOptions, FileChecks, UploadOptions, DEFAULT_MANIFEST_PATH,
 };
 use futures::stream::{self, StreamExt};
@@ -285,14 +285,7 @@ impl Server {
             .expect("server endpoint");
         let endpoint = line.trim().to_string();
         assert!(endpoint.starts_with("http://"), "server printed {line:?}");
-        let client = s3_client(
-            Some(&endpoint),
-            "us-east-1",
-            true,
-            Some((ACCESS_KEY, SECRET_KEY)),
-        )
-        .await;
-        let store = BackupStore::new(client, BUCKET, "backupstore/");
+        let store = common::store_at(&endpoint).await;
         Self::Process {
             endpoint,
             store,
@@ -468,14 +461,7 @@ async fn run_child(endpoint: &str, out: &Path, manifest: bool) -> ChildResult {
 async fn child(endpoint: &str) {
     let image = std::env::var_os(CHILD_IMAGE).expect("child image path");
     let manifest = std::env::var(CHILD_MANIFEST).is_ok_and(|v| v == "1");
-    let client = s3_client(
-        Some(endpoint),
-        "us-east-1",
-        true,
-        Some((ACCESS_KEY, SECRET_KEY)),
-    )
-    .await;
-    let store = BackupStore::new(client, BUCKET, "backupstore/");
+    let store = common::store_at(endpoint).await;
     let checks = if manifest {
         FileChecks::manifest(DEFAULT_MANIFEST_PATH)
     } else {

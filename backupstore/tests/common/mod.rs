@@ -19,6 +19,22 @@ pub const BUCKET: &str = "backups";
 pub const ACCESS_KEY: &str = "test-access-key";
 pub const SECRET_KEY: &str = "test-secret-key";
 
+/// An S3 client for the server at `endpoint` (path-style, the test keys).
+pub async fn client_at(endpoint: &str) -> Client {
+    s3_client(
+        Some(endpoint),
+        "us-east-1",
+        true,
+        Some((ACCESS_KEY, SECRET_KEY)),
+    )
+    .await
+}
+
+/// A store at the root (`backupstore/`) of [`BUCKET`] on the server at `endpoint`.
+pub async fn store_at(endpoint: &str) -> BackupStore {
+    BackupStore::new(client_at(endpoint).await, BUCKET, "backupstore/")
+}
+
 /// A running S3 server; stops when dropped.
 pub struct TestS3 {
     pub endpoint: String,
@@ -62,13 +78,7 @@ impl TestS3 {
             }
         });
         let endpoint = format!("http://{addr}");
-        let client = s3_client(
-            Some(&endpoint),
-            "us-east-1",
-            true,
-            Some((ACCESS_KEY, SECRET_KEY)),
-        )
-        .await;
+        let client = client_at(&endpoint).await;
         client
             .create_bucket()
             .bucket(BUCKET)
