@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{assert_failed_at, drill, drill_with, step, TestSandbox};
 use dr_harness::config::{BackupTargetSource, Scenario};
 use dr_harness::engine::record::{Outcome, RunRecord};
@@ -64,25 +62,19 @@ async fn new_backup_reaching(sb: &TestSandbox, good: &RunRecord, name: &str, sta
             }),
         )
         .expect("Backup created");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let b = sb
-            .sandbox
-            .store()
-            .get(&LH_BACKUPS, Some("longhorn-system"), name);
-        if b.as_ref()
-            .and_then(|b| b.pointer("/status/state"))
-            .and_then(|s| s.as_str())
+    let what = format!("backup {name} reached {state}");
+    common::until(&what, || {
+        common::store_str(
+            sb,
+            &LH_BACKUPS,
+            Some("longhorn-system"),
+            name,
+            "/status/state",
+        )
+        .as_deref()
             == Some(state)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "backup {name} never reached {state}: {b:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 fn check<'a>(record: &'a RunRecord, name: &str) -> &'a dr_harness::engine::record::CheckRecord {

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{assert_failed_at, drill, drill_with, step, TestSandbox};
 use dr_harness::config::Scenario;
@@ -61,49 +61,37 @@ async fn status_server(initial: u16) -> (String, Arc<AtomicU16>) {
 /// Waits until the sandbox's Longhorn volume `name` reports `robustness` (a precondition of the
 /// test, not its verdict).
 async fn wait_volume_robustness(sb: &TestSandbox, name: &str, robustness: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = sb
-            .sandbox
-            .store()
-            .get(&LH_VOLUMES, Some("longhorn-system"), name);
-        if v.as_ref()
-            .and_then(|v| v.pointer("/status/robustness"))
-            .and_then(|r| r.as_str())
+    let what = format!("volume {name} became {robustness}");
+    common::until(&what, || {
+        common::store_str(
+            sb,
+            &LH_VOLUMES,
+            Some("longhorn-system"),
+            name,
+            "/status/robustness",
+        )
+        .as_deref()
             == Some(robustness)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "volume {name} never became {robustness}: {v:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 /// Waits until node `name` reports `Ready` as `ready` (the sandbox may report a faulted node
 /// Ready for a moment while it boots).
 async fn wait_node_ready(sb: &TestSandbox, name: &str, ready: bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
     let want = if ready { "True" } else { "False" };
-    loop {
+    let what = format!("node {name} reported Ready={want}");
+    common::until(&what, || {
         let n = sb.sandbox.store().get(&NODES, None, name);
         let status = n
             .as_ref()
             .and_then(|n| n.pointer("/status/conditions"))
             .and_then(|c| c.as_array())
             .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-            .and_then(|c| c["status"].as_str().map(str::to_string));
-        if status.as_deref() == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {name} never reported Ready={want}: {n:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .and_then(|c| c["status"].as_str());
+        status == Some(want)
+    })
+    .await;
 }
 
 fn check_found(record: &RunRecord, step_name: &str, check: &str) -> String {

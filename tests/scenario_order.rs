@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{assert_failed_at, drill, TestSandbox};
 use dr_harness::config::Scenario;
@@ -87,15 +87,6 @@ timeout = "1m"
         marker = marker.display()
     );
     Scenario::from_str(&text, "recovery-order-vault.toml").expect("scenario loads")
-}
-
-/// Waits (a precondition) until `cond` holds on the sandbox.
-async fn until(sb: &TestSandbox, what: &str, cond: impl Fn(&TestSandbox) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond(sb) {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn volume_healthy(sb: &TestSandbox) -> bool {
@@ -192,7 +183,7 @@ async fn vault_recovery_in_order_passes_and_times_each_gate() {
     let out = tempfile::tempdir().expect("tempdir");
     let (record, ()) = tokio::join!(drill(&sb, scenario, out.path()), async {
         // The recovery, in order: storage, then Vault, then the secrets, then the app.
-        until(&sb, "sentinel volume healthy", volume_healthy).await;
+        common::until("sentinel volume healthy", || volume_healthy(&sb)).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         unsealed.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -225,9 +216,9 @@ async fn app_up_before_vault_is_an_order_violation_naming_both_gates() {
     let marker = marker_path(dir.path());
     std::fs::write(&marker, b"synced").expect("marker");
     // Storage is up and the app was scaled up, but Vault is still sealed.
-    until(&sb, "sentinel volume healthy", volume_healthy).await;
+    common::until("sentinel volume healthy", || volume_healthy(&sb)).await;
     create_app(&sb);
-    until(&sb, "app available", app_available).await;
+    common::until("app available", || app_available(&sb)).await;
     let out = tempfile::tempdir().expect("tempdir");
     let record = drill(&sb, vault_scenario(&url, &marker, "1m"), out.path()).await;
     assert_failed_at(
@@ -257,9 +248,9 @@ async fn app_started_before_its_secrets_is_an_order_violation() {
     unsealed.store(true, Ordering::SeqCst);
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = marker_path(dir.path());
-    until(&sb, "sentinel volume healthy", volume_healthy).await;
+    common::until("sentinel volume healthy", || volume_healthy(&sb)).await;
     create_app(&sb);
-    until(&sb, "app available", app_available).await;
+    common::until("app available", || app_available(&sb)).await;
     let out = tempfile::tempdir().expect("tempdir");
     let record = drill(&sb, vault_scenario(&url, &marker, "1m"), out.path()).await;
     assert_failed_at(

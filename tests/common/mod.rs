@@ -45,6 +45,33 @@ pub fn longhorn_crds(version: dr_sandbox::LonghornVersion) -> Option<PathBuf> {
     None
 }
 
+/// Waits up to 30 s, polling every 50 ms, until `holds` is true: a test's precondition, not
+/// its verdict. Panics naming `what` when it never holds.
+pub async fn until(what: &str, mut holds: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !holds() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The string at JSON pointer `pointer` (e.g. `/status/state`) of object `namespace/name` of
+/// `resource` in the sandbox's store, if it has one.
+pub fn store_str(
+    sb: &TestSandbox,
+    resource: &dr_sandbox::api::resources::ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+    pointer: &str,
+) -> Option<String> {
+    sb.sandbox
+        .store()
+        .get(resource, namespace, name)?
+        .pointer(pointer)?
+        .as_str()
+        .map(str::to_string)
+}
+
 /// Says loudly that `what` cannot be checked; panics under `CI=true`.
 pub fn missing(what: &str) {
     let msg = format!("!!! {what}");
