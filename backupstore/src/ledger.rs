@@ -3,8 +3,10 @@
 //!
 //! Longhorn names every block by the SHA-512/64 of its plaintext and never rewrites a block in
 //! place (longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
-//! `backupBlock`: a block whose key exists is skipped, unless `backup-mode: full`, which uploads
-//! the same content again under the same key), so a block proven once stays proven while its
+//! `backupBlock`: a block whose key exists is skipped, unless the backup is full — `isFullBackup`,
+//! parameter `backup-mode` = `full`, vendor/github.com/longhorn/go-common-libs/backup/types.go
+//! `LonghornBackupParameterBackupMode`, `LonghornBackupModeFull` — which uploads the same
+//! content again under the same key), so a block proven once stays proven while its
 //! object is unchanged. "Unchanged" is the object's ETag and size: any PUT to the key gives a
 //! new object whose ETag the next listing shows.
 //!

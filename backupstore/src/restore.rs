@@ -6,9 +6,9 @@
 //! here is a block Longhorn would restore. Memory stays at `block size × concurrency`.
 //! Source: longhorn/longhorn-engine@v1.9.1:vendor/github.com/longhorn/backupstore/deltablock.go
 //! (`RestoreDeltaBlockBackup`: the image is truncated to `volume.cfg`'s `Size`, which must be a
-//! positive multiple of the block size; `restoreBlockToFile`: `io.CopyN(dev, r, blockSize)`, so
-//! every block holds exactly one block size of plaintext). The same at v1.7.3, v1.8.2, v1.10.1
-//! (v1.10.1 with the backup's own block size).
+//! positive multiple of the block size; `restoreBlockToFile`: `io.CopyN(volDev, r, DEFAULT_BLOCK_SIZE)`,
+//! so every block holds exactly one block size of plaintext). The same at v1.7.3 and v1.8.2;
+//! v1.10.1 copies the backup's own block size (`io.CopyN(volDev, r, blockSize)`).
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};

@@ -33,7 +33,9 @@ pub const BACKUP_UNKNOWN: &str = "Unknown";
 
 /// Whether a Backup in `state` will not change any more by itself: `Completed`, `Error`,
 /// `Unknown` (longhorn-manager@v1.7.1..v1.10.1:controller/backup_controller.go
-/// `backupInFinalState`, which also lists `Deleting`).
+/// `backupInFinalState`), and `Deleting`, which that function lists from v1.8.0
+/// (k8s/pkg/apis/longhorn/v1beta2/backup.go `BackupStateDeleting`; v1.7.x has no such Backup
+/// state, so the extra arm never matches there).
 pub fn backup_state_is_final(state: &str) -> bool {
     matches!(
         state,

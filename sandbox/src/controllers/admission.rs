@@ -44,8 +44,10 @@ fn denied(webhook: &str, msg: impl std::fmt::Display) -> ApiError {
 /// What kube-apiserver answers when the mutating webhook's handler panics: the webhook server
 /// (wrangler's router, no recovery) drops the connection, the call fails with `EOF`, and the
 /// `Fail` failure policy (longhorn-manager@v1.9.1:webhook/server/server.go `failPolicyFail`,
-/// service `longhorn-admission-webhook` port 9502 path `/v1/webhook/mutation`, default 10 s
-/// timeout) turns that into a 500 InternalError.
+/// default 10 s timeout) turns that into a 500 InternalError. The URL's parts, same release:
+/// service `longhorn-admission-webhook` (types/webhook.go `AdmissionWebhookServiceName`), port
+/// 9502 (types/types.go `DefaultAdmissionWebhookPort`), path `/v1/webhook/mutation`
+/// (server.go `mutationPath`, webhook/admission/admission.go `AdmissionTypeMutation`).
 fn mutator_crashed() -> ApiError {
     ApiError::new(
         500,
