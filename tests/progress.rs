@@ -208,6 +208,15 @@ fn a_drill_without_a_terminal_keeps_progress_out_of_the_log_and_writes_report_ht
         stderr.contains("destroy hook:"),
         "the drill ran its hooks: {stderr}"
     );
+    // The hooks' own output (the sandbox's destroy and rebuild print JSON) is shown line by
+    // line after the step's name, without a timestamp and a level in front of each line.
+    for step in ["destroy", "rebuild"] {
+        assert!(
+            stderr.lines().any(|l| l == format!("[{step}] {{")),
+            "{step} hook output: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("INFO [destroy]"), "{stderr}");
     for l in stderr.lines() {
         assert!(
             !(l.contains("gate=") || l.contains(" waiting ") || l.contains("waited")),

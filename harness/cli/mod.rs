@@ -91,8 +91,10 @@ fn init_tracing(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DR_HARNESS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("DR_HARNESS_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    };
     // Wait progress is drawn by its own layer (spinners on a TTY, sparse lines otherwise), never
     // printed as a log line; everything else goes through the spinner-aware stderr. Every log
     // line passes the process-wide redactor: at -vv kube and hyper print URLs and headers that
@@ -104,15 +106,31 @@ fn init_tracing(verbose: u8) {
         // Colour codes only for a terminal: CI logs and files get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .with_filter(filter)
+        .with_filter(filter())
         .with_filter(tracing_subscriber::filter::filter_fn(|m| {
-            m.target() != progress::TARGET
+            m.target() != progress::TARGET && m.target() != crate::steps::hook::OUTPUT_TARGET
+        }));
+    // A hook's own output, line by line, as the hook wrote it after its step's name
+    // (`[destroy] …`): a timestamp and a level in front of every line of a terraform plan only
+    // bury it. Still filtered by the verbosity, still redacted.
+    let hook_output = tracing_subscriber::fmt::layer()
+        .with_writer(crate::redact::RedactingMakeWriter::new(
+            progress::SuspendingStderrMaker,
+        ))
+        .with_ansi(false)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_filter(filter())
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() == crate::steps::hook::OUTPUT_TARGET
         }));
     let waits = progress::ProgressLayer::for_stderr().with_filter(
         tracing_subscriber::filter::filter_fn(|m| m.target() == progress::TARGET),
     );
     let _ = tracing_subscriber::registry()
         .with(logs)
+        .with(hook_output)
         .with(waits)
         .try_init();
 }

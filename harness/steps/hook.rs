@@ -5,6 +5,10 @@ use crate::engine::context::DrillContext;
 use crate::engine::failure::StepFailure;
 use crate::hooks::{self, HookAction, HookOutcome, HookPlan};
 
+/// `tracing` target of a hook's output lines (INFO, message `[<step>] <line>`, redacted), which
+/// the CLI prints as they are, without time or level.
+pub const OUTPUT_TARGET: &str = "dr_harness::hook";
+
 /// Folder for files hooks write for the harness (the terragrunt report), one per run; it
 /// exists only while a hook runs (`run_hook` removes it once the outcome is read).
 pub fn scratch_dir(ctx: &DrillContext) -> std::path::PathBuf {
@@ -40,7 +44,7 @@ pub async fn run_hook(
         &ctx.redactor,
         ctx.cancel.clone(),
         move |_stream, line| {
-            tracing::info!(target: "dr_harness::hook", "[{step}] {line}");
+            tracing::info!(target: OUTPUT_TARGET, "[{step}] {line}");
         },
     )
     .await;
