@@ -210,10 +210,16 @@ fn a_drill_without_a_terminal_keeps_progress_out_of_the_log_and_writes_report_ht
     );
     // The hooks' own output (the sandbox's destroy and rebuild print JSON) is shown line by
     // line after the step's name, without a timestamp and a level in front of each line.
+    // Its command line (a progress line of the step, shown as it is said) comes first.
     for step in ["destroy", "rebuild"] {
+        let lines: Vec<&str> = stderr.lines().collect();
+        let output = lines.iter().position(|l| *l == format!("[{step}] {{"));
+        let command = lines
+            .iter()
+            .position(|l| l.contains(&format!("{step} hook: ")));
         assert!(
-            stderr.lines().any(|l| l == format!("[{step}] {{")),
-            "{step} hook output: {stderr}"
+            matches!((command, output), (Some(c), Some(o)) if c < o),
+            "{step} hook: command line {command:?}, output {output:?}: {stderr}"
         );
     }
     assert!(!stderr.contains("INFO [destroy]"), "{stderr}");

@@ -47,8 +47,9 @@ pub struct DrillContext {
     /// A task a step left running (the sentinel ticker, between its start step and the
     /// destroy); stopped by the step that ends it, or by the runner when the drill ends.
     pub background: Option<Box<dyn super::background::Background>>,
-    /// Lines of progress produced by the running step; drained into events by the runner.
-    pub progress: Vec<String>,
+    /// Where the running step's progress lines go: the runner shows each as it arrives (a
+    /// fresh channel per step); outside a runner they go nowhere.
+    pub progress: tokio::sync::mpsc::UnboundedSender<String>,
     /// Checks of the running step; drained into its record by the runner.
     pub checks: Vec<CheckRecord>,
     /// Hook output tail of the running step, for the report.
@@ -82,7 +83,7 @@ impl DrillContext {
             marks: BTreeMap::new(),
             background: None,
             lock: None,
-            progress: Vec::new(),
+            progress: tokio::sync::mpsc::unbounded_channel().0,
             checks: Vec::new(),
             output: None,
         }
@@ -194,7 +195,8 @@ impl DrillContext {
     pub fn say(&mut self, line: impl AsRef<str>) {
         let line = self.redactor.redact(line.as_ref()).into_owned();
         tracing::debug!(target: "dr_harness::drill", "{line}");
-        self.progress.push(line);
+        // No runner listening (a step run on its own) is not an error: the line is logged.
+        let _ = self.progress.send(line);
     }
 }
 

@@ -131,40 +131,66 @@ pub async fn run_steps(
             ctx.redactor.clone(),
         );
         let waits = scope.clone();
+        // The step's progress lines (`DrillContext::say`) are shown as they are said, so a
+        // hook's command line comes before the output the hook prints meanwhile.
+        let (said, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        ctx.progress = said;
+        let progress = |sink: &mut dyn EventSink, line: String| {
+            emit(
+                sink,
+                EventKind::Progress {
+                    step: entry.name.clone(),
+                    line,
+                },
+            );
+        };
         let (status, failure) = {
             // Boxed: the step futures are large, and a drill is often driven from a thread
             // with a small stack (a test thread's 2 MiB).
             let mut fut = Box::pin(scope.run(library.run(ctx, entry)));
-            tokio::select! {
-                res = &mut fut => match res {
-                    Ok(()) => (StepStatus::Passed, None),
-                    // A wait that ran out because the step's deadline came (waits end just
-                    // before it, with their own diagnosis) is the step timing out.
-                    Err(f) if cut_by_deadline(step_clock.elapsed(), timeout, waits.last_wait()) => {
-                        (StepStatus::TimedOut, Some(f))
+            let timer = tokio::time::sleep(timeout);
+            tokio::pin!(timer);
+            loop {
+                break tokio::select! {
+                    Some(line) = lines.recv() => {
+                        progress(sink, line);
+                        continue;
                     }
-                    Err(f) => (StepStatus::Failed, Some(f)),
-                },
-                _ = tokio::time::sleep(timeout) => (
-                    StepStatus::TimedOut,
-                    Some(super::failure::StepFailure::new(timeout_message(
-                        &entry.name,
-                        timeout,
-                        waits.last_wait(),
-                    ))),
-                ),
-                _ = cancel.cancelled() => {
-                    // A hook step sees the token and stops its process group gracefully
-                    // (SIGTERM, grace, SIGKILL): let it. Any other step is dropped at once.
-                    if library.runs_hooks(&entry.spec) {
-                        let _ = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
+                    res = &mut fut => match res {
+                        Ok(()) => (StepStatus::Passed, None),
+                        // A wait that ran out because the step's deadline came (waits end just
+                        // before it, with their own diagnosis) is the step timing out.
+                        Err(f) if cut_by_deadline(step_clock.elapsed(), timeout, waits.last_wait()) => {
+                            (StepStatus::TimedOut, Some(f))
+                        }
+                        Err(f) => (StepStatus::Failed, Some(f)),
+                    },
+                    _ = &mut timer => (
+                        StepStatus::TimedOut,
+                        Some(super::failure::StepFailure::new(timeout_message(
+                            &entry.name,
+                            timeout,
+                            waits.last_wait(),
+                        ))),
+                    ),
+                    _ = cancel.cancelled() => {
+                        // A hook step sees the token and stops its process group gracefully
+                        // (SIGTERM, grace, SIGKILL): let it. Any other step is dropped at once.
+                        if library.runs_hooks(&entry.spec) {
+                            let _ = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
+                        }
+                        (StepStatus::Interrupted, Some(super::failure::StepFailure::new(
+                            format!("interrupted while running step `{}`; resume with `dr-harness run --resume {run_id}`", entry.name),
+                        )))
                     }
-                    (StepStatus::Interrupted, Some(super::failure::StepFailure::new(
-                        format!("interrupted while running step `{}`; resume with `dr-harness run --resume {run_id}`", entry.name),
-                    )))
-                }
+                };
             }
         };
+        // Lines said after the last one shown (the step's last moments, a cancelled step's
+        // grace period).
+        while let Ok(line) = lines.try_recv() {
+            progress(sink, line);
+        }
         let mut record = StepRecord {
             name: entry.name.clone(),
             kind: kind.to_string(),
@@ -181,15 +207,6 @@ pub async fn run_steps(
             infrastructure: false,
             usage: false,
         };
-        for line in std::mem::take(&mut ctx.progress) {
-            emit(
-                sink,
-                EventKind::Progress {
-                    step: entry.name.clone(),
-                    line,
-                },
-            );
-        }
         for check in &record.checks {
             emit(
                 sink,
