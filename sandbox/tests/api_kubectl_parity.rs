@@ -9,8 +9,8 @@
 mod support;
 
 use dr_sandbox::api::resources::{
-    CONFIGMAPS, CRONJOBS, DEPLOYMENTS, EVENTS, JOBS, NODES, PODS, PVCS, PVS, ROLES,
-    SERVICEACCOUNTS, STATEFULSETS,
+    CLUSTERROLES, CONFIGMAPS, CRONJOBS, DEPLOYMENTS, EVENTS, JOBS, NODES, PODS, PVCS, PVS,
+    ROLEBINDINGS, ROLES, SERVICEACCOUNTS, STATEFULSETS,
 };
 use serde_json::json;
 use support::{Env, Kubectl};
@@ -175,6 +175,46 @@ async fn kubectl_get_prints_kube_apiserver_columns() {
         &row(&cronjobs, "nightly")[1..6],
         ["0 2 * * *", "<none>", "<unset>", "0", "<none>"]
     );
+
+    // RBAC: roles have no printer upstream (the default convertor's Name / Created At),
+    // bindings print their role and, wide, their subjects by kind.
+    env.store
+        .create(
+            &CLUSTERROLES,
+            None,
+            json!({
+                "metadata": {"name": "reader"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+            }),
+        )
+        .expect("clusterrole");
+    env.store
+        .create(&ROLEBINDINGS, Some("app"), json!({
+            "metadata": {"name": "read"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
+            "subjects": [
+                {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
+                {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "ops"},
+                {"kind": "ServiceAccount", "name": "robot", "namespace": "app"}]
+        }))
+        .expect("rolebinding");
+    let roles = k.ok(&["get", "clusterrole", "reader"]).await;
+    assert_eq!(header(&roles), "NAME CREATED AT");
+    let created = &row(&roles, "reader")[1];
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok() && created.ends_with('Z'),
+        "{roles}"
+    );
+    let bindings = k
+        .ok(&["get", "rolebinding", "-n", "app", "-o", "wide"])
+        .await;
+    assert_eq!(
+        header(&bindings),
+        "NAME ROLE AGE USERS GROUPS SERVICEACCOUNTS"
+    );
+    let b = row(&bindings, "read");
+    assert_eq!(b[1], "ClusterRole/reader", "{bindings}");
+    assert_eq!(&b[3..], ["alice", "ops", "app/robot"], "{bindings}");
 }
 
 #[tokio::test]

@@ -4,7 +4,10 @@
 //! sent, wide ones (`priority: 1`) included; kubectl hides those without `-o wide`.
 //!
 //! Ages and durations use apimachinery's `HumanDuration` ([`human_duration`]). Kinds without
-//! a printer here get NAME/AGE (`printObjectMeta`). Cells the sandbox never fills (pod IPs,
+//! a printer upstream (Role, ClusterRole, CustomResourceDefinition) get the API server's default
+//! table convertor: Name and Created At, an RFC 3339 UTC time (kubernetes/apiserver@v0.32.13:
+//! pkg/registry/rest/table.go `defaultTableConvertor`; apiextensions-apiserver@v0.32.13:
+//! pkg/registry/customresourcedefinition/etcd.go). Cells the sandbox never fills (pod IPs,
 //! node addresses) print what the upstream printer prints for an empty field.
 
 use chrono::{DateTime, Utc};
@@ -25,6 +28,25 @@ const AGE: ColDef = (
     0,
     "CreationTimestamp is a timestamp representing the server time when this object was created.",
 );
+
+/// The default table convertor's second column (kubernetes/apiserver@v0.32.13:
+/// pkg/registry/rest/table.go).
+const CREATED_AT: ColDef = (
+    "Created At",
+    "date",
+    0,
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+);
+
+/// `roleBindingsColumnDefinitions` and `clusterRoleBindingsColumnDefinitions` (the same
+/// columns; descriptions from rbac/v1beta1 `RoleBinding`'s `roleRef`).
+const ROLEBINDING_COLS: &[ColDef] = &[
+    ("Role", "string", 0, "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error."),
+    AGE,
+    ("Users", "string", 1, "Users in the roleBinding"),
+    ("Groups", "string", 1, "Groups in the roleBinding"),
+    ("ServiceAccounts", "string", 1, "ServiceAccounts in the roleBinding"),
+];
 
 const POD_COLS: &[ColDef] = &[
     ("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
@@ -270,6 +292,8 @@ fn printer(rt: &ResourceType) -> Option<Printer> {
         (STORAGECLASS_COLS, storageclass_cells)
     } else if is(&resources::SERVICES) {
         (SERVICE_COLS, service_cells)
+    } else if is(&resources::ROLEBINDINGS) || is(&resources::CLUSTERROLEBINDINGS) {
+        (ROLEBINDING_COLS, rolebinding_cells)
     } else {
         return None;
     })
@@ -283,7 +307,7 @@ fn name_def() -> Value {
 /// column at the end, as upstream).
 pub fn columns(rt: &ResourceType) -> Vec<Value> {
     let Some((cols, _)) = printer(rt) else {
-        return vec![name_def(), column(&AGE)];
+        return vec![name_def(), column(&CREATED_AT)];
     };
     let mut out = Vec::new();
     if !std::ptr::eq(rt, &resources::EVENTS) {
@@ -306,7 +330,7 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         name = json!(format!("{} (default)", s(obj, "/metadata/name")));
     }
     match printer(rt) {
-        None => vec![name, json!(age(obj, now))],
+        None => vec![name, json!(created_at(obj))],
         Some((_, f)) if std::ptr::eq(rt, &resources::EVENTS) => f(obj, now),
         Some((_, f)) => {
             let mut out = vec![name];
@@ -352,6 +376,40 @@ fn since(t: &str, now: DateTime<Utc>) -> String {
 
 fn age(obj: &Value, now: DateTime<Utc>) -> String {
     since(s(obj, "/metadata/creationTimestamp"), now)
+}
+
+/// The default table convertor's cell: `creationTimestamp` in UTC, RFC 3339, whole seconds.
+fn created_at(obj: &Value) -> String {
+    // Go formats the zero time for a missing timestamp.
+    parse_time(s(obj, "/metadata/creationTimestamp")).map_or_else(
+        || "0001-01-01T00:00:00Z".to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// `printRoleBinding` / `printClusterRoleBinding` (kubernetes@v1.32:pkg/printers/
+/// internalversion/printers.go): `<kind>/<name>` of the role, the age, then the subjects by
+/// kind (`rbac.SubjectsStrings`, pkg/apis/rbac/helpers.go: users and groups by name, service
+/// accounts as `namespace/name`), each list joined with ", ".
+fn rolebinding_cells(b: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let role = format!("{}/{}", s(b, "/roleRef/kind"), s(b, "/roleRef/name"));
+    let (mut users, mut groups, mut sas) = (Vec::new(), Vec::new(), Vec::new());
+    for subject in arr(b, "/subjects") {
+        let name = s(subject, "/name");
+        match s(subject, "/kind") {
+            "ServiceAccount" => sas.push(format!("{}/{name}", s(subject, "/namespace"))),
+            "User" => users.push(name.to_string()),
+            "Group" => groups.push(name.to_string()),
+            _ => {}
+        }
+    }
+    vec![
+        json!(role),
+        json!(age(b, now)),
+        json!(users.join(", ")),
+        json!(groups.join(", ")),
+        json!(sas.join(", ")),
+    ]
 }
 
 fn deleting(obj: &Value) -> bool {
@@ -1081,9 +1139,30 @@ mod tests {
     }
 
     #[test]
-    fn kinds_without_printer_get_name_and_age() {
-        let cols = columns(&resources::ROLES);
-        assert_eq!(cols.len(), 2);
-        assert_eq!(cols[1]["name"], "Age");
+    fn kinds_without_printer_get_the_default_convertors_name_and_created_at() {
+        for rt in [
+            &resources::ROLES,
+            &resources::CLUSTERROLES,
+            &resources::CRDS,
+        ] {
+            let cols = columns(rt);
+            assert_eq!(cols.len(), 2, "{}", rt.kind);
+            assert_eq!(
+                (&cols[0]["name"], &cols[1]["name"]),
+                (&json!("Name"), &json!("Created At"))
+            );
+            assert_eq!(cols[1]["type"], "date");
+        }
+        let role = json!({"metadata": {"name": "r", "creationTimestamp": "2026-01-02T03:04:05Z"}});
+        assert_eq!(
+            cells(&resources::ROLES, &role, Utc::now()),
+            vec![json!("r"), json!("2026-01-02T03:04:05Z")]
+        );
+        // Go's zero time for a missing timestamp.
+        let bare = json!({"metadata": {"name": "r"}});
+        assert_eq!(
+            cells(&resources::ROLES, &bare, Utc::now())[1],
+            "0001-01-01T00:00:00Z"
+        );
     }
 }

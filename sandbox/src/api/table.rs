@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use super::crd::CrdSet;
-use super::resources::{self, ResourceType};
+use super::resources::ResourceType;
 
 /// Whether an `Accept` header asks for a Table.
 pub fn wants_table(accept: &str) -> bool {
@@ -53,10 +53,9 @@ fn cell(v: Option<&Value>) -> Value {
 
 /// The Table for `items` of type `rt` at list resourceVersion `rv`. A Longhorn kind gets its
 /// CRD's `additionalPrinterColumns` (see [`super::crd::columns`]): the loaded CRDs' when
-/// `crds` is given, else the built-in ones ([`super::crd::builtin`]);
-/// `customresourcedefinitions` the default convertor's `Name`/`Created At` (k8s.io/apiserver
-/// v0.32.13 `pkg/registry/rest/table.go`); built-in kinds kube-apiserver's printers
-/// ([`super::printers`]).
+/// `crds` is given, else the built-in ones ([`super::crd::builtin`]); built-in kinds
+/// kube-apiserver's printers, or its default convertor's `Name`/`Created At` for kinds without
+/// one (`customresourcedefinitions`, roles; [`super::printers`]).
 pub fn to_table(rt: &ResourceType, crds: Option<&CrdSet>, items: &[Value], rv: &str) -> Value {
     let now = chrono::Utc::now();
     let name_col = json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0});
@@ -71,21 +70,6 @@ pub fn to_table(rt: &ResourceType, crds: Option<&CrdSet>, items: &[Value], rv: &
                 let mut cells = vec![cell(o.pointer("/metadata/name"))];
                 cells.extend(crd.columns.iter().map(|c| c.cell(o, now)));
                 cells
-            })
-            .collect();
-        (cols, rows)
-    } else if std::ptr::eq(rt, &resources::CRDS) {
-        let cols = vec![
-            name_col,
-            json!({"name": "Created At", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}),
-        ];
-        let rows = items
-            .iter()
-            .map(|o| {
-                vec![
-                    cell(o.pointer("/metadata/name")),
-                    cell(o.pointer("/metadata/creationTimestamp")),
-                ]
             })
             .collect();
         (cols, rows)
@@ -137,7 +121,7 @@ mod tests {
     #[test]
     fn pod_table_has_status_column() {
         let pod = json!({"metadata": {"name": "p", "creationTimestamp": "2020-01-01T00:00:00Z"}, "status": {"phase": "Running"}});
-        let t = to_table(&resources::PODS, None, &[pod], "7");
+        let t = to_table(&super::super::resources::PODS, None, &[pod], "7");
         assert_eq!(t["rows"][0]["cells"][0], "p");
         assert_eq!(t["rows"][0]["cells"][2], "Running");
         assert_eq!(t["columnDefinitions"][1]["name"], "Ready");
