@@ -404,7 +404,7 @@ fn group_url(url: &str, cluster: &str, scenario: &str, shard: Option<&str>) -> S
 /// replaces it: a drill pushed from a fresh CI checkout (no local metrics file) must keep the
 /// last success the gateway holds (a `PUT` replaces every metric of the group:
 /// prometheus/pushgateway@v1.5.1:README.md, "PUT method"). Uses the gateway's JSON API
-/// `GET /api/v1/metrics` (same README, "API": every group with its labels, each metric's
+/// `GET /api/v1/metrics` (same README, "Query API": every group with its labels, each metric's
 /// samples with their value as a string) and takes the group whose labels are exactly
 /// job=dr_harness, cluster, scenario (and shard, for a shard of a sharded verification).
 /// An absent group is an empty history.

@@ -7,7 +7,7 @@
 //! OpenAPI v3 carries the schemas `kubectl explain` reads ([`super::openapi`]); every PATCH
 //! operation carries its
 //! `x-kubernetes-group-version-kind` and a `fieldValidation` query parameter, so kubectl's
-//! query-param verifier (k8s.io/cli-runtime `resource/query_param_verifier_v3.go`) lets the
+//! query-param verifier (k8s.io/cli-runtime `pkg/resource/query_param_verifier_v3.go`) lets the
 //! server validate instead of fetching schemas. PATCH operations
 //! declare no request body so that `kubectl apply` computes strategic patches from its
 //! built-in types instead of OpenAPI.

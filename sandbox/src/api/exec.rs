@@ -2,7 +2,7 @@
 //! through [`super::runtime::PodRuntime`].
 //!
 //! Exec speaks the Kubernetes WebSocket stream protocol (`v5.channel.k8s.io` preferred,
-//! `v4.channel.k8s.io` accepted; k8s.io/apimachinery `util/remotecommand`): every binary frame
+//! `v4.channel.k8s.io` accepted; k8s.io/apimachinery `pkg/util/remotecommand`): every binary frame
 //! is `[channel][payload]` with 0 stdin, 1 stdout, 2 stderr, 3 status (a JSON Status), 4 resize,
 //! and under v5 `[255, channel]` closing a channel (`[255, 0]` = stdin EOF). All output is sent
 //! before the status frame, because clients stop reading when the status arrives. Client stdin

@@ -1,7 +1,7 @@
 //! Names and URLs the simulated controllers generate, spelled as the real ones spell them.
 //!
 //! Pod names follow the ReplicaSet scheme (`<deployment>-<pod-template-hash>-<5 chars>`), random
-//! suffixes use Kubernetes' `rand.String` alphabet (apimachinery `util/rand`: consonants and
+//! suffixes use Kubernetes' `rand.String` alphabet (apimachinery `pkg/util/rand`: consonants and
 //! digits without vowels or look-alikes), BackupVolume names follow the release's rule
 //! ([`BackupVolumeNaming`]), and backup URLs follow longhorn-manager's
 //! `backupstore.EncodeBackupURL` (`s3://bucket@region/?backup=<name>&volume=<vol>`, query keys

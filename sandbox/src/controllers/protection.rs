@@ -1,7 +1,7 @@
 //! The storage-protection controllers of kube-controller-manager: a PVC being deleted keeps
-//! its `kubernetes.io/pvc-protection` finalizer while a pod that is not finished uses it
-//! (kubernetes@v1.32.0:pkg/controller/volume/pvcprotection/pvc_protection_controller.go
-//! `isBeingUsed`), and a PV being deleted keeps `kubernetes.io/pv-protection` while it is
+//! its `kubernetes.io/pvc-protection` finalizer while a scheduled pod names it, finished or
+//! not (kubernetes@v1.32.0:pkg/controller/volume/pvcprotection/pvc_protection_controller.go
+//! `isBeingUsed`, `podUsesPVC`), and a PV being deleted keeps `kubernetes.io/pv-protection` while it is
 //! `Bound` (kubernetes@v1.32.0:pkg/controller/volume/pvprotection/pv_protection_controller.go
 //! `isBeingUsed`). Removing the last finalizer lets the store remove the object.
 
@@ -64,16 +64,13 @@ fn holds(obj: &Value, finalizer: &str) -> bool {
 }
 
 /// A scheduled pod (`spec.nodeName` set: the kubelet refuses to start an unscheduled one on a
-/// claim being deleted) that is not `Succeeded`/`Failed` and mounts `claim` (the controller's
-/// `podUsesPVC`).
+/// claim being deleted) that mounts `claim`, whatever its phase: a `Succeeded` or `Failed` pod
+/// holds the claim until the pod itself is deleted (the controller's `podUsesPVC` checks no
+/// phase; only a generic ephemeral volume's claim is let go once its pod is shut down, and the
+/// sandbox has no ephemeral volumes).
 fn pod_uses_claim(pod: &Value, claim: &str) -> bool {
-    let finished = matches!(
-        str_at(pod, "/status/phase"),
-        Some("Succeeded") | Some("Failed")
-    );
     let scheduled = str_at(pod, "/spec/nodeName").is_some_and(|n| !n.is_empty());
     scheduled
-        && !finished
         && pod
             .pointer("/spec/volumes")
             .and_then(Value::as_array)
@@ -97,5 +94,29 @@ fn release(ctx: &Ctx, rt: &'static ResourceType, ns: Option<&str>, obj: &str, fi
     });
     if let Err(e) = res {
         tracing::debug!(object = obj, error = %e, "protection finalizer not released");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(node: &str, phase: &str, claim: &str) -> Value {
+        json!({
+            "metadata": {"name": "p"},
+            "spec": {"nodeName": node,
+                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
+            "status": {"phase": phase}
+        })
+    }
+
+    #[test]
+    fn a_finished_pod_still_holds_its_claim_and_an_unscheduled_one_does_not() {
+        for phase in ["Running", "Succeeded", "Failed", "Pending"] {
+            assert!(pod_uses_claim(&pod("node-1", phase, "c"), "c"), "{phase}");
+        }
+        assert!(!pod_uses_claim(&pod("", "Pending", "c"), "c"));
+        assert!(!pod_uses_claim(&pod("node-1", "Running", "other"), "c"));
     }
 }

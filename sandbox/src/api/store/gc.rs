@@ -118,7 +118,8 @@ impl Store {
 /// collector deletes such a dependent whenever it sees one, not only when its owner goes — an
 /// object created with a dangling owner (a controller acting on a stale read of an owner
 /// deleted meanwhile) is deleted too (kubernetes@v1.32.0:pkg/controller/garbagecollector/
-/// garbagecollector.go `attemptToDeleteItem`: "all owners are absent" → delete the dependent).
+/// garbagecollector.go `attemptToDeleteItem`: no owner found alive, "item doesn't have any solid
+/// owner, so it needs to be garbage collected").
 pub(super) fn all_owners_absent(st: &State, obj: &Value) -> bool {
     let owners = owner_uids(obj);
     !owners.is_empty()
