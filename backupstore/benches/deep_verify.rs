@@ -265,9 +265,14 @@ enum Server {
     InProcess(TestS3),
 }
 
+/// Whether `DR_BENCH_S3=process` asks for the server in a process of its own.
+fn server_in_own_process() -> bool {
+    std::env::var("DR_BENCH_S3").is_ok_and(|v| v == "process")
+}
+
 impl Server {
     async fn start() -> Self {
-        if std::env::var("DR_BENCH_S3").map_or(true, |v| v != "process") {
+        if !server_in_own_process() {
             return Self::InProcess(TestS3::start().await);
         }
         let exe = std::env::current_exe().expect("current exe");
@@ -506,7 +511,7 @@ async fn main() {
         })
         .collect();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let server = if std::env::var("DR_BENCH_S3").is_ok_and(|v| v == "process") {
+    let server = if server_in_own_process() {
         "in a process of its own (cores busy: the verifier's alone)"
     } else {
         "in this process (cores busy include it)"

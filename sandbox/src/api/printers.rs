@@ -22,21 +22,16 @@ type ColDef = (&'static str, &'static str, i64, &'static str);
 /// A printer: its columns (after NAME) and the function computing a row's cells (after NAME).
 type Printer = (&'static [ColDef], fn(&Value, DateTime<Utc>) -> Vec<Value>);
 
-const AGE: ColDef = (
-    "Age",
-    "string",
-    0,
-    "CreationTimestamp is a timestamp representing the server time when this object was created.",
-);
+/// `metav1.ObjectMeta`'s swagger doc of `creationTimestamp` (both the Age and the Created At
+/// columns carry it).
+const CREATION_TIMESTAMP_DOC: &str =
+    "CreationTimestamp is a timestamp representing the server time when this object was created.";
+
+const AGE: ColDef = ("Age", "string", 0, CREATION_TIMESTAMP_DOC);
 
 /// The default table convertor's second column (kubernetes/apiserver@v0.32.13:
 /// pkg/registry/rest/table.go).
-const CREATED_AT: ColDef = (
-    "Created At",
-    "date",
-    0,
-    "CreationTimestamp is a timestamp representing the server time when this object was created.",
-);
+const CREATED_AT: ColDef = ("Created At", "date", 0, CREATION_TIMESTAMP_DOC);
 
 /// `roleBindingsColumnDefinitions` and `clusterRoleBindingsColumnDefinitions` (the same
 /// columns; descriptions from rbac/v1beta1 `RoleBinding`'s `roleRef`).
@@ -299,7 +294,8 @@ fn printer(rt: &ResourceType) -> Option<Printer> {
     })
 }
 
-fn name_def() -> Value {
+/// The Name column every table starts with (events: a wide one at the end).
+pub(super) fn name_def() -> Value {
     json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0})
 }
 

@@ -58,11 +58,10 @@ fn cell(v: Option<&Value>) -> Value {
 /// one (`customresourcedefinitions`, roles; [`super::printers`]).
 pub fn to_table(rt: &ResourceType, crds: Option<&CrdSet>, items: &[Value], rv: &str) -> Value {
     let now = chrono::Utc::now();
-    let name_col = json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0});
     let set = crds.unwrap_or_else(|| super::crd::builtin::builtin());
     let crd = set.for_type(rt);
     let (cols, rows): (Vec<Value>, Vec<Vec<Value>>) = if let Some(crd) = crd {
-        let mut cols = vec![name_col];
+        let mut cols = vec![super::printers::name_def()];
         cols.extend(crd.columns.iter().map(|c| c.definition()));
         let rows = items
             .iter()
